@@ -198,7 +198,7 @@ class WatchResponse:
     revision: int  # the member's revision when it sent this batch
 
 
-@dataclass
+@dataclass(eq=False)
 class Watch:
     """An open watch; iterate it with ``async for resp in watch``."""
 
@@ -373,18 +373,18 @@ class RaftstoreClient:
 
     # ---- leases ----------------------------------------------------------
     async def lease_grant(self, ttl: int, lease_id: int = 0) -> int:
-        res = await self._write("lease_grant", ttl=ttl, id=lease_id)
+        res = await self._write("lease_grant", ttl=ttl, lease_id=lease_id)
         return int(res["id"])
 
     async def lease_keepalive(self, lease_id: int) -> int:
-        res = await self.call("lease_keepalive", id=lease_id)
+        res = await self.call("lease_keepalive", lease_id=lease_id)
         return int(res["ttl"])
 
     async def lease_revoke(self, lease_id: int) -> dict[str, Any]:
-        return await self._write("lease_revoke", id=lease_id)
+        return await self._write("lease_revoke", lease_id=lease_id)
 
     async def lease_ttl(self, lease_id: int) -> dict[str, Any]:
-        return await self.call("lease_ttl", id=lease_id)
+        return await self.call("lease_ttl", lease_id=lease_id)
 
     # ---- watch -----------------------------------------------------------
     def watch(self, key: str | bytes, *, prefix: bool = False, range_end: bytes | None = None,
@@ -441,6 +441,10 @@ class RaftstoreClient:
     # ---- cluster ---------------------------------------------------------
     async def status(self, endpoint: str) -> dict[str, Any]:
         return await self.call("status", endpoint=endpoint, leader=False)
+
+    async def digest(self, endpoint: str) -> dict[str, Any]:
+        """A member's state digest (sha256 of its whole MVCC state) and revision."""
+        return await self.call("digest", endpoint=endpoint, leader=False)
 
     async def cluster_status(self) -> list[dict[str, Any]]:
         async def one(ep: str) -> dict[str, Any]:

@@ -206,6 +206,12 @@ class Endpoint:
                 self._reply(conn, req_id, op, {"canceled": existed})
             elif op == "status":
                 self._reply(conn, req_id, op, self.status())
+            elif op == "digest":
+                # Local and O(state): for convergence checks in tests and the lab.
+                with self.store.lock:
+                    result = {"digest": self.store.mvcc.digest(), "revision": self.store.mvcc.revision,
+                              "applied_index": self.node.applied_index}
+                self._reply(conn, req_id, op, result)
             elif op == "role_changes":
                 self._reply(conn, req_id, op, [c.__dict__ for c in self.node.counters.role_changes])
             elif op.startswith("admin_"):
@@ -316,7 +322,7 @@ class Endpoint:
         now = time.monotonic()
         for p, (res, err) in zip(reads, read_results):
             if p.kind == "keepalive" and err is None:
-                self._lease_deadlines[p.request["id"]] = now + res["ttl"]
+                self._lease_deadlines[p.request["lease_id"]] = now + res["ttl"]
             self._finish(p, res, err)
 
     def _fail_batch(self, writes: list[Pending], reads: list[Pending], fail: int | None) -> None:
@@ -354,9 +360,9 @@ class Endpoint:
                 return {"kvs": [kv.to_wire() for kv in rr.kvs], "count": rr.count, "more": rr.more,
                         "revision": rr.revision}, None
             if op in ("lease_keepalive", "lease_ttl"):
-                lease_id = req.get("id")
+                lease_id = req.get("lease_id")
                 if not isinstance(lease_id, int):
-                    return None, error("invalid_argument", f"{op}: 'id' must be an integer")
+                    return None, error("invalid_argument", f"{op}: 'lease_id' must be an integer")
                 info = mvcc.lease_ttl(lease_id, keys=(op == "lease_ttl"))
                 info["revision"] = mvcc.revision
                 if op == "lease_ttl":
@@ -553,8 +559,8 @@ _OP_FIELDS: dict[str, tuple[str, ...]] = {
     "delete_range": ("key", "range_end", "prev_kv"),
     "txn": ("compare", "success", "failure"),
     "compact": ("revision",),
-    "lease_grant": ("id", "ttl"),
-    "lease_revoke": ("id",),
+    "lease_grant": ("ttl",),
+    "lease_revoke": (),
 }
 
 
@@ -564,6 +570,12 @@ def _build_op(op: str, req: dict[str, Any]) -> dict[str, Any]:
     for name in _OP_FIELDS[op]:
         if name in req:
             item[name] = req[name]
+    if op in ("lease_grant", "lease_revoke"):
+        # "id" names the request on the wire, so leases travel as "lease_id".
+        lease_id = req.get("lease_id", 0)
+        if not isinstance(lease_id, int) or lease_id < 0 or (op == "lease_revoke" and lease_id == 0):
+            raise _BadRequest(f"{op}: 'lease_id' must be a positive integer")
+        item["id"] = lease_id
     if op in ("put", "delete_range") and not isinstance(item.get("key"), bytes):
         raise _BadRequest(f"{op}: 'key' must be bytes")
     if op == "put" and not isinstance(item.get("value", b""), bytes):

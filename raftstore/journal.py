@@ -28,6 +28,13 @@ overlapping AppendEntries. This journal closes those gaps:
   dump file and its directory are fsynced, and the new log file replaces the
   old one atomically.
 
+**Power-loss simulation** (``RAFTSTORE_SIMULATE_POWER_LOSS=1``, for tests):
+appended bytes stay in process memory until ``sync()``, so a SIGKILL loses
+exactly what a power cut would lose: everything not yet fsynced. With
+``RAFTSTORE_UNSAFE_SKIP_SYNC=1`` as well, ``sync()`` does nothing, which is
+stock pysyncobj's behaviour; the durability tests use it to show they catch
+the loss.
+
 Concurrency: every method runs on the member's Raft thread only.
 """
 
@@ -98,6 +105,10 @@ class DurableJournal:
         self._rebase: list[Entry] | None = None  # old entries stashed by clear()
         self._rebase_adds = 0
         self.stats = JournalStats()
+        self._simulate = os.environ.get("RAFTSTORE_SIMULATE_POWER_LOSS") == "1"
+        self._skip_sync = os.environ.get("RAFTSTORE_UNSAFE_SKIP_SYNC") == "1"
+        self._staged = bytearray()  # simulation: bytes written after the durable end
+        self._durable_end = 0
         self.fsync_delay = 0.0  # fault injection: a slow disk
         self.on_sync: Callable[[float], None] | None = None
         self._meta: dict[str, Any] = {"term": 0, "voted_for": None, "commit": 1}
@@ -134,13 +145,18 @@ class DurableJournal:
             self._f.truncate(pos)
             os.fsync(self._f.fileno())
         self._end = pos
+        self._durable_end = pos
+        self._staged = bytearray()
         self._f.seek(pos)
 
     def _append_record(self, command: bytes, idx: int, term: int) -> None:
         body = bytes(command)
         rec = _REC.pack(len(body), idx, term, _crc(idx, term, body)) + body
         self._offsets.append(self._end)
-        self._f.write(rec)
+        if self._simulate:
+            self._staged += rec
+        else:
+            self._f.write(rec)
         self._end += len(rec)
         self._entries.append((body, idx, term))
         self._dirty = True
@@ -152,8 +168,13 @@ class DurableJournal:
         self._end = self._offsets[pos]
         del self._entries[pos:]
         del self._offsets[pos:]
-        self._f.truncate(self._end)
-        self._f.seek(self._end)
+        if self._simulate and self._end >= self._durable_end:
+            del self._staged[self._end - self._durable_end:]
+        else:
+            self._staged = bytearray()
+            self._durable_end = min(self._durable_end, self._end)
+            self._f.truncate(self._end)
+            self._f.seek(self._end)
         self._dirty = True
         self.stats.truncations += 1
 
@@ -181,8 +202,16 @@ class DurableJournal:
         start = time.perf_counter()
         if self.fsync_delay > 0:
             time.sleep(self.fsync_delay)
+        if self._skip_sync:
+            self._dirty = self._meta_dirty = False
+            return False
         if self._dirty:
+            if self._staged:
+                self._f.seek(self._durable_end)
+                self._f.write(self._staged)
+                self._staged = bytearray()
             os.fdatasync(self._f.fileno())
+            self._durable_end = self._end
             self._dirty = False
         if self._meta_dirty:
             _atomic_write(self._meta_path, json.dumps(self._meta).encode())
@@ -241,7 +270,8 @@ class DurableJournal:
         self._offsets = []
         self._f.truncate(4)
         self._f.seek(4)
-        self._end = 4
+        self._staged = bytearray()
+        self._end = self._durable_end = 4
         self._dirty = True
 
     def deleteEntriesFrom(self, entryFrom: int) -> None:  # noqa: N802 (pysyncobj's name)
