@@ -278,12 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     lease = sub.add_parser("lease", parents=[common])
     lsub = lease.add_subparsers(dest="lease_cmd", required=True)
-    g = lsub.add_parser("grant")
+    g = lsub.add_parser("grant", parents=[common])
     g.add_argument("ttl", type=int)
-    k = lsub.add_parser("keepalive")
+    k = lsub.add_parser("keepalive", parents=[common])
     k.add_argument("id")
     k.add_argument("--once", action="store_true")
-    r = lsub.add_parser("revoke")
+    r = lsub.add_parser("revoke", parents=[common])
     r.add_argument("id")
     lease.set_defaults(fn=cmd_lease)
 
