@@ -69,8 +69,11 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # pysyncobj logs a CRITICAL line for every overlapping append; our journal
-    # makes those harmless, so keep its chatter out of the member log.
+    # pysyncobj logs CRITICAL "truncating already-applied log entries" for
+    # every overlapping append-entries; the journal turns those truncations
+    # into no-ops unless the terms conflict (journal.py), so they are noise.
+    logging.getLogger("pysyncobj.syncobj").addFilter(
+        lambda record: "truncating already-applied" not in record.getMessage())
     logging.getLogger("pysyncobj").setLevel(logging.ERROR)
     # Two busy threads share the GIL; the default 5 ms switch interval would
     # add up to 5 ms to every hand-off between the client loop and Raft.

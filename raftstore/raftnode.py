@@ -155,7 +155,8 @@ class RaftNode:
         self.syncobj.addOnTickCallback(self.transport.flush)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"raft-{me.name}", daemon=True)
-        self._tick_hooks: list[Callable[[], None]] = []
+        self._tick_hooks: list[Callable[[], None]] = [self._ping_peers]
+        self._last_ping = 0.0
 
     # ---- lifecycle -----------------------------------------------------
     def start(self) -> None:
@@ -186,6 +187,19 @@ class RaftNode:
             except Exception:
                 log.exception("raft tick failed")
                 time.sleep(tick)
+
+    def _ping_peers(self) -> None:
+        """Keep every peer link busy. pysyncobj closes a connection that has
+        been silent for ``connectionTimeout`` on the next send, and links
+        between two followers carry nothing in steady state, so the first
+        RequestVote after a leader dies was lost and every election split
+        into a second round. pysyncobj ignores message types it does not know."""
+        now = time.monotonic()
+        if now - self._last_ping < 0.25:
+            return
+        self._last_ping = now
+        for node in self.syncobj.otherNodes:
+            self.transport.send(node, {"type": "raftstore_ping"})
 
     def _observe_role(self) -> None:
         role = self.role

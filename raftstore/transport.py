@@ -17,9 +17,14 @@ frozensets, which is atomic under the GIL.
 
 from __future__ import annotations
 
+import logging
+import os
 from typing import Any, Callable
 
 from pysyncobj.transport import TCPTransport
+
+log = logging.getLogger("raftstore.transport")
+_TRACE = os.environ.get("RAFTSTORE_TRACE_RAFT") == "1"
 
 
 class GatedTransport(TCPTransport):
@@ -51,10 +56,29 @@ class GatedTransport(TCPTransport):
             if node.id in self.drop_to:
                 self.dropped_out += 1
                 continue
-            TCPTransport.send(self, node, message)
+            ok = TCPTransport.send(self, node, message)
+            if _TRACE and isinstance(message, dict) and message.get("type") in ("request_vote", "response_vote"):
+                log.warning("send %s to %s term=%s ok=%s", message["type"], node.id, message.get("term"), ok)
 
     def _onMessageReceived(self, node: Any, message: Any) -> None:  # noqa: N802
+        if _TRACE and isinstance(message, dict) and message.get("type") in ("request_vote", "response_vote"):
+            log.warning("recv %s from %s term=%s", message["type"], node.id, message.get("term"))
         if node.id in self.drop_from:
             self.dropped_in += 1
+            return
+        if (isinstance(message, dict) and message.get("type") == "next_node_idx"
+                and message.get("success") and not message.get("reset")):
+            # pysyncobj sets nextIndex from every successful reply, so the
+            # reply to an older append-entries pulls nextIndex back behind
+            # entries already in flight and the leader sends them all again
+            # (and the follower truncates and re-adds them). Replies on one
+            # connection arrive in order and failures come back with
+            # reset=True, so keeping the larger value is safe.
+            next_index = self._syncObj._SyncObj__raftNextIndex
+            before = next_index.get(node)
+            super()._onMessageReceived(node, message)
+            after = next_index.get(node)
+            if before is not None and after is not None and after < before:
+                next_index[node] = before
             return
         super()._onMessageReceived(node, message)
