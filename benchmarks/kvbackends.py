@@ -37,6 +37,8 @@ import json
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
+from raftstore.client import prefix_end
+
 
 @dataclass(frozen=True, slots=True)
 class WatchEvent:
@@ -48,16 +50,6 @@ class WatchEvent:
 
 class BackendError(Exception):
     pass
-
-
-def prefix_end(prefix: bytes) -> bytes:
-    p = bytearray(prefix)
-    while p:
-        if p[-1] < 0xFF:
-            p[-1] += 1
-            return bytes(p)
-        p.pop()
-    return b"\0"
 
 
 class KVWatch:
@@ -112,34 +104,6 @@ class _RaftstoreWatch(KVWatch):
         await self._w.cancel()
 
 
-class _IdentitySet:
-    """Set-like by identity: stands in for ``RaftstoreClient._watches`` while
-    ``raftstore.client.Watch`` is an unhashable dataclass (``@dataclass``
-    with eq=True sets ``__hash__ = None``), which makes every
-    ``RaftstoreClient.watch()`` raise ``TypeError: unhashable type: 'Watch'``."""
-
-    def __init__(self) -> None:
-        self._d: dict[int, Any] = {}
-
-    def add(self, x: Any) -> None:
-        self._d[id(x)] = x
-
-    def discard(self, x: Any) -> None:
-        self._d.pop(id(x), None)
-
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(list(self._d.values()))
-
-    def __len__(self) -> int:
-        return len(self._d)
-
-
-def _needs_watch_workaround() -> bool:
-    from raftstore.client import Watch
-
-    return getattr(Watch, "__hash__", None) is None
-
-
 class RaftstoreBackend(KVBackend):
     name = "raftstore"
 
@@ -147,9 +111,6 @@ class RaftstoreBackend(KVBackend):
         from raftstore.client import RaftstoreClient
 
         self.client = RaftstoreClient(endpoints, timeout=timeout, request_timeout=min(timeout, 5.0))
-        self.watch_workaround = _needs_watch_workaround()
-        if self.watch_workaround:
-            self.client._watches = _IdentitySet()  # type: ignore[assignment]
 
     async def start(self) -> None:
         await self.client.wait_for_leader(timeout=15.0)
