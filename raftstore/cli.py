@@ -192,7 +192,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.watch:
         from .statusview import run_status_view
 
-        return run_status_view(_endpoints(args), interval=args.interval)
+        return run_status_view(_endpoints(args), interval=args.interval, iterations=args.iterations or None)
 
     async def run(c: RaftstoreClient) -> int:
         rows = await c.cluster_status()
@@ -294,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("status", parents=[common])
     s.add_argument("--watch", action="store_true", help="live view of the members")
     s.add_argument("--interval", type=float, default=0.5)
+    s.add_argument("--iterations", type=int, default=0, help=argparse.SUPPRESS)
     s.set_defaults(fn=cmd_status)
 
     try:

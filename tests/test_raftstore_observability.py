@@ -1,0 +1,74 @@
+"""Metrics, status, the role-change event log and the HTTP admin endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import aiohttp
+
+from raftstore.statusview import render
+
+from conftest import leader_of
+
+
+async def test_metrics_status_events_and_http_admin(make_cluster, client_for) -> None:
+    cluster = make_cluster()
+    client = client_for(cluster)
+    leader = await leader_of(client, cluster)
+    for i in range(20):
+        await client.put(f"m/{i}".encode(), b"v")
+    await client.get(b"m/", prefix=True)
+    spec = cluster.config.member(leader)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://{spec.metrics}/metrics") as resp:
+            assert resp.status == 200
+            text = await resp.text()
+        for name in ("raftstore_role", "raftstore_term", "raftstore_commit_index", "raftstore_applied_index",
+                     "raftstore_elections_seen", "raftstore_proposals_total", "raftstore_applied_ops_total",
+                     "raftstore_fsync_seconds_bucket", "raftstore_client_ops_total"):
+            assert name in text, name
+        assert f'raftstore_role{{member="{leader}",role="leader"}} 1.0' in text
+        assert 'op="put",outcome="ok"' in text
+        async with http.get(f"http://{spec.metrics}/status") as resp:
+            st = await resp.json()
+        assert st["role"] == "leader" and st["revision"] >= 21
+        # Partition over HTTP: drop traffic to one follower, then heal.
+        follower = next(m.name for m in cluster.config.members if m.name != leader)
+        async with http.post(f"http://{spec.metrics}/admin/partition", json={"drop_to": [follower]}) as resp:
+            assert resp.status == 200 and (await resp.json())["drop_to"] == [follower]
+        async with http.post(f"http://{spec.metrics}/admin/partition", json={"drop_to": ["nobody"]}) as resp:
+            assert resp.status == 400
+        async with http.post(f"http://{spec.metrics}/admin/partition", data=b"{not json") as resp:
+            assert resp.status == 400
+        async with http.post(f"http://{spec.metrics}/admin/heal") as resp:
+            assert (await resp.json()) == {"drop_to": [], "drop_from": []}
+    rows = await client.cluster_status()
+    for r in rows:
+        for field in ("name", "endpoint", "pid", "role", "term", "leader", "commit_index", "applied_index",
+                      "revision", "log_size", "elections_seen"):
+            assert field in r
+    render(rows, 0.0, 0)  # the live view renders real rows
+    events_path = os.path.join(cluster.member_dir(leader), "raft-events.jsonl")
+    events = [json.loads(line) for line in open(events_path)]
+    assert any(e["role"] == "leader" and e["member"] == leader for e in events)
+
+
+async def test_fsync_delay_injection_slows_writes_but_loses_nothing(make_cluster, client_for) -> None:
+    cluster = make_cluster()
+    client = client_for(cluster)
+    leader = await leader_of(client, cluster)
+    for m in cluster.config.members:
+        await client.admin(m.client, "fsync_delay", seconds=0.05)
+    loop = asyncio.get_running_loop()
+    t = loop.time()
+    for i in range(5):
+        await client.put(f"slow/{i}".encode(), b"v")
+    # Every commit waits for the leader's and a follower's delayed fsync.
+    assert loop.time() - t >= 5 * 0.05
+    st = await client.status(cluster.config.member(leader).client)
+    assert st["fsync_delay"] == 0.05
+    for m in cluster.config.members:
+        await client.admin(m.client, "fsync_delay", seconds=0)
+    assert (await client.get(b"slow/", prefix=True)).count == 5
