@@ -56,16 +56,28 @@ class Watcher:
 
 @dataclass(eq=False)
 class Conn:
+    """A client connection. Replies produced in one loop iteration go out in
+    one write: a batch of 64 answers costs one syscall, not 64."""
+
     writer: asyncio.StreamWriter
     peer: str
     watchers: dict[int, Watcher] = field(default_factory=dict)
     closed: bool = False
+    _out: list[bytes] = field(default_factory=list)
 
     def send(self, obj: dict[str, Any]) -> None:
         if self.closed:
             return
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(encode(obj))
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if self.closed or not out:
+            return
         try:
-            self.writer.write(encode(obj))
+            self.writer.write(b"".join(out) if len(out) > 1 else out[0])
         except Exception:
             self.closed = True
 
@@ -162,6 +174,7 @@ class Endpoint:
         except Exception:
             log.exception("connection %s failed", peer)
         finally:
+            conn._flush()  # an error frame written just before closing must still go out
             conn.closed = True
             conn.watchers.clear()
             self.conns.discard(conn)

@@ -103,8 +103,9 @@ class LocalCluster:
         log.close()
         # The member writes its own PID file once it serves; until then we
         # record the child's PID so a crash during start-up is still ours.
-        with open(pidfile, "w") as f:
+        with open(pidfile + ".tmp", "w") as f:
             f.write(str(proc.pid))
+        os.replace(pidfile + ".tmp", pidfile)
         self._children = getattr(self, "_children", {})
         self._children[name] = proc
         return proc.pid

@@ -43,8 +43,10 @@ async def run_member(config: ClusterConfig, name: str, data_dir: str, *, unsafe_
     await endpoint.start()
     await metrics.start()
     node.start()
-    with open(os.path.join(mdir, "member.pid"), "w") as f:
+    pidfile = os.path.join(mdir, "member.pid")
+    with open(pidfile + ".tmp", "w") as f:  # readers must never see it empty
         f.write(str(os.getpid()))
+    os.replace(pidfile + ".tmp", pidfile)
     logging.getLogger("raftstore").info("member %s serving clients on %s, raft on %s, metrics on %s",
                                         name, spec.client, spec.raft, spec.metrics)
     stop = asyncio.Event()

@@ -5,6 +5,13 @@
   queues messages; the member's Raft loop calls ``flush()``, which first runs
   the journal's ``sync()`` (one fdatasync for everything the tick wrote: group
   commit) and then hands the queued messages to pysyncobj's connections.
+  One exception: AppendEntries (only a leader sends them) go out at once.
+  Raft needs a leader's own entries durable before it *counts* itself
+  towards a commit, not before it replicates them (Ongaro's thesis,
+  §10.2.1). pysyncobj appends and sends entries only inside the tick and
+  counts replies only after its next poll, and the Raft loop syncs the
+  journal between the two (an on-tick hook runs just before the poll), so
+  the leader's fsync overlaps the followers' instead of preceding them.
 * **Partitions.** ``drop_to`` / ``drop_from`` hold member addresses whose Raft
   traffic is silently dropped on the way out / in, like an iptables DROP rule
   but without root. Connections stay up; only messages vanish. One-way and
@@ -43,6 +50,8 @@ class GatedTransport(TCPTransport):
         if node.id in self.drop_to:
             self.dropped_out += 1
             return True
+        if isinstance(message, dict) and message.get("type") == "append_entries":
+            return TCPTransport.send(self, node, message)
         self._held.append((node, message))
         return True
 
