@@ -1,0 +1,1 @@
+"""Chaos testing for raftstore: operation histories, synthetic workloads and consistency checkers."""
