@@ -114,6 +114,7 @@ class Endpoint:
         self._pending: list[Pending] = []
         self._flush_scheduled = False
         self._applied_scheduled = False
+        self._watching = False  # any watcher on any connection (refreshed on each apply)
         self._lease_deadlines: dict[int, float] = {}
         self._lease_revoking: set[int] = set()
         self._lease_term = -1
@@ -409,16 +410,22 @@ class Endpoint:
         w = Watcher(id=req_id, key=req.get("key", b""), range_end=req.get("range_end", b""),
                     next_rev=start if start else current + 1, prev_kv=bool(req.get("prev_kv", False)))
         conn.watchers[req_id] = w
+        self._watching = True
         self._reply(conn, req_id, "watch", {"created": True, "revision": current})
         self._pump(conn, w)
 
     def _applied_from_raft(self, revision: int) -> None:  # Raft thread
+        # Waking the event loop costs a syscall and a GIL hand-off per
+        # applied batch; skip it when nobody watches.
+        if not self._watching:
+            return
         if not self._applied_scheduled and self.loop is not None:
             self._applied_scheduled = True
             self.loop.call_soon_threadsafe(self._on_applied)
 
     def _on_applied(self) -> None:
         self._applied_scheduled = False
+        self._watching = any(c.watchers for c in self.conns)
         for conn in list(self.conns):
             for w in list(conn.watchers.values()):
                 self._pump(conn, w)

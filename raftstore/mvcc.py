@@ -49,6 +49,7 @@ including a txn that fails in its last branch op - leaves the store unchanged.
 from __future__ import annotations
 
 import hashlib
+import heapq
 from bisect import bisect_left, bisect_right
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
@@ -263,6 +264,10 @@ class _Session:
     first_incomplete: int
     results: dict[int, dict[str, Any]]
     last_used: int
+    # Min-heap of the seqs in ``results``: pruning below first_incomplete is
+    # O(log n) per dropped result instead of a scan of every stored result
+    # (a client with 64 writes in flight made that scan the hot spot).
+    order: list[int] = field(default_factory=list)
 
 
 def prefix_range_end(prefix: bytes) -> bytes:
@@ -444,6 +449,22 @@ def _check_field(where: str, name: str, kind: str, v: Any) -> None:
         raise InvalidArgumentError(
             f"{where}: field {name!r} {bad} (got {type(v).__name__})", field=name
         )
+
+
+class _Where:
+    """An error-message prefix built only if an error is raised: formatting
+    it for every valid op cost more than validating the op."""
+
+    __slots__ = ("base", "name")
+
+    def __init__(self, base: Any, name: str) -> None:
+        self.base = base
+        self.name = name
+
+    def __str__(self) -> str:
+        return f"{self.base} {self.name!r}"
+
+    __format__ = lambda self, spec: format(str(self), spec)  # noqa: E731
 
 
 def _take_fields(where: str, d: Any, spec: _FieldSpec, skip: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -646,7 +667,7 @@ class MVCCStore:
 
         self._session_tick += 1
         if sess is None:
-            sess = _Session(first_incomplete, {}, self._session_tick)
+            sess = _Session(first_incomplete, {}, self._session_tick, [])
             self._sessions[client_id] = sess
             while len(self._sessions) > self.max_sessions:
                 self._sessions.popitem(last=False)
@@ -655,8 +676,9 @@ class MVCCStore:
             sess.last_used = self._session_tick
             if first_incomplete > sess.first_incomplete:
                 sess.first_incomplete = first_incomplete
-                for done in [s for s in sess.results if s < first_incomplete]:
-                    del sess.results[done]
+                order = sess.order
+                while order and order[0] < first_incomplete:
+                    sess.results.pop(heapq.heappop(order), None)
             stored = sess.results.get(seq)
             if stored is not None:
                 if "error" in stored:
@@ -669,8 +691,10 @@ class MVCCStore:
             result = self.apply(op)
         except MVCCError as e:
             sess.results[seq] = {"error": e.to_dict()}
+            heapq.heappush(sess.order, seq)
             raise
         sess.results[seq] = result
+        heapq.heappush(sess.order, seq)
         return result
 
     # ------------------------------------------------------------------ reads
@@ -831,7 +855,7 @@ class MVCCStore:
             raise InvalidArgumentError(f"{where}: unknown op {name!r}", op=repr(name))
         if depth > 0 and name not in _TXN_BRANCH_OPS:
             raise InvalidArgumentError(f"{where}: op {name!r} is not allowed inside a txn")
-        where = f"{where} {name!r}"
+        where = _Where(where, name)  # type: ignore[assignment]
         f = _take_fields(where, op, _OP_FIELDS[name], skip=("op",))
         if name == "put":
             _check_range_key(where, f["key"], b"")

@@ -28,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import msgpack
 import pysyncobj.syncobj as _syncobj_module
 from pysyncobj import SyncObj, SyncObjConf, SyncObjConsumer, replicated
 from pysyncobj.config import FAIL_REASON
@@ -56,7 +57,9 @@ class ReplicatedStore(SyncObjConsumer):
         self.applied_ops = 0
 
     @replicated
-    def apply_batch(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def apply_batch(self, batch: bytes | list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if isinstance(batch, bytes):
+            batch = msgpack.unpackb(batch, raw=False, strict_map_key=False)
         results: list[dict[str, Any]] = []
         with self.lock:
             for item in batch:
@@ -271,7 +274,9 @@ class RaftNode:
     def propose(self, batch: list[dict[str, Any]], callback: Callable[[Any, int], None]) -> None:
         """Replicate ``batch``; ``callback(results, fail_code)`` runs on the Raft thread."""
         self.counters.proposals += 1
-        self.store.apply_batch(batch, callback=callback)
+        # One msgpack blob: pysyncobj then pickles a single bytes object
+        # instead of walking every op dict (pickling was 8% of the leader).
+        self.store.apply_batch(msgpack.packb(batch, use_bin_type=True), callback=callback)
 
     # ---- fault injection -----------------------------------------------
     def set_partition(self, drop_to: list[str], drop_from: list[str]) -> None:

@@ -72,3 +72,34 @@ async def test_fsync_delay_injection_slows_writes_but_loses_nothing(make_cluster
     for m in cluster.config.members:
         await client.admin(m.client, "fsync_delay", seconds=0)
     assert (await client.get(b"slow/", prefix=True)).count == 5
+
+
+async def test_memory_and_disk_stay_bounded_by_compaction(make_cluster, client_for) -> None:
+    """MVCC history is compacted by the leader (revision retention) and the
+    Raft log by snapshots, so neither grows with the number of writes."""
+    from raftstore.client import Compacted
+    from raftstore.config import RaftTuning
+
+    cluster = make_cluster(tuning=RaftTuning(auto_compact_retention=100, log_compaction_entries=200,
+                                             log_compaction_seconds=1))
+    client = client_for(cluster)
+    first = (await client.put(b"bounded", b"0"))["revision"]
+    for i in range(600):
+        await client.put(b"bounded", str(i).encode())
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while True:
+        rows = await client.cluster_status()
+        if all(r["compact_revision"] > first and r["log_size"] < 600 for r in rows):
+            break
+        assert loop.time() < deadline, f"no compaction: {[(r['compact_revision'], r['log_size']) for r in rows]}"
+        await asyncio.sleep(0.2)
+    for r in rows:
+        assert r["store"]["history"] <= 250, r["store"]
+    try:
+        await client.get(b"bounded", revision=first)
+        raise AssertionError("a compacted revision was still readable")
+    except Compacted as exc:
+        assert exc.compact_revision > first
+    kv = await client.get_one(b"bounded")
+    assert kv is not None and kv.value == b"599" and kv.version == 601
