@@ -297,12 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--iterations", type=int, default=0, help=argparse.SUPPRESS)
     s.set_defaults(fn=cmd_status)
 
-    try:
-        from .chaos.cli import add_chaos_parser
+    from .chaos.cli import add_chaos_parser
 
-        add_chaos_parser(sub)
-    except ImportError:
-        pass
+    add_chaos_parser(sub)
     return p
 
 

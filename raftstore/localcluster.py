@@ -75,6 +75,11 @@ class LocalCluster:
                 pid = int(f.read().strip())
         except (FileNotFoundError, ValueError):
             return None
+        child = getattr(self, "_children", {}).get(name)
+        if child is not None and child.pid == pid:
+            # Our own child: right after fork it still shows our command
+            # line, so trust the Popen handle instead of the cmdline check.
+            return pid if child.poll() is None else None
         try:
             proc = psutil.Process(pid)
             if proc.status() == psutil.STATUS_ZOMBIE:
