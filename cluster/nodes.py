@@ -1,0 +1,247 @@
+"""Node operations for the CLI: ``raykube node add`` / ``raykube node kill NAME``.
+
+Kubelets run as detached named Ray actors ``kubelet-<node>`` in namespace
+``raykube`` (``cluster.actors.kubelet.KubeletActor``), one per node, pinned
+to a Ray node (``ray_node_id``: ``NodeAffinitySchedulingStrategy``, hard) or
+to a custom resource (``resources={"<name>": 0.001}``). Several nodes can
+share one Ray node; each has its own name, InternalIP and podCIDR
+(``cluster.profiles.node_addresses(index)``) and state dir.
+
+Low level (the caller has ``ray.init``-ed, namespace ``raykube``):
+
+- ``add_node(name, *, api_url, token, index, state_dir, ca_file=None,
+  ca_data=None, profile="demo", ray_node_id=None, resources=None, cpu=None,
+  memory=None, max_pods=110, labels=None, cgroups="auto", max_restarts=-1,
+  wait=True, timeout=60.0, **extra) -> dict``: start (or find) the kubelet
+  actor and wait until its Node is registered; returns the actor's
+  ``info()`` (node, pid, node_ip, port, pod_cidr, limits, ...). With
+  ``wait=False`` it returns at once with ``{"node", "actor", "handle",
+  "ready"}`` (``ready`` is an ObjectRef of ``info()``: start many nodes, then
+  ``ray.get`` them together). ``extra``: more ``KubeletConfig`` fields
+  (``heartbeat_seconds``, ``backoff_base``, ``kubelet_port``, ...).
+- ``kill_node(name, timeout=30.0) -> dict``: power the node off: the actor
+  SIGKILLs every container process group of the node and then itself, at
+  once; the actor is then removed without restart. The Node object stays
+  (the node-lifecycle controller marks it NotReady when its Lease expires
+  and evicts its pods). Returns ``{"node", "pid", "killed_at",
+  "pids_left"}`` (``pids_left``: container PIDs still alive, expected []).
+- ``stop_node(name, grace=1.0)``: an orderly stop of the kubelet and its
+  containers, and the actor is removed.
+- ``node_actor_names() -> list[str]``; ``actor_name(node) -> "kubelet-<node>"``.
+
+For a cluster made by ``raykube up`` (the launcher's state dir), the same
+with everything looked up (API URL, CA, tokens - a node token is added to
+``tokens.json`` if missing; the API server reloads it):
+
+- ``add_cluster_node(state_dir=None, name=None, *, index=None, profile=None,
+  ray_node_id=None, **kw) -> dict``: ``name`` defaults to ``node-<index>``,
+  ``index`` to the lowest unused one among the registered Nodes. Connects
+  to Ray itself unless it is already initialised.
+- ``kill_cluster_node(name, state_dir=None) -> dict``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from typing import Any, Iterator
+
+NAMESPACE = "raykube"
+ACTOR_PREFIX = "kubelet-"
+
+
+def actor_name(node: str) -> str:
+    return ACTOR_PREFIX + node
+
+
+def _ray() -> Any:
+    import ray
+
+    if not ray.is_initialized():
+        raise RuntimeError("ray is not initialised: call ray.init(address=..., namespace='raykube') first "
+                           "(or use add_cluster_node / kill_cluster_node)")
+    return ray
+
+
+def kubelet_config(name: str, *, api_url: str, token: str, index: int, state_dir: str, ca_file: str | None = None,
+                   ca_data: str | None = None, profile: str = "demo", cpu: str | None = None,
+                   memory: str | None = None, max_pods: int = 110, labels: dict[str, str] | None = None,
+                   cgroups: str = "auto", **extra: Any) -> dict[str, Any]:
+    """The ``KubeletConfig`` fields (a plain dict, as the actor takes it)."""
+    cfg = {"name": name, "api_url": api_url, "token": token, "index": index, "state_dir": state_dir,
+           "ca_file": ca_file, "ca_data": ca_data, "profile": profile, "cpu": cpu, "memory": memory,
+           "max_pods": max_pods, "labels": dict(labels or {}), "cgroups": cgroups}
+    cfg.update(extra)
+    return cfg
+
+
+def add_node(name: str, *, api_url: str, token: str, index: int, state_dir: str, ca_file: str | None = None,
+             ca_data: str | None = None, profile: str = "demo", ray_node_id: str | None = None,
+             resources: dict[str, float] | None = None, cpu: str | None = None, memory: str | None = None,
+             max_pods: int = 110, labels: dict[str, str] | None = None, cgroups: str = "auto",
+             max_restarts: int = -1, wait: bool = True, timeout: float = 60.0, **extra: Any) -> dict[str, Any]:
+    ray = _ray()
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from .actors.kubelet import POWERED_OFF, KubeletActor
+
+    os.makedirs(state_dir, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(state_dir, POWERED_OFF))
+    cfg = kubelet_config(name, api_url=api_url, token=token, index=index, state_dir=state_dir, ca_file=ca_file,
+                         ca_data=ca_data, profile=profile, cpu=cpu, memory=memory, max_pods=max_pods,
+                         labels=labels, cgroups=cgroups, **extra)
+    opts: dict[str, Any] = dict(name=actor_name(name), namespace=NAMESPACE, lifetime="detached",
+                                get_if_exists=True, max_restarts=max_restarts, max_task_retries=0,
+                                max_concurrency=4, num_cpus=0)
+    if ray_node_id is None and not resources:
+        ray_node_id = ray.get_runtime_context().get_node_id()
+    if ray_node_id is not None:
+        opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=ray_node_id, soft=False)
+        cfg["ray_node_id"] = ray_node_id
+    if resources:
+        opts["resources"] = dict(resources)
+    handle = ray.remote(KubeletActor).options(**opts).remote(cfg, timeout)
+    if not wait:
+        return {"node": name, "actor": actor_name(name), "handle": handle, "ready": handle.ready.remote(timeout)}
+    return ray.get(handle.ready.remote(timeout), timeout=timeout + 5)
+
+
+def _handle(name: str) -> Any:
+    ray = _ray()
+    return ray.get_actor(actor_name(name), namespace=NAMESPACE)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def kill_node(name: str, timeout: float = 30.0) -> dict[str, Any]:
+    ray = _ray()
+    handle = _handle(name)
+    pid: int | None = None
+    pids: list[int] = []
+    with contextlib.suppress(Exception):
+        info = ray.get(handle.info.remote(), timeout=10)
+        pid = info.get("pid")
+        pids = ray.get(handle.pids.remote(), timeout=10)
+    t = time.time()
+    try:
+        ray.get(handle.kill_node.remote(), timeout=timeout)
+    except Exception:  # noqa: BLE001 - expected: the actor died mid-call (RayActorError / ActorDiedError)
+        pass
+    with contextlib.suppress(Exception):
+        ray.kill(handle, no_restart=True)
+    # Processes on this machine: wait until they are gone (on another machine we cannot look).
+    deadline = time.monotonic() + 5
+    left = [p for p in pids if _alive(p)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.05)
+        left = [p for p in left if _alive(p)]
+    return {"node": name, "pid": pid, "killed_at": t, "pids_left": left}
+
+
+def stop_node(name: str, grace: float = 1.0, timeout: float = 30.0) -> bool:
+    ray = _ray()
+    handle = _handle(name)
+    ok = False
+    with contextlib.suppress(Exception):
+        ok = bool(ray.get(handle.shutdown.remote(grace), timeout=timeout))
+    with contextlib.suppress(Exception):
+        ray.kill(handle, no_restart=True)
+    return ok
+
+
+def node_actor_names() -> list[str]:
+    ray = _ray()
+    names = []
+    for entry in ray.util.list_named_actors(all_namespaces=True):
+        if isinstance(entry, dict):
+            if entry.get("namespace") != NAMESPACE:
+                continue
+            n = entry.get("name", "")
+        else:
+            n = entry
+        if n.startswith(ACTOR_PREFIX):
+            names.append(n[len(ACTOR_PREFIX):])
+    return sorted(names)
+
+
+# ------------------------------------------------------- launcher's clusters
+@contextlib.contextmanager
+def _cluster_ray(state_dir: str | None) -> Iterator[Any]:
+    import ray
+
+    from . import launcher
+
+    if ray.is_initialized():
+        yield ray
+        return
+    p = launcher.Paths(os.path.abspath(state_dir or launcher.default_state_dir()))
+    st = launcher.load_state(p)
+    with launcher.ray_connection(st, p) as r:
+        yield r
+
+
+def _used_indexes(api_url: str, token: str, ca: bytes) -> tuple[set[int], set[str]]:
+    from .client import NODES, Client
+    from .profiles import node_addresses
+
+    async def run() -> list[dict[str, Any]]:
+        async with Client(api_url, token=token, ca_data=ca) as c:
+            items, _ = await c.list_all(NODES)
+            return items
+
+    nodes = asyncio.run(run())
+    ips = {a.get("address") for n in nodes for a in (n.get("status") or {}).get("addresses") or []
+           if a.get("type") == "InternalIP"}
+    used = set()
+    for i in range(20480):
+        if node_addresses(i)[0] in ips:
+            used.add(i)
+        if len(used) == len(ips):
+            break
+    return used, {(n.get("metadata") or {}).get("name", "") for n in nodes}
+
+
+def add_cluster_node(state_dir: str | None = None, name: str | None = None, *, index: int | None = None,
+                     profile: str | None = None, ray_node_id: str | None = None, **kw: Any) -> dict[str, Any]:
+    from . import launcher
+
+    p = launcher.Paths(os.path.abspath(state_dir or launcher.default_state_dir()))
+    st = launcher.load_state(p)
+    with open(os.path.join(p.pki, "ca.crt"), "rb") as f:
+        ca = f.read()
+    api_url = st["api"]["url"]
+    admin = launcher.token_for(launcher.read_tokens(p), "admin")
+    used, names = _used_indexes(api_url, admin, ca)
+    if index is None:
+        index = next(i for i in range(20480) if i not in used)
+    if name is None:
+        name = f"node-{index}"
+        k = index
+        while name in names:
+            k += 1
+            name = f"node-{k}"
+    had = {info.get("user") for info in launcher.read_tokens(p).values()}
+    tokens = launcher.ensure_tokens(p, [name])
+    token = launcher.token_for(tokens, f"system:node:{name}")
+    if profile is None:
+        profile = st.get("profile") or "demo"
+    node_dir = os.path.join(p.root, "nodes", name)
+    if f"system:node:{name}" not in had:
+        time.sleep(1.1)  # the API server re-reads tokens.json at most once a second
+    with _cluster_ray(state_dir) as _:
+        return add_node(name, api_url=api_url, token=token, index=index, state_dir=node_dir,
+                        ca_data=ca.decode(), profile=profile, ray_node_id=ray_node_id, **kw)
+
+
+def kill_cluster_node(name: str, state_dir: str | None = None) -> dict[str, Any]:
+    with _cluster_ray(state_dir) as _:
+        return kill_node(name)
