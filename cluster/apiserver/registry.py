@@ -311,6 +311,9 @@ class Registry:
             obj["status"] = {"phase": "Active"}
         elif rdef.plural == "services":
             obj["status"] = {"loadBalancer": {}}
+        elif rdef.plural == "replicasets":
+            # ReplicaSetStatus.replicas is required; Kubernetes stores its zero value.
+            obj["status"] = {"replicas": 0}
 
     # ---------------------------------------------------- service allocation
 
