@@ -1,0 +1,39 @@
+"""Helpers shared by the actor classes."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# Run as ``python -c PDEATHSIG_EXEC <parent pid> <argv...>``: ask the kernel to
+# SIGKILL us when the parent *thread* dies (PR_SET_PDEATHSIG survives execve),
+# refuse to start if the parent is already gone, then become ``argv``. So a
+# killed actor never leaves an orphan holding the member's ports and files.
+PDEATHSIG_EXEC = (
+    "import ctypes, os, signal, sys\n"
+    "ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    os._exit(70)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+def exec_with_pdeathsig(argv: list[str]) -> list[str]:
+    """The command line that runs ``argv`` as a child bound to this process's life."""
+    return [sys.executable, "-S", "-c", PDEATHSIG_EXEC, str(os.getpid()), *argv]
+
+
+def bump_incarnation(path: str) -> int:
+    """Count starts of an actor in a file (1 on the first start, 2 after one restart, ...)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    try:
+        with open(path) as f:
+            n = int(f.read().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        n = 0
+    n += 1
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(str(n))
+    os.replace(tmp, path)
+    return n

@@ -1,0 +1,492 @@
+"""Async REST client for the raykube (Kubernetes) API, over aiohttp.
+
+One ``Client`` per component (or per process) and one ``aiohttp`` session
+inside it, keep-alive connections, bearer token, the cluster CA.
+
+Reconnection and retries (what makes a restarted API server invisible to the
+components above):
+
+- The request never reached the server (connection refused, DNS, TLS
+  handshake) -> retried for any verb until ``retry_deadline``, with jittered
+  exponential back-off (50 ms doubling to 1 s). This is what happens while
+  the API server actor is being restarted by Ray.
+- The connection broke after the request was sent (reset, server
+  disconnected, read timeout) -> retried only for reads (GET/HEAD);
+  a write raises ``UnknownOutcome`` (the write may or may not have
+  happened; the caller decides, as with client-go).
+- 429 Too Many Requests -> retried for any verb after ``Retry-After``
+  (Kubernetes never processes a 429'd request); 503/504 -> retried for reads.
+- Every other HTTP error raises ``ApiError`` with the server's ``Status``
+  (``code``, ``reason``, ``message``, ``details``).
+
+Client-side rate limiting (client-go's QPS/Burst token bucket) is off unless
+``qps`` is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Mapping
+
+import aiohttp
+
+from ..kubeconfig import KubeConfig, load as load_kubeconfig
+from .resources import Resource
+
+log = logging.getLogger("raykube.client")
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PATCH_TYPES = {
+    "merge": "application/merge-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "json": "application/json-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+
+
+class ApiError(Exception):
+    """An HTTP error from the API server, carrying its ``Status`` object."""
+
+    def __init__(self, code: int, reason: str, message: str, status: dict[str, Any] | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(f"{code} {reason}: {message}")
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.status = status or {}
+        self.retry_after = retry_after
+
+    @property
+    def details(self) -> dict[str, Any]:
+        return self.status.get("details") or {}
+
+    @property
+    def not_found(self) -> bool:
+        return self.code == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.code == 409 and self.reason != "AlreadyExists"
+
+    @property
+    def already_exists(self) -> bool:
+        return self.code == 409 and self.reason == "AlreadyExists"
+
+    @property
+    def gone(self) -> bool:
+        return self.code == 410
+
+
+class Unavailable(ApiError):
+    """The server could not be reached (or kept failing) until the retry deadline."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, "ServiceUnavailable", message)
+
+
+class UnknownOutcome(ApiError):
+    """A write whose connection broke after it was sent: it may or may not have been applied."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, "UnknownOutcome", message)
+
+
+class WatchDisconnected(ConnectionError):
+    """A watch stream broke (not a normal end); resume from the last resourceVersion seen."""
+
+
+@dataclass
+class WatchEvent:
+    type: str  # ADDED, MODIFIED, DELETED, BOOKMARK
+    object: dict[str, Any]
+
+    @property
+    def resource_version(self) -> str:
+        return str((self.object.get("metadata") or {}).get("resourceVersion", ""))
+
+
+class TokenBucket:
+    """client-go's flowcontrol token bucket: ``qps`` tokens per second, ``burst`` deep."""
+
+    def __init__(self, qps: float, burst: int, clock: Any = time.monotonic) -> None:
+        self.qps = float(qps)
+        self.burst = max(1, int(burst))
+        self._clock = clock
+        self._tokens = float(self.burst)
+        self._last = clock()
+
+    def reserve(self) -> float:
+        """Take one token; return how long the caller must wait before using it."""
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.qps)
+        self._last = now
+        self._tokens -= 1.0
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
+
+
+def _status_from(code: int, body: bytes, headers: Mapping[str, str]) -> ApiError:
+    status: dict[str, Any] | None = None
+    try:
+        parsed = json.loads(body) if body else None
+        if isinstance(parsed, dict) and parsed.get("kind") == "Status":
+            status = parsed
+    except ValueError:
+        pass
+    ra = headers.get("Retry-After")
+    try:
+        retry_after = float(ra) if ra else None
+    except ValueError:
+        retry_after = None
+    if status is None:
+        text = body[:300].decode("utf-8", "replace").strip()
+        return ApiError(code, _reason_for(code), text or f"HTTP {code}", None, retry_after)
+    return ApiError(int(status.get("code") or code), str(status.get("reason") or _reason_for(code)),
+                    str(status.get("message") or ""), status, retry_after)
+
+
+def _reason_for(code: int) -> str:
+    return {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
+            409: "Conflict", 410: "Gone", 413: "RequestEntityTooLarge", 415: "UnsupportedMediaType",
+            422: "Invalid", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable",
+            504: "Timeout"}.get(code, "Unknown")
+
+
+class Client:
+    def __init__(self, server: str, *, token: str | None = None, ca_file: str | None = None,
+                 ca_data: bytes | str | None = None, insecure: bool = False, timeout: float = 30.0,
+                 retry_deadline: float = 30.0, qps: float = 0.0, burst: int = 0, max_connections: int = 256,
+                 user_agent: str = "raykube-client/0.1", namespace: str = "default") -> None:
+        self.server = server.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self.retry_deadline = retry_deadline
+        self.user_agent = user_agent
+        self.namespace = namespace
+        self.max_connections = max_connections
+        self._ssl: ssl.SSLContext | bool | None = None
+        if self.server.startswith("https://"):
+            if insecure:
+                self._ssl = False
+            else:
+                cadata = ca_data.decode() if isinstance(ca_data, bytes) else ca_data
+                self._ssl = ssl.create_default_context(cafile=ca_file, cadata=cadata)
+        self._limiter = TokenBucket(qps, burst or max(1, int(qps))) if qps > 0 else None
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.stats = {"requests": 0, "retries": 0, "reconnects": 0}
+
+    # ------------------------------------------------------------- setup
+    @classmethod
+    def from_kubeconfig(cls, path: str | None = None, context: str | None = None, **kw: Any) -> "Client":
+        kc: KubeConfig = load_kubeconfig(path, context)
+        return cls(kc.server, token=kc.token, ca_file=kc.ca_file, ca_data=kc.ca_data, insecure=kc.insecure,
+                   namespace=kc.namespace, **kw)
+
+    def _sess(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
+            conn = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else False,
+                                        limit=self.max_connections, keepalive_timeout=30, enable_cleanup_closed=True)
+            self._session = aiohttp.ClientSession(connector=conn, headers=headers, auto_decompress=True)
+            self._loop = loop
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._session = None
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    async def _throttle(self) -> None:
+        if self._limiter is not None:
+            wait = self._limiter.reserve()
+            if wait > 0:
+                await asyncio.sleep(wait)
+
+    # ----------------------------------------------------------- request
+    async def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
+                      body: Any = None, content_type: str | None = None, headers: Mapping[str, str] | None = None,
+                      timeout: float | None = None, raw: bool = False, retry: bool = True) -> Any:
+        """One API call with reconnect/retry (see the module doc). Returns parsed JSON (or bytes if ``raw``)."""
+        method = method.upper()
+        idempotent = method in READ_METHODS
+        data: bytes | None = None
+        hdrs: dict[str, str] = dict(headers or {})
+        if body is not None:
+            if isinstance(body, (bytes, bytearray)):
+                data = bytes(body)
+            elif isinstance(body, str):
+                data = body.encode()
+            else:
+                data = json.dumps(body, separators=(",", ":")).encode()
+            hdrs["Content-Type"] = content_type or "application/json"
+        q = _params(params)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.retry_deadline if retry else 0.0)
+        backoff = 0.05
+        attempt = 0
+        url = self.server + path
+        while True:
+            attempt += 1
+            await self._throttle()
+            if not idempotent:
+                # Let the loop process pending socket EOFs first, so a keep-alive connection the
+                # server closed (e.g. it was restarted) is dropped from the pool instead of being
+                # reused for a write that would then end as UnknownOutcome.
+                await asyncio.sleep(0)
+                await asyncio.sleep(0)
+            self.stats["requests"] += 1
+            sent = False
+            try:
+                sess = self._sess()
+                async with sess.request(method, url, params=q, data=data, headers=hdrs,
+                                        timeout=aiohttp.ClientTimeout(total=timeout or self.timeout)) as resp:
+                    sent = True
+                    payload = await resp.read()
+                    if resp.status < 400:
+                        if raw:
+                            return payload
+                        return json.loads(payload) if payload else None
+                    err = _status_from(resp.status, payload, resp.headers)
+            except aiohttp.ClientConnectorCertificateError as exc:  # not transient: don't retry
+                raise Unavailable(f"{method} {path}: TLS verification of {self.server} failed (wrong CA?): "
+                                  f"{exc.certificate_error}") from exc
+            except aiohttp.ClientConnectorError as exc:  # never reached the server: safe to retry
+                err_exc: Exception = exc
+                err = None
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError,
+                    asyncio.TimeoutError, ConnectionError) as exc:
+                err_exc = exc
+                err = None
+                if not idempotent:
+                    # A write was (maybe partly) sent and the connection broke: the
+                    # server may have applied it. Not ours to guess (client-go neither).
+                    raise UnknownOutcome(f"{method} {path}: connection lost after sending "
+                                         f"({'response started' if sent else 'no response'}): {exc!r}") from exc
+            if err is not None:
+                retryable = err.code == 429 or (idempotent and err.code in (502, 503, 504))
+                if not retryable or not retry:
+                    raise err
+                wait = err.retry_after if err.retry_after is not None else backoff
+            else:
+                self.stats["reconnects"] += 1
+                if not retry:
+                    raise Unavailable(f"{method} {path}: {err_exc!r}") from err_exc
+                wait = backoff
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                if err is not None:
+                    raise err
+                raise Unavailable(f"{method} {path}: server unreachable for {self.retry_deadline:.0f} s "
+                                  f"({attempt} attempts); last error: {err_exc!r}") from err_exc
+            self.stats["retries"] += 1
+            await asyncio.sleep(min(remaining, wait * (0.5 + random.random() / 2)))
+            backoff = min(backoff * 2, 1.0)
+
+    async def wait_ready(self, timeout: float = 30.0) -> float:
+        """Poll ``/readyz`` until it answers 200; return the seconds waited."""
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        deadline = t0 + timeout
+        last: Exception | None = None
+        while loop.time() < deadline:
+            try:
+                await self.request("GET", "/readyz", raw=True, retry=False, timeout=2.0)
+                return loop.time() - t0
+            except (ApiError, OSError) as exc:
+                last = exc
+            await asyncio.sleep(0.05)
+        raise Unavailable(f"{self.server}/readyz not ready after {timeout} s: {last!r}")
+
+    # ------------------------------------------------------------ verbs
+    def _ns(self, res: Resource, namespace: str | None) -> str | None:
+        return (namespace or self.namespace) if res.namespaced else None
+
+    async def get(self, res: Resource, name: str, namespace: str | None = None, *,
+                  subresource: str | None = None) -> dict[str, Any]:
+        return await self.request("GET", res.path(self._ns(res, namespace), name, subresource))
+
+    async def list(self, res: Resource, namespace: str | None = None, *, all_namespaces: bool = False,
+                   label_selector: str | None = None, field_selector: str | None = None, limit: int | None = None,
+                   continue_: str | None = None, resource_version: str | None = None) -> dict[str, Any]:
+        """One page of a list. ``namespace=None`` on a namespaced resource lists the client's
+        default namespace unless ``all_namespaces``."""
+        ns = None if all_namespaces else self._ns(res, namespace)
+        return await self.request("GET", res.path(ns), params={
+            "labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit,
+            "continue": continue_, "resourceVersion": resource_version})
+
+    async def list_all(self, res: Resource, namespace: str | None = None, *, all_namespaces: bool = False,
+                       label_selector: str | None = None, field_selector: str | None = None,
+                       page_size: int = 500) -> tuple[list[dict[str, Any]], str]:
+        """Every item (following ``continue``) and the list's resourceVersion."""
+        items: list[dict[str, Any]] = []
+        cont: str | None = None
+        rv = ""
+        while True:
+            page = await self.list(res, namespace, all_namespaces=all_namespaces, label_selector=label_selector,
+                                   field_selector=field_selector, limit=page_size or None, continue_=cont)
+            items.extend(page.get("items") or [])
+            meta = page.get("metadata") or {}
+            rv = rv or str(meta.get("resourceVersion", ""))
+            cont = meta.get("continue")
+            if not cont:
+                return items, rv
+
+    async def create(self, res: Resource, obj: dict[str, Any], namespace: str | None = None, *,
+                     field_manager: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+        ns = self._ns(res, namespace or (obj.get("metadata") or {}).get("namespace"))
+        return await self.request("POST", res.path(ns), body=_with_type(res, obj),
+                                  params={"fieldManager": field_manager, "dryRun": "All" if dry_run else None})
+
+    async def update(self, res: Resource, obj: dict[str, Any], *, subresource: str | None = None,
+                     field_manager: str | None = None) -> dict[str, Any]:
+        """PUT (optimistic concurrency: ``metadata.resourceVersion`` must be current, else 409)."""
+        md = obj.get("metadata") or {}
+        ns = self._ns(res, md.get("namespace"))
+        return await self.request("PUT", res.path(ns, md["name"], subresource), body=_with_type(res, obj),
+                                  params={"fieldManager": field_manager})
+
+    async def update_status(self, res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+        return await self.update(res, obj, subresource="status")
+
+    async def patch(self, res: Resource, name: str, patch: Any, namespace: str | None = None, *,
+                    patch_type: str = "merge", subresource: str | None = None, field_manager: str | None = None,
+                    force: bool | None = None) -> dict[str, Any]:
+        ct = PATCH_TYPES.get(patch_type, patch_type)
+        if patch_type == "apply" and field_manager is None:
+            field_manager = "raykube"
+        return await self.request("PATCH", res.path(self._ns(res, namespace), name, subresource), body=patch,
+                                  content_type=ct, params={"fieldManager": field_manager,
+                                                           "force": None if force is None else str(force).lower()})
+
+    async def delete(self, res: Resource, name: str, namespace: str | None = None, *,
+                     propagation_policy: str | None = None, grace_period_seconds: int | None = None,
+                     preconditions: dict[str, str] | None = None) -> dict[str, Any]:
+        body: dict[str, Any] | None = None
+        if propagation_policy or grace_period_seconds is not None or preconditions:
+            body = {"kind": "DeleteOptions", "apiVersion": "v1"}
+            if propagation_policy:
+                body["propagationPolicy"] = propagation_policy
+            if grace_period_seconds is not None:
+                body["gracePeriodSeconds"] = grace_period_seconds
+            if preconditions:
+                body["preconditions"] = preconditions
+        return await self.request("DELETE", res.path(self._ns(res, namespace), name), body=body)
+
+    # ------------------------------------------------------------ watch
+    async def watch(self, res: Resource, namespace: str | None = None, *, all_namespaces: bool = False,
+                    resource_version: str | None = None, label_selector: str | None = None,
+                    field_selector: str | None = None, allow_bookmarks: bool = True,
+                    timeout_seconds: int | None = None, send_initial_events: bool | None = None,
+                    on_response: Any = None, idle_timeout: float | None = None) -> AsyncIterator[WatchEvent]:
+        """Stream watch events. Ends normally when the server ends the watch
+        (``timeoutSeconds``); raises ``ApiError`` (``.gone`` for 410 Gone) for an
+        ERROR event or an error response, ``WatchDisconnected`` when the
+        connection breaks. Opening the stream is retried like any read.
+        ``on_response(resp)`` is called with the live response (so an owner can close it).
+        ``idle_timeout``: a stream silent for this long is treated as broken (``WatchDisconnected``);
+        the default, with bookmarks on, is 60 s (the API server sends a bookmark every ~10 s when idle),
+        so a half-open connection cannot hang an informer forever."""
+        ns = None if all_namespaces else self._ns(res, namespace)
+        params = {"watch": "true", "resourceVersion": resource_version, "labelSelector": label_selector,
+                  "fieldSelector": field_selector, "allowWatchBookmarks": "true" if allow_bookmarks else None,
+                  "timeoutSeconds": timeout_seconds}
+        if send_initial_events is not None:
+            params["sendInitialEvents"] = str(send_initial_events).lower()
+            params["resourceVersionMatch"] = "NotOlderThan"
+        url = self.server + res.path(ns)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.retry_deadline
+        backoff = 0.05
+        q = _params(params)
+        while True:
+            await self._throttle()
+            self.stats["requests"] += 1
+            try:
+                if idle_timeout is None and allow_bookmarks:
+                    idle_timeout = 60.0
+                resp = await self._sess().get(url, params=q, timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=10, sock_read=idle_timeout))
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                self.stats["reconnects"] += 1
+                if loop.time() > deadline:
+                    raise Unavailable(f"watch {res}: server unreachable: {exc!r}") from exc
+                await asyncio.sleep(backoff * (0.5 + random.random() / 2))
+                backoff = min(backoff * 2, 1.0)
+                continue
+            if resp.status >= 400:
+                payload = await resp.read()
+                resp.release()
+                err = _status_from(resp.status, payload, resp.headers)
+                if err.code in (429, 502, 503, 504) and loop.time() < deadline:
+                    await asyncio.sleep(err.retry_after or backoff)
+                    backoff = min(backoff * 2, 1.0)
+                    continue
+                raise err
+            break
+        if on_response is not None:
+            on_response(resp)
+        buf = b""
+        try:
+            while True:
+                try:
+                    chunk = await resp.content.readany()
+                except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                    raise WatchDisconnected(f"watch {res}: {exc!r}") from exc
+                if not chunk:
+                    if resp.connection is None and not resp.content.is_eof():
+                        raise WatchDisconnected(f"watch {res}: connection closed")
+                    if buf.strip():
+                        raise WatchDisconnected(f"watch {res}: stream ended mid-event")
+                    return
+                buf += chunk
+                while True:
+                    nl = buf.find(b"\n")
+                    if nl < 0:
+                        break
+                    line, buf = buf[:nl], buf[nl + 1:]
+                    if not line.strip():
+                        continue
+                    try:
+                        ev = json.loads(line)
+                    except ValueError as exc:
+                        raise WatchDisconnected(f"watch {res}: bad event line {line[:100]!r}") from exc
+                    etype = ev.get("type")
+                    obj = ev.get("object") or {}
+                    if etype == "ERROR":
+                        code = int(obj.get("code") or 500)
+                        raise ApiError(code, str(obj.get("reason") or _reason_for(code)),
+                                       str(obj.get("message") or ""), obj)
+                    yield WatchEvent(etype, obj)
+        finally:
+            resp.close()
+
+
+def _params(params: Mapping[str, Any] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in (params or {}).items():
+        if v is None:
+            continue
+        out[k] = ("true" if v else "false") if isinstance(v, bool) else str(v)
+    return out
+
+
+def _with_type(res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
+    if "apiVersion" in obj and "kind" in obj:
+        return obj
+    return {"apiVersion": res.api_version, "kind": res.kind, **obj}

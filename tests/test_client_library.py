@@ -1,0 +1,613 @@
+"""cluster.client: work queue (pure unit tests on a fake clock), REST client and informers
+(integration: a real 3-member raftstore and real API servers in this process, over TLS).
+
+Fault injection for the informer: ``Informer.disconnect()`` (breaks the live
+watch connection), an API server stopped while another replica keeps taking
+writes, and the same plus a raftstore compaction so that the resume gets
+410 Gone and the informer must re-list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from typing import Any, AsyncIterator, Iterator
+
+import pytest
+
+from cluster.client import (CONFIGMAPS, NAMESPACES, ApiError, BucketRateLimiter, Client, DelayingQueue, FakeClock,
+                            Informer, ItemExponentialFailureRateLimiter, MaxOfRateLimiter, RateLimitingQueue,
+                            ShutDown, TokenBucket, Unavailable, WorkQueue, default_controller_rate_limiter,
+                            key_of, run_worker)
+from cluster.pki import ensure_pki
+from raftstore.client import RaftstoreClient
+from raftstore.localcluster import LocalCluster
+
+
+async def settle(n: int = 20) -> None:
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+# ============================================================ work queue (unit)
+class TestWorkQueue:
+    async def test_dedup_and_fifo(self) -> None:
+        q: WorkQueue[str] = WorkQueue(clock=FakeClock())
+        for x in ["a", "b", "a", "c", "b"]:
+            q.add(x)
+        assert len(q) == 3
+        assert [q.get_nowait() for _ in range(3)] == ["a", "b", "c"]
+        with pytest.raises(asyncio.QueueEmpty):
+            q.get_nowait()
+
+    async def test_item_added_while_processing_is_requeued_on_done(self) -> None:
+        q: WorkQueue[str] = WorkQueue(clock=FakeClock())
+        q.add("a")
+        assert q.get_nowait() == "a"
+        q.add("a")
+        q.add("a")
+        assert len(q) == 0, "an item being processed is not handed to a second worker"
+        q.done("a")
+        assert len(q) == 1
+        assert q.get_nowait() == "a"
+        q.done("a")
+        assert len(q) == 0
+
+    async def test_blocking_get_and_shutdown_drains(self) -> None:
+        q: WorkQueue[str] = WorkQueue(clock=FakeClock())
+        getter = asyncio.create_task(q.get())
+        await settle()
+        assert not getter.done()
+        q.add("x")
+        assert await asyncio.wait_for(getter, 1) == "x"
+        q.add("y")
+        q.add("z")
+        q.shut_down()
+        q.add("ignored")
+        assert q.get_nowait() == "y"
+        assert await q.get() == "z"
+        with pytest.raises(ShutDown):
+            await q.get()
+
+    async def test_shutdown_wakes_blocked_getters(self) -> None:
+        q: WorkQueue[str] = WorkQueue(clock=FakeClock())
+        getters = [asyncio.create_task(q.get()) for _ in range(3)]
+        await settle()
+        q.shut_down()
+        for g in getters:
+            with pytest.raises(ShutDown):
+                await asyncio.wait_for(g, 1)
+
+    async def test_shutdown_with_drain_waits_for_done(self) -> None:
+        q: WorkQueue[str] = WorkQueue(clock=FakeClock())
+        q.add("a")
+        item = q.get_nowait()
+        drain = asyncio.create_task(q.shut_down_with_drain())
+        await settle()
+        assert not drain.done()
+        q.done(item)
+        await asyncio.wait_for(drain, 1)
+
+
+class TestDelayingQueue:
+    async def test_add_after_uses_the_clock(self) -> None:
+        clock = FakeClock()
+        q: DelayingQueue[str] = DelayingQueue(clock=clock)
+        q.add_after("a", 1.0)
+        assert len(q) == 0 and q.waiting == 1
+        clock.advance(0.5)
+        assert len(q) == 0
+        clock.advance(0.5)
+        assert len(q) == 1 and q.waiting == 0
+
+    async def test_earlier_ready_time_wins(self) -> None:
+        clock = FakeClock()
+        q: DelayingQueue[str] = DelayingQueue(clock=clock)
+        q.add_after("a", 10.0)
+        q.add_after("a", 1.0)  # earlier: replaces
+        q.add_after("a", 5.0)  # later: ignored
+        clock.advance(1.0)
+        assert len(q) == 1
+        assert q.get_nowait() == "a"
+        q.done("a")
+        clock.advance(10.0)
+        assert len(q) == 0, "the superseded entries do not fire"
+
+    async def test_waiting_item_does_not_duplicate_a_queued_one(self) -> None:
+        clock = FakeClock()
+        q: DelayingQueue[str] = DelayingQueue(clock=clock)
+        q.add("a")
+        q.add_after("a", 1.0)
+        clock.advance(1.0)
+        assert len(q) == 1
+
+    async def test_blocked_get_wakes_when_time_comes(self) -> None:
+        clock = FakeClock()
+        q: DelayingQueue[str] = DelayingQueue(clock=clock)
+        getter = asyncio.create_task(q.get())
+        await settle()
+        q.add_after("a", 2.0)
+        await settle()
+        assert not getter.done()
+        clock.advance(1.9)
+        await settle()
+        assert not getter.done()
+        clock.advance(0.1)
+        assert await asyncio.wait_for(getter, 1) == "a"
+
+
+class TestRateLimiters:
+    def test_item_exponential(self) -> None:
+        rl = ItemExponentialFailureRateLimiter(0.005, 1.0)
+        delays = [rl.when("a") for _ in range(10)]
+        assert delays[:4] == [0.005, 0.01, 0.02, 0.04]
+        assert delays[-1] == 1.0 and max(delays) == 1.0
+        assert rl.num_requeues("a") == 10
+        assert rl.when("b") == 0.005, "per item"
+        rl.forget("a")
+        assert rl.num_requeues("a") == 0 and rl.when("a") == 0.005
+        for _ in range(200):
+            rl.when("c")
+        assert rl.when("c") == 1.0
+
+    def test_bucket(self) -> None:
+        clock = FakeClock()
+        rl = BucketRateLimiter(qps=10, burst=2, clock=clock)
+        assert [rl.when(i) for i in range(4)] == pytest.approx([0.0, 0.0, 0.1, 0.2])
+        clock.advance(10.0)
+        assert rl.when("x") == 0.0, "refilled (to burst, not beyond)"
+        assert rl.when("y") == 0.0
+        assert rl.when("z") == pytest.approx(0.1)
+
+    def test_default_controller_limiter_is_max_of_both(self) -> None:
+        clock = FakeClock()
+        rl = default_controller_rate_limiter(clock)
+        assert isinstance(rl, MaxOfRateLimiter)
+        # burst of 100 distinct items: only the per-item back-off applies
+        assert {rl.when(i) for i in range(100)} == {0.005}
+        # the 101st without time passing waits for the bucket (10 qps)
+        assert rl.when(100) == pytest.approx(0.1)
+        # one item failing repeatedly: exponential
+        clock.advance(1000)
+        assert [rl.when("k") for _ in range(3)] == pytest.approx([0.005, 0.01, 0.02])
+        assert rl.num_requeues("k") == 3
+        rl.forget("k")
+        assert rl.num_requeues("k") == 0
+
+    def test_client_token_bucket(self) -> None:
+        t = [0.0]
+        tb = TokenBucket(qps=5, burst=1, clock=lambda: t[0])
+        assert tb.reserve() == 0.0
+        assert tb.reserve() == pytest.approx(0.2)
+        t[0] += 1.0
+        assert tb.reserve() == 0.0
+
+
+class TestRateLimitingQueue:
+    async def test_backoff_per_item_and_forget(self) -> None:
+        clock = FakeClock()
+        q: RateLimitingQueue[str] = RateLimitingQueue(ItemExponentialFailureRateLimiter(1.0, 60.0), clock=clock)
+        q.add_rate_limited("a")  # 1 s
+        clock.advance(0.99)
+        assert len(q) == 0
+        clock.advance(0.01)
+        assert q.get_nowait() == "a"
+        q.add_rate_limited("a")  # 2 s (added while processing: comes back after done)
+        q.done("a")
+        clock.advance(1.5)
+        assert len(q) == 0
+        clock.advance(0.5)
+        assert q.get_nowait() == "a"
+        assert q.num_requeues("a") == 2
+        q.forget("a")
+        q.done("a")
+        assert q.num_requeues("a") == 0
+        q.add_rate_limited("a")
+        clock.advance(1.0)
+        assert len(q) == 1
+
+    async def test_rate_limited_dedup(self) -> None:
+        clock = FakeClock()
+        q: RateLimitingQueue[str] = RateLimitingQueue(ItemExponentialFailureRateLimiter(1.0, 60.0), clock=clock)
+        for _ in range(5):
+            q.add_rate_limited("a")  # 1, 2, 4, 8, 16 s: the earliest (1 s) wins
+        clock.advance(1.0)
+        assert len(q) == 1
+        q.get_nowait()
+        clock.advance(100)
+        assert len(q) == 0, "deduplicated: one delivery"
+
+    async def test_run_worker_retries_with_backoff_then_forgets(self) -> None:
+        clock = FakeClock()
+        q: RateLimitingQueue[str] = RateLimitingQueue(ItemExponentialFailureRateLimiter(1.0, 60.0), clock=clock)
+        calls: list[tuple[str, float]] = []
+
+        def handler(item: str) -> None:
+            calls.append((item, clock.now()))
+            if len(calls) < 3:
+                raise RuntimeError("transient")
+
+        worker = asyncio.create_task(run_worker(q, handler))
+        t0 = clock.now()
+        q.add("k")
+        await settle()
+        assert len(calls) == 1
+        clock.advance(1.0)
+        await settle()
+        assert len(calls) == 2
+        clock.advance(1.0)
+        await settle()
+        assert len(calls) == 2, "second retry waits 2 s"
+        clock.advance(1.0)
+        await settle()
+        assert [t - t0 for _, t in calls] == [0.0, 1.0, 3.0]
+        assert q.num_requeues("k") == 0, "success forgets the back-off"
+        q.shut_down()
+        await asyncio.wait_for(worker, 1)
+
+    async def test_run_worker_drops_after_max_retries(self) -> None:
+        clock = FakeClock()
+        q: RateLimitingQueue[str] = RateLimitingQueue(ItemExponentialFailureRateLimiter(1.0, 60.0), clock=clock)
+        calls = []
+
+        def handler(item: str) -> None:
+            calls.append(item)
+            raise RuntimeError("permanent")
+
+        worker = asyncio.create_task(run_worker(q, handler, max_retries=2))
+        q.add("k")
+        for _ in range(10):
+            await settle()
+            clock.advance(10)
+        await settle()
+        assert len(calls) == 3 and len(q) == 0 and q.waiting == 0
+        q.shut_down()
+        await asyncio.wait_for(worker, 1)
+
+    async def test_one_key_never_processed_concurrently(self) -> None:
+        q: RateLimitingQueue[str] = RateLimitingQueue(clock=FakeClock())
+        active: set[str] = set()
+        overlaps = []
+        count = {"a": 0, "b": 0}
+
+        async def handler(item: str) -> None:
+            if item in active:
+                overlaps.append(item)
+            active.add(item)
+            count[item] += 1
+            await asyncio.sleep(0.01)
+            active.discard(item)
+
+        workers = [asyncio.create_task(run_worker(q, handler)) for _ in range(4)]
+        for _ in range(20):
+            q.add("a")
+            q.add("b")
+            await asyncio.sleep(0.003)
+        await asyncio.sleep(0.1)
+        q.shut_down()
+        await asyncio.wait_for(asyncio.gather(*workers), 2)
+        assert not overlaps
+        assert 2 <= count["a"] < 20, "adds during processing coalesce"
+
+
+# ================================================== REST client + informers
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Env:
+    def __init__(self, cluster: LocalCluster, pki: Any, tokens_file: str, admin: str) -> None:
+        self.cluster = cluster
+        self.pki = pki
+        self.tokens_file = tokens_file
+        self.admin = admin
+
+    def config(self, port: int) -> Any:
+        from cluster.apiserver.server import APIServerConfig
+
+        return APIServerConfig(raftstore_endpoints=self.cluster.endpoints, host="127.0.0.1", port=port,
+                               tls_cert=self.pki.server_cert, tls_key=self.pki.server_key,
+                               tokens_file=self.tokens_file, bookmark_interval=1.0)
+
+    def client(self, port: int, **kw: Any) -> Client:
+        return Client(f"https://127.0.0.1:{port}", token=self.admin, ca_data=self.pki.ca_pem(), **kw)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    import json
+
+    from cluster.launcher import _generate_tokens, token_for
+
+    root = tmp_path_factory.mktemp("clientlib")
+    cluster = LocalCluster.create(str(root / "rs"))
+    try:
+        cluster.start()
+        cluster.wait_serving(timeout=30)
+        pki = ensure_pki(str(root / "pki"))
+        tokens = _generate_tokens(["n1"])
+        (root / "tokens.json").write_text(json.dumps(tokens))
+        yield Env(cluster, pki, str(root / "tokens.json"), token_for(tokens, "admin"))
+    finally:
+        cluster.kill_all()
+
+
+@contextlib.asynccontextmanager
+async def serving(env: Env, port: int | None = None) -> AsyncIterator[Any]:
+    from cluster.apiserver.server import APIServer
+
+    server = APIServer(env.config(port or _free_port()))
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def converged(inf: Informer, client: Client, ns: str, timeout: float = 10.0) -> dict[str, str]:
+    """Wait until the informer's cache equals the server's list (keys and resourceVersions)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    want: dict[str, str] = {}
+    have: dict[str, str] = {}
+    while loop.time() < deadline:
+        items, _ = await client.list_all(CONFIGMAPS, ns)
+        want = {key_of(o): o["metadata"]["resourceVersion"] for o in items}
+        have = {key_of(o): o["metadata"]["resourceVersion"] for o in inf.store.list()}
+        if want == have:
+            await inf.wait_idle()
+            return have
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"informer did not converge:\n server {want}\n cache  {have}")
+
+
+def cm(name: str, **data: str) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": {"app": "t"}}, "data": data}
+
+
+async def make_ns(client: Client, name: str) -> str:
+    with contextlib.suppress(ApiError):
+        await client.create(NAMESPACES, {"metadata": {"name": name}})
+    return name
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+
+    def add(self, o: dict[str, Any]) -> None:
+        self.events.append(("add", key_of(o), o["metadata"]["resourceVersion"]))
+
+    def update(self, old: dict[str, Any], new: dict[str, Any]) -> None:
+        self.events.append(("update", key_of(new), new["metadata"]["resourceVersion"]))
+
+    def delete(self, o: dict[str, Any]) -> None:
+        self.events.append(("delete", key_of(o), o["metadata"]["resourceVersion"]))
+
+    def kinds(self, key: str) -> list[str]:
+        return [k for k, kk, _ in self.events if kk == key]
+
+
+async def test_rest_crud_conflict_and_errors(env: Env) -> None:
+    async with serving(env) as srv:
+        async with env.client(srv._port) as c:
+            ns = await make_ns(c, "crud")
+            created = await c.create(CONFIGMAPS, cm("a", x="1"), ns)
+            assert created["metadata"]["uid"] and created["kind"] == "ConfigMap"
+            got = await c.get(CONFIGMAPS, "a", ns)
+            got["data"]["x"] = "2"
+            updated = await c.update(CONFIGMAPS, got)
+            assert updated["data"]["x"] == "2"
+            with pytest.raises(ApiError) as ei:
+                await c.update(CONFIGMAPS, got)  # stale resourceVersion
+            assert ei.value.code == 409 and ei.value.conflict
+            with pytest.raises(ApiError) as ei:
+                await c.create(CONFIGMAPS, cm("a"), ns)
+            assert ei.value.already_exists
+            patched = await c.patch(CONFIGMAPS, "a", {"data": {"y": "3"}}, ns)
+            assert patched["data"] == {"x": "2", "y": "3"}
+            lst = await c.list(CONFIGMAPS, ns, label_selector="app=t")
+            assert [o["metadata"]["name"] for o in lst["items"]] == ["a"]
+            await c.delete(CONFIGMAPS, "a", ns)
+            with pytest.raises(ApiError) as ei:
+                await c.get(CONFIGMAPS, "a", ns)
+            assert ei.value.not_found and ei.value.reason == "NotFound"
+            async with Client(c.server, ca_data=env.pki.ca_pem()) as anon:
+                with pytest.raises(ApiError) as ei:
+                    await anon.list(CONFIGMAPS, ns)
+                assert ei.value.code == 401
+
+
+async def test_rest_pagination_and_watch(env: Env) -> None:
+    async with serving(env) as srv:
+        async with env.client(srv._port) as c:
+            ns = await make_ns(c, "pages")
+            for i in range(7):
+                await c.create(CONFIGMAPS, cm(f"p{i}"), ns)
+            items, rv = await c.list_all(CONFIGMAPS, ns, page_size=3)
+            assert sorted(o["metadata"]["name"] for o in items) == [f"p{i}" for i in range(7)] and int(rv) > 0
+            got: list[tuple[str, str]] = []
+
+            async def watch() -> None:
+                async for ev in c.watch(CONFIGMAPS, ns, resource_version=rv):
+                    if ev.type != "BOOKMARK":
+                        got.append((ev.type, ev.object["metadata"]["name"]))
+                    if len(got) == 3:
+                        return
+
+            t = asyncio.create_task(watch())
+            await asyncio.sleep(0.2)
+            await c.create(CONFIGMAPS, cm("w"), ns)
+            await c.patch(CONFIGMAPS, "w", {"data": {"a": "b"}}, ns)
+            await c.delete(CONFIGMAPS, "w", ns)
+            await asyncio.wait_for(t, 10)
+            assert got == [("ADDED", "w"), ("MODIFIED", "w"), ("DELETED", "w")]
+
+
+async def test_rest_client_reconnects_across_server_restart(env: Env) -> None:
+    port = _free_port()
+    async with env.client(port, retry_deadline=20) as c:
+        async with serving(env, port):
+            ns = await make_ns(c, "restart")
+            await c.create(CONFIGMAPS, cm("before"), ns)
+        # Server down: a read and a write both wait (retrying connects) and succeed once it is back.
+        async def restart_later() -> Any:
+            await asyncio.sleep(1.0)
+            from cluster.apiserver.server import APIServer
+
+            s = APIServer(env.config(port))
+            await s.start()
+            return s
+
+        starter = asyncio.create_task(restart_later())
+        got = await c.get(CONFIGMAPS, "before", ns)
+        created = await c.create(CONFIGMAPS, cm("after"), ns)
+        server = await starter
+        try:
+            assert got["metadata"]["name"] == "before" and created["metadata"]["name"] == "after"
+            assert c.stats["reconnects"] >= 1
+        finally:
+            await server.stop()
+    async with env.client(_free_port(), retry_deadline=0.5) as dead:
+        with pytest.raises(Unavailable):
+            await dead.list(CONFIGMAPS, "default")
+
+
+async def test_informer_converges_after_create_update_delete(env: Env) -> None:
+    async with serving(env) as srv:
+        async with env.client(srv._port) as c:
+            ns = await make_ns(c, "inf1")
+            await c.create(CONFIGMAPS, cm("pre"), ns)
+            inf = Informer(c, CONFIGMAPS, ns)
+            rec = Recorder()
+            inf.add_event_handler(rec.add, rec.update, rec.delete)
+            inf.start()
+            try:
+                assert await inf.wait_for_sync(10)
+                assert inf.has_synced and inf.store.keys() == [f"{ns}/pre"]
+                for i in range(10):
+                    await c.create(CONFIGMAPS, cm(f"c{i}", v="0"), ns)
+                for i in range(0, 10, 2):
+                    await c.patch(CONFIGMAPS, f"c{i}", {"data": {"v": "1"}}, ns)
+                for i in range(0, 10, 3):
+                    await c.delete(CONFIGMAPS, f"c{i}", ns)
+                await c.delete(CONFIGMAPS, "pre", ns)
+                await converged(inf, c, ns)
+                assert rec.kinds(f"{ns}/c0") == ["add", "update", "delete"]
+                assert rec.kinds(f"{ns}/c1") == ["add"]
+                assert rec.kinds(f"{ns}/c2") == ["add", "update"]
+                assert rec.kinds(f"{ns}/pre") == ["add", "delete"]
+                assert [o["metadata"]["name"] for o in inf.store.by_index("namespace", ns)]
+                assert inf.stats["lists"] == 1
+            finally:
+                await inf.stop()
+
+
+async def test_informer_converges_after_forced_watch_disconnect(env: Env) -> None:
+    async with serving(env) as srv:
+        async with env.client(srv._port) as c:
+            ns = await make_ns(c, "inf2")
+            inf = Informer(c, CONFIGMAPS, ns)
+            rec = Recorder()
+            inf.add_event_handler(rec.add, rec.update, rec.delete)
+            inf.start()
+            try:
+                assert await inf.wait_for_sync(10)
+                for round_ in range(3):
+                    inf.disconnect()
+                    for i in range(5):
+                        await c.create(CONFIGMAPS, cm(f"r{round_}-{i}"), ns)
+                    await c.delete(CONFIGMAPS, f"r{round_}-0", ns)
+                    await converged(inf, c, ns)
+                assert inf.stats["watches"] >= 3 and inf.stats["lists"] == 1, inf.stats
+                # each object was added exactly once: no duplicates after resuming
+                adds = [k for kind, k, _ in rec.events if kind == "add"]
+                assert len(adds) == len(set(adds)) == 15
+            finally:
+                await inf.stop()
+
+
+async def test_informer_resumes_after_apiserver_restart_and_relists_on_410(env: Env) -> None:
+    port_a = _free_port()
+    async with serving(env) as b:  # another replica that keeps taking writes
+        async with env.client(b._port) as cb, env.client(port_a, retry_deadline=30) as ca:
+            ns = await make_ns(cb, "inf3")
+            for i in range(4):
+                await cb.create(CONFIGMAPS, cm(f"k{i}"), ns)
+            inf = Informer(ca, CONFIGMAPS, ns)
+            rec = Recorder()
+            inf.add_event_handler(rec.add, rec.update, rec.delete)
+            try:
+                async with serving(env, port_a):
+                    inf.start()
+                    assert await inf.wait_for_sync(10)
+                    await converged(inf, ca, ns)
+                # A is down: changes happen on B; the informer's watch is broken.
+                await cb.delete(CONFIGMAPS, "k0", ns)
+                await cb.create(CONFIGMAPS, cm("k9"), ns)
+                async with serving(env, port_a):
+                    await converged(inf, ca, ns)
+                    assert inf.stats["relists_gone"] == 0 and inf.stats["lists"] == 1, inf.stats
+                    assert "delete" in rec.kinds(f"{ns}/k0")
+                # A down again; this time history is compacted, so resuming gets 410 Gone -> re-list.
+                await cb.delete(CONFIGMAPS, "k1", ns)
+                await cb.patch(CONFIGMAPS, "k2", {"data": {"z": "1"}}, ns)
+                await cb.create(CONFIGMAPS, cm("k10"), ns)
+                async with RaftstoreClient(env.cluster.endpoints) as rs:
+                    st = await rs.wait_for_leader()
+                    await rs.compact(int(st["revision"]))
+                async with serving(env, port_a):
+                    await converged(inf, ca, ns, timeout=20)
+                    assert inf.stats["relists_gone"] >= 1 and inf.stats["lists"] >= 2, inf.stats
+                    assert rec.kinds(f"{ns}/k1")[-1] == "delete", "vanished during the gap: delivered as delete"
+                    assert rec.kinds(f"{ns}/k2")[-1] == "update"
+                    assert rec.kinds(f"{ns}/k10") == ["add"]
+            finally:
+                await inf.stop()
+
+
+async def test_informer_resync_and_late_handler(env: Env) -> None:
+    async with serving(env) as srv:
+        async with env.client(srv._port) as c:
+            ns = await make_ns(c, "inf4")
+            await c.create(CONFIGMAPS, cm("s"), ns)
+            inf = Informer(c, CONFIGMAPS, ns, resync_period=0.2)
+            resyncs: list[str] = []
+            inf.add_event_handler(on_update=lambda old, new: resyncs.append(key_of(new)) if old is new else None)
+            inf.start()
+            try:
+                assert await inf.wait_for_sync(10)
+                await asyncio.sleep(0.7)
+                assert resyncs.count(f"{ns}/s") >= 2
+                late: list[str] = []
+                inf.add_event_handler(on_add=lambda o: late.append(key_of(o)))
+                await inf.wait_idle()
+                assert late == [f"{ns}/s"]
+            finally:
+                await inf.stop()
+
+
+async def test_kubeconfig_roundtrip_and_pki_reuse(env: Env, tmp_path: Any) -> None:
+    from cluster import kubeconfig
+
+    again = ensure_pki(env.pki.dir)
+    assert again.ca_pem() == env.pki.ca_pem(), "the CA is made once and reused"
+    async with serving(env) as srv:
+        path = kubeconfig.write(str(tmp_path / "kc"), srv.url, env.pki.ca_pem(), "admin", env.admin)
+        assert os.stat(path).st_mode & 0o077 == 0
+        kc = kubeconfig.load(path)
+        assert kc.server == srv.url and kc.token == env.admin and kc.ca_data == env.pki.ca_pem()
+        async with Client.from_kubeconfig(path) as c:
+            assert c.namespace == "default"
+            names = {o["metadata"]["name"] for o in (await c.list(NAMESPACES))["items"]}
+            assert {"default", "kube-system"} <= names
+        # a client that does not trust the CA refuses the server
+        async with Client(srv.url, token=env.admin, retry_deadline=30) as untrusting:
+            t0 = asyncio.get_running_loop().time()
+            with pytest.raises(Unavailable, match="TLS verification"):
+                await untrusting.list(NAMESPACES)
+            assert asyncio.get_running_loop().time() - t0 < 5, "a certificate error is not retried"
