@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="start (or resume) the cluster")
     _add_state_dir(p)
-    p.add_argument("--nodes", type=int, default=1, help="Kubernetes nodes (identities now; kubelets later)")
+    p.add_argument("--nodes", type=int, default=3, help="Kubernetes nodes, one kubelet actor each (default 3)")
+    p.add_argument("--profile", default=None, choices=["demo", "kubernetes"],
+                   help="node-lifecycle timings: demo (2 s heartbeat, 5 s grace) or kubernetes (upstream defaults)")
     p.add_argument("--address", default=None, help="join this Ray cluster instead of starting a local head")
     p.add_argument("--port", type=int, default=launcher.DEFAULT_API_PORT, help="API server port (default 6443)")
     p.add_argument("--timeout", type=float, default=90.0)
@@ -69,6 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("token", help="print the bearer token of a user")
     _add_state_dir(p)
     p.add_argument("user", nargs="?", default="admin")
+
+    p = sub.add_parser("node", help="kill or add Kubernetes nodes (kubelet actors)")
+    _add_state_dir(p)
+    nsub = p.add_subparsers(dest="node_cmd", required=True)
+    k = nsub.add_parser("kill", help="power a node off: its kubelet and every pod process die at once")
+    _add_state_dir(k)
+    k.add_argument("name")
+    a = nsub.add_parser("add", help="start a new node (kubelet actor)")
+    _add_state_dir(a)
+    a.add_argument("--name", default=None, help="default: node-<first free index>")
 
     p = sub.add_parser("kubectl", help="run kubectl against the cluster", add_help=False)
     p.add_argument("args", nargs=argparse.REMAINDER)
@@ -117,7 +129,7 @@ def cmd_up(args: argparse.Namespace, t0: float) -> int:
         con.print(f"[bold]raykube up[/bold] [dim]state dir {launcher.Paths(os.path.abspath(args.state_dir or launcher.default_state_dir())).root}[/dim]")
     try:
         res = launcher.up(args.state_dir, nodes=args.nodes, address=args.address, port=args.port, console=con,
-                          t0=t0, timeout=args.timeout)
+                          t0=t0, timeout=args.timeout, profile=args.profile)
     except Exception as exc:  # noqa: BLE001 - report, point at the clean-up, exit non-zero
         msg = str(exc) if isinstance(exc, launcher.LauncherError) else f"{type(exc).__name__}: {exc}"
         if con:
@@ -208,6 +220,23 @@ def render_status(s: dict[str, Any], con: Any) -> None:
         con.print(f"[red]{e}[/red]")
 
 
+def cmd_node(args: argparse.Namespace) -> int:
+    from . import nodes
+
+    try:
+        if args.node_cmd == "kill":
+            res = nodes.kill_cluster_node(args.name, args.state_dir)
+            print(f"node {res['node']} powered off (kubelet pid {res.get('pid')}); "
+                  f"{len(res.get('pids_left') or [])} pod processes left")
+        else:
+            res = nodes.add_cluster_node(args.state_dir, args.name)
+            print(f"node {res['node']} added: {res.get('node_ip')} pods {res.get('pod_cidr')} (kubelet pid {res.get('pid')})")
+    except Exception as exc:  # noqa: BLE001 - one line for the user
+        print(f"raykube node {args.node_cmd}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     s = launcher.status(args.state_dir)
     if args.json:
@@ -233,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_down(args)
     if args.cmd == "status":
         return cmd_status(args)
+    if args.cmd == "node":
+        return cmd_node(args)
     if args.cmd == "kubeconfig":
         p = launcher.Paths(os.path.abspath(args.state_dir or launcher.default_state_dir()))
         print(p.kubeconfig_viewer if args.viewer else p.kubeconfig)

@@ -463,6 +463,16 @@ def actor_specs(p: Paths, st: dict[str, Any]) -> list[dict[str, Any]]:
                "tls_cert": pki.server_cert, "tls_key": pki.server_key, "tokens_file": p.tokens}
     specs.append({"name": "apiserver-0", "component": "apiserver", "kind": "apiserver",
                   "args": (api_cfg, 0, p.root)})
+    tokens = read_tokens(p)
+    ca_file = os.path.join(p.pki, "ca.crt")
+    url = st["api"]["url"]
+    specs.append({"name": "scheduler-0", "component": "scheduler", "kind": "scheduler",
+                  "args": (url, token_for(tokens, "system:kube-scheduler")),
+                  "kwargs": {"ca_file": ca_file, "replica": 0, "state_dir": os.path.join(p.root, "components")}})
+    specs.append({"name": "controller-manager-0", "component": "controller-manager", "kind": "controller-manager",
+                  "args": (url, token_for(tokens, "system:kube-controller-manager")),
+                  "kwargs": {"ca_file": ca_file, "replica": 0, "profile": st.get("profile", "demo"),
+                             "state_dir": os.path.join(p.root, "components")}})
     return specs
 
 
@@ -473,6 +483,14 @@ def _actor_class(kind: str) -> Any:
         from .actors.raftstore_member import RaftstoreMemberActor
 
         return ray.remote(RaftstoreMemberActor)
+    if kind == "scheduler":
+        from .actors.scheduler import SchedulerActor
+
+        return ray.remote(SchedulerActor)
+    if kind == "controller-manager":
+        from .actors.controller_manager import ControllerManagerActor
+
+        return ray.remote(ControllerManagerActor)
     from .actors.apiserver import APIServerActor
 
     return ray.remote(APIServerActor)
@@ -490,7 +508,7 @@ def create_actors(p: Paths, st: dict[str, Any]) -> dict[str, Any]:
             name=spec["name"], namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
             max_restarts=-1, max_task_retries=0, max_concurrency=4, num_cpus=0,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False),
-        ).remote(*spec["args"])
+        ).remote(*spec["args"], **spec.get("kwargs", {}))
     return handles
 
 
@@ -555,7 +573,7 @@ class Progress:
 
 def up(state_dir: str | None = None, *, nodes: int = 1, address: str | None = None,
        port: int = DEFAULT_API_PORT, console: Any = None, t0: float | None = None,
-       timeout: float = 90.0) -> dict[str, Any]:
+       timeout: float = 90.0, profile: str | None = None) -> dict[str, Any]:
     """Bring the cluster up (idempotent); returns a summary with ``ready_seconds``."""
     t0 = t0 if t0 is not None else _process_start_time()
     p = Paths(os.path.abspath(state_dir or default_state_dir()))
@@ -577,6 +595,9 @@ def up(state_dir: str | None = None, *, nodes: int = 1, address: str | None = No
         if len(node_names) < nodes:
             node_names += [f"node-{i + 1}" for i in range(len(node_names), nodes)]
         api_port = int((st.get("api") or {}).get("port") or port) if port == DEFAULT_API_PORT else port
+        from .profiles import get_profile
+
+        st["profile"] = get_profile(profile or st.get("profile") or "demo").name
         st.update({"version": STATE_VERSION, "state_dir": p.root, "nodes": node_names,
                    "api": {"host": "127.0.0.1", "port": api_port, "url": f"https://127.0.0.1:{api_port}"},
                    "status": "starting"})
@@ -626,7 +647,7 @@ def up(state_dir: str | None = None, *, nodes: int = 1, address: str | None = No
                       f"{len(st['ray']['pids'])} processes)")
 
         # 3. Actors.
-        prog.step("starting raftstore members and the API server as Ray actors")
+        prog.step("starting raftstore members, the API server, scheduler and controller manager as Ray actors")
         with ray_connection(st, p) as ray:
             handles = create_actors(p, st)
             members = {n: h for n, h in handles.items() if n.startswith("raftstore-")}
@@ -638,6 +659,10 @@ def up(state_dir: str | None = None, *, nodes: int = 1, address: str | None = No
             prog.done("raftstore members " + ", ".join(f"{i['name']} (pid {i['member_pid']})" for i in infos))
             api_info = ray.get(handles["apiserver-0"].ready.remote(timeout), timeout=timeout)
             prog.done(f"API server actor serving at {api_info['url']}")
+            for comp in ("scheduler-0", "controller-manager-0"):
+                info = ray.get(handles[comp].ready.remote(timeout), timeout=timeout)
+                st.setdefault("components", {})[comp] = {"actor_pid": info.get("actor_pid")}
+            prog.done("scheduler and controller manager actors running (leader election on Leases)")
             st["actors"] = {i["name"]: {"actor_pid": i["actor_pid"], "member_pid": i["member_pid"]} for i in infos}
             st["actors"]["apiserver-0"] = {"actor_pid": api_info["actor_pid"]}
             st["ray"]["node_id"] = ray.get_runtime_context().get_node_id()
@@ -648,17 +673,45 @@ def up(state_dir: str | None = None, *, nodes: int = 1, address: str | None = No
         prog.step("waiting for /readyz and an authenticated list")
         if not _api_ready(p, st, timeout):
             raise LauncherError(f"API server at {st['api']['url']} not ready")
+        prog.done("API server ready")
+        # 5. Kubelets: one actor per node, spread over the Ray nodes.
+        if node_names:
+            prog.step(f"starting {len(node_names)} kubelet actors")
+            started = start_kubelets(p, st, node_names, timeout)
+            prog.done(f"nodes {', '.join(started)} registered (timing profile {st['profile']})")
         ready_seconds = time.time() - t0
         st["status"] = "running"
         st["ready_seconds"] = ready_seconds
         st["up_at"] = time.time()
         save_state(p, st)
-        prog.done("API server ready")
     finally:
         prog.close()
     return {"already_running": False, "state_dir": p.root, "kubeconfig": p.kubeconfig,
             "kubeconfig_viewer": p.kubeconfig_viewer, "url": st["api"]["url"], "ready_seconds": ready_seconds,
             "ray_address": st["ray"]["address"]}
+
+
+def start_kubelets(p: Paths, st: dict[str, Any], node_names: list[str], timeout: float) -> list[str]:
+    """One kubelet actor per node name (``node-<i>`` gets index i), pinned to
+    the Ray nodes round-robin: on one machine all share the head, on a Ray
+    cluster across machines each machine gets its share."""
+    from . import nodes as nodes_mod
+
+    with open(os.path.join(p.pki, "ca.crt"), "rb") as f:
+        ca = f.read().decode()
+    tokens = read_tokens(p)
+    with ray_connection(st, p) as ray:
+        ray_nodes = sorted(n["NodeID"] for n in ray.nodes() if n.get("Alive"))
+        pending = []
+        for i, name in enumerate(node_names):
+            index = int(name.rsplit("-", 1)[1]) if name.rsplit("-", 1)[-1].isdigit() else i
+            pending.append(nodes_mod.add_node(
+                name, api_url=st["api"]["url"], token=token_for(tokens, f"system:node:{name}"), index=index,
+                state_dir=os.path.join(p.root, "nodes", name), ca_data=ca, profile=st.get("profile", "demo"),
+                ray_node_id=ray_nodes[i % len(ray_nodes)] if ray_nodes else None, wait=False, timeout=timeout))
+        infos = ray.get([x["ready"] for x in pending], timeout=timeout + 5)
+    st["kubelets"] = {i["node"]: {"pid": i.get("pid"), "node_ip": i.get("node_ip")} for i in infos}
+    return [i["node"] for i in infos]
 
 
 def _preimport_ray() -> None:

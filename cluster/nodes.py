@@ -45,6 +45,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import time
 from typing import Any, Iterator
 
@@ -176,15 +177,19 @@ def node_actor_names() -> list[str]:
 # ------------------------------------------------------- launcher's clusters
 @contextlib.contextmanager
 def _cluster_ray(state_dir: str | None) -> Iterator[Any]:
-    import ray
-
     from . import launcher
+
+    p = launcher.Paths(os.path.abspath(state_dir or launcher.default_state_dir()))
+    st = launcher.load_state(p)
+    # Ray reads its environment (loopback, token auth) at import time, so
+    # apply the cluster's before the first import in this process.
+    if "ray" not in sys.modules:
+        launcher._apply_env(launcher.ray_env(st, p))
+    import ray
 
     if ray.is_initialized():
         yield ray
         return
-    p = launcher.Paths(os.path.abspath(state_dir or launcher.default_state_dir()))
-    st = launcher.load_state(p)
     with launcher.ray_connection(st, p) as r:
         yield r
 
