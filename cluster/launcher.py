@@ -709,7 +709,9 @@ def start_kubelets(p: Paths, st: dict[str, Any], node_names: list[str], timeout:
                 name, api_url=st["api"]["url"], token=token_for(tokens, f"system:node:{name}"), index=index,
                 state_dir=os.path.join(p.root, "nodes", name), ca_data=ca, profile=st.get("profile", "demo"),
                 ray_node_id=ray_nodes[i % len(ray_nodes)] if ray_nodes else None, wait=False, timeout=timeout))
-        infos = ray.get([x["ready"] for x in pending], timeout=timeout + 5)
+        # add_node hands back the info of a kubelet that is already running.
+        refs = [x["ready"] for x in pending if "ready" in x]
+        infos = [x for x in pending if "ready" not in x] + ray.get(refs, timeout=timeout + 5)
     st["kubelets"] = {i["node"]: {"pid": i.get("pid"), "node_ip": i.get("node_ip")} for i in infos}
     return [i["node"] for i in infos]
 

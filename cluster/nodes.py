@@ -89,6 +89,22 @@ def add_node(name: str, *, api_url: str, token: str, index: int, state_dir: str,
     from .actors.kubelet import POWERED_OFF, KubeletActor
 
     os.makedirs(state_dir, exist_ok=True)
+    if os.path.exists(os.path.join(state_dir, POWERED_OFF)):
+        # A powered-off node may still have an inert actor that Ray restarted
+        # before kill_node removed it; get_if_exists would hand that back.
+        _remove_actor(ray, actor_name(name))
+    else:
+        # An actor of that name that cannot become ready (a failed earlier
+        # add) would also be handed back: replace it, keep a healthy one.
+        try:
+            existing = ray.get_actor(actor_name(name), namespace=NAMESPACE)
+        except ValueError:
+            existing = None
+        if existing is not None:
+            try:
+                return ray.get(existing.ready.remote(2.0), timeout=5.0)
+            except Exception:  # noqa: BLE001 - any failure means: not a usable kubelet
+                _remove_actor(ray, actor_name(name))
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(state_dir, POWERED_OFF))
     cfg = kubelet_config(name, api_url=api_url, token=token, index=index, state_dir=state_dir, ca_file=ca_file,
@@ -108,6 +124,22 @@ def add_node(name: str, *, api_url: str, token: str, index: int, state_dir: str,
     if not wait:
         return {"node": name, "actor": actor_name(name), "handle": handle, "ready": handle.ready.remote(timeout)}
     return ray.get(handle.ready.remote(timeout), timeout=timeout + 5)
+
+
+def _remove_actor(ray: Any, name: str, timeout: float = 15.0) -> None:
+    """Kill the named actor for good and wait until its name is free."""
+    try:
+        handle = ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:
+        return
+    ray.kill(handle, no_restart=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            return
+        time.sleep(0.1)
 
 
 def _handle(name: str) -> Any:
@@ -194,25 +226,25 @@ def _cluster_ray(state_dir: str | None) -> Iterator[Any]:
         yield r
 
 
-def _used_indexes(api_url: str, token: str, ca: bytes) -> tuple[set[int], set[str]]:
+def _used_indexes(api_url: str, token: str, ca: bytes) -> tuple[set[int], dict[str, int]]:
+    """Node indexes in use, and each existing node's index (from its podCIDR,
+    which the API server never lets change)."""
     from .client import NODES, Client
-    from .profiles import node_addresses
 
     async def run() -> list[dict[str, Any]]:
         async with Client(api_url, token=token, ca_data=ca) as c:
             items, _ = await c.list_all(NODES)
             return items
 
-    nodes = asyncio.run(run())
-    ips = {a.get("address") for n in nodes for a in (n.get("status") or {}).get("addresses") or []
-           if a.get("type") == "InternalIP"}
-    used = set()
-    for i in range(20480):
-        if node_addresses(i)[0] in ips:
-            used.add(i)
-        if len(used) == len(ips):
-            break
-    return used, {(n.get("metadata") or {}).get("name", "") for n in nodes}
+    by_name: dict[str, int] = {}
+    for n in asyncio.run(run()):
+        cidr = (n.get("spec") or {}).get("podCIDR") or ""
+        parts = cidr.split("/")[0].split(".")
+        if len(parts) == 4 and parts[0] == "127" and parts[1].isdigit() and parts[2].isdigit():
+            by_name[(n.get("metadata") or {}).get("name", "")] = (int(parts[1]) - 16) * 256 + int(parts[2])
+        else:
+            by_name[(n.get("metadata") or {}).get("name", "")] = -1
+    return {i for i in by_name.values() if i >= 0}, by_name
 
 
 def add_cluster_node(state_dir: str | None = None, name: str | None = None, *, index: int | None = None,
@@ -226,6 +258,11 @@ def add_cluster_node(state_dir: str | None = None, name: str | None = None, *, i
     api_url = st["api"]["url"]
     admin = launcher.token_for(launcher.read_tokens(p), "admin")
     used, names = _used_indexes(api_url, admin, ca)
+    if index is None and name is not None and names.get(name, -1) >= 0:
+        index = names[name]  # the node comes back with the addresses it had
+    elif index is None and name is not None and name.rsplit("-", 1)[-1].isdigit() \
+            and int(name.rsplit("-", 1)[-1]) not in used:
+        index = int(name.rsplit("-", 1)[-1])
     if index is None:
         index = next(i for i in range(20480) if i not in used)
     if name is None:
