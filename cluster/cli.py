@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="start (or resume) the cluster")
     _add_state_dir(p)
-    p.add_argument("--nodes", type=int, default=3, help="Kubernetes nodes, one kubelet actor each (default 3)")
+    p.add_argument("--nodes", type=int, default=None,
+                   help="Kubernetes nodes, one kubelet actor each (default 3, or as many as the cluster had)")
     p.add_argument("--profile", default=None, choices=["demo", "kubernetes"],
                    help="node-lifecycle timings: demo (2 s heartbeat, 5 s grace) or kubernetes (upstream defaults)")
     p.add_argument("--address", default=None, help="join this Ray cluster instead of starting a local head")

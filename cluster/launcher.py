@@ -571,7 +571,7 @@ class Progress:
             self._status = None
 
 
-def up(state_dir: str | None = None, *, nodes: int = 1, address: str | None = None,
+def up(state_dir: str | None = None, *, nodes: int | None = None, address: str | None = None,
        port: int = DEFAULT_API_PORT, console: Any = None, t0: float | None = None,
        timeout: float = 90.0, profile: str | None = None) -> dict[str, Any]:
     """Bring the cluster up (idempotent); returns a summary with ``ready_seconds``."""
@@ -591,6 +591,8 @@ def up(state_dir: str | None = None, *, nodes: int = 1, address: str | None = No
             leftovers = session_pids(int(st["ray"]["session_id"]))
             if leftovers:  # a half-dead head of an earlier run: clear it out
                 terminate_pids(leftovers)
+        if nodes is None:  # as many as the cluster had, or 3 for a new one
+            nodes = len(st.get("nodes") or []) or 3
         node_names = st.get("nodes") or [f"node-{i + 1}" for i in range(nodes)]
         if len(node_names) < nodes:
             node_names += [f"node-{i + 1}" for i in range(len(node_names), nodes)]

@@ -234,10 +234,11 @@ def test_status(cluster: Cluster) -> None:
     assert [m["role"] for m in members.values()].count("leader") == 1
     assert len({m["term"] for m in members.values()}) == 1
     comps = {c["name"]: c for c in s["components"]}
-    assert set(comps) == {"apiserver-0", "raftstore-m0", "raftstore-m1", "raftstore-m2"}
+    assert set(comps) == {"apiserver-0", "raftstore-m0", "raftstore-m1", "raftstore-m2", "scheduler-0",
+                          "controller-manager-0", "kubelet-node-1", "kubelet-node-2"}
     assert all(c["state"] == "ALIVE" for c in comps.values()), comps
     assert all(comps[f"raftstore-{m}"]["member_pid"] == members[m]["pid"] for m in members)
-    assert s["nodes"] == [] and not s["errors"], s
+    assert sorted(n["name"] for n in s["nodes"]) == ["node-1", "node-2"] and not s["errors"], s
     text = cluster.raykube("status", "--state-dir", cluster.state_dir).stdout
     for part in ("raftstore members", "leader", "components", "apiserver-0", "Kubernetes nodes", "Ray"):
         assert part in text, text
@@ -407,5 +408,5 @@ def test_up_again_brings_the_same_cluster_back(cluster: Cluster) -> None:
     names = cluster.kubectl("get", "configmaps", "-o", "name").stdout.split()
     assert {"configmap/hello", "configmap/during-member-outage", "configmap/during-member-kill"} <= set(names)
     s = cluster.status()
-    assert all(c["state"] == "ALIVE" for c in s["components"]) and len(s["components"]) == 4
+    assert all(c["state"] == "ALIVE" for c in s["components"]) and len(s["components"]) == 8
     # the fixture's finalizer runs `raykube down` and checks nothing survives
