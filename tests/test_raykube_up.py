@@ -104,6 +104,24 @@ class Cluster:
         return next(c for c in self.status()["components"] if c["name"] == name)
 
 
+RAY_KILL = """
+import sys
+from cluster import launcher
+p = launcher.Paths(sys.argv[1])
+with launcher.ray_connection(launcher.load_state(p), p) as ray:
+    ray.kill(ray.get_actor(sys.argv[2], namespace="raykube"), no_restart=False)
+"""
+
+
+def ray_kill(cluster: Cluster, actor: str) -> None:
+    """``ray.kill(actor, no_restart=False)`` from a fresh process: Ray reads its
+    auth settings at import time, and other test modules may already have
+    imported ray in this pytest process for a local Ray of their own."""
+    p = subprocess.run([sys.executable, "-c", RAY_KILL, cluster.state_dir, actor], capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL, env=_env())
+    assert p.returncode == 0, p.stderr
+
+
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("KUBECONFIG", None)
@@ -259,9 +277,7 @@ def test_apiserver_actor_killed_by_pid_and_by_ray_kill_clients_reconnect(cluster
                 if how == "sigkill":
                     os.kill(int(before["actor_pid"]), signal.SIGKILL)
                 else:
-                    st = cluster.state()
-                    with launcher.ray_connection(st, cluster.paths) as ray:
-                        ray.kill(ray.get_actor("apiserver-0", namespace="raykube"), no_restart=False)
+                    ray_kill(cluster, "apiserver-0")
                 t0 = time.monotonic()
                 await asyncio.to_thread(_wait_dead, int(before["actor_pid"]))
                 if how == "ray.kill":
@@ -322,8 +338,7 @@ def test_raftstore_member_actor_killed_rejoins(cluster: Cluster) -> None:
     leader = next(m for m in s["raftstore"] if m["role"] == "leader")
     name = leader["name"]
     comp = next(c for c in s["components"] if c["name"] == f"raftstore-{name}")
-    with launcher.ray_connection(cluster.state(), cluster.paths) as ray:
-        ray.kill(ray.get_actor(f"raftstore-{name}", namespace="raykube"), no_restart=False)
+    ray_kill(cluster, f"raftstore-{name}")
     t0 = time.monotonic()
     # the old member process dies with its actor (PR_SET_PDEATHSIG)
     while launcher.pid_alive(int(leader["pid"])) and time.monotonic() - t0 < 5:
