@@ -295,7 +295,8 @@ class EtcdGrpcBackend(KVBackend):
         try:
             import aetcd  # noqa: F401
         except ImportError as exc:
-            raise BackendError("the etcd gRPC client needs `pip install aetcd`") from exc
+            raise BackendError("the etcd gRPC client needs aetcd: pip install -e '.[bench]' "
+                               "(or --etcd-client gateway)") from exc
         from urllib.parse import urlparse
 
         u = urlparse(endpoint if "://" in endpoint else "http://" + endpoint)

@@ -651,7 +651,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--get-keys", type=int, default=GET_KEYS_DEFAULT, help="keys preloaded for the get cell")
     p.add_argument("--op-timeout", type=float, default=10.0, help="client timeout per operation, s")
     p.add_argument("--etcd-client", choices=["gateway", "grpc"], default="grpc",
-                   help="etcd client path: JSON gRPC gateway over aiohttp (default) or gRPC via aetcd")
+                   help="etcd client path: its native gRPC API via aetcd (default; pip install -e '.[bench]') "
+                        "or the JSON gRPC gateway over aiohttp")
     p.add_argument("--etcd-endpoint", choices=["leader", "follower"], default="leader",
                    help="which etcd member the client pins (default: the leader, etcd's best case)")
     p.add_argument("--order", choices=["interleave", "sequential"], default="interleave",
