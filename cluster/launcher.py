@@ -787,8 +787,11 @@ def down(state_dir: str | None = None, *, purge: bool = False, console: Any = No
             # raylet/GCS take 10+ s to honour SIGTERM, so they get a short grace period.
             result["leftover_pids"] = terminate_pids(sorted(pids), timeout=2.0)
             prog.done(f"stopped the Ray head ({len(pids)} processes)")
-        # Members and actor processes that outlived everything (should be none: PDEATHSIG).
+        # Members, actor and container processes that outlived everything (should be none: PDEATHSIG).
+        # Containers are recognised by their working directory under this state dir: a few pod
+        # processes were seen to survive their kubelet's death despite --pdeathsig (cause not found).
         stray = set(member_pids(p).values()) | {pid for pid in known_pids if pid_alive(pid) and _mentions(pid, p)}
+        stray |= container_pids(p)
         if stray:
             result["leftover_pids"] += terminate_pids(sorted(stray))
             result["killed_pids"] += sorted(stray)
@@ -843,6 +846,19 @@ def _our_actors(ray: Any, actors: dict[str, Any], p: Paths) -> dict[str, Any]:
         where = str(info.get("data_dir") or info.get("state_dir") or "")
         if where == p.root or where.startswith(p.root + os.sep):
             out[name] = actors[name]
+    return out
+
+
+def container_pids(p: Paths) -> set[int]:
+    """Live processes whose working directory lies under this cluster's node directories."""
+    import psutil
+
+    nodes_dir = os.path.join(p.root, "nodes") + os.sep
+    out: set[int] = set()
+    for proc in psutil.process_iter(["cwd"]):
+        cwd = proc.info.get("cwd") or ""
+        if cwd.startswith(nodes_dir) or cwd.replace(" (deleted)", "").startswith(nodes_dir):
+            out.add(proc.pid)
     return out
 
 
