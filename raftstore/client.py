@@ -23,6 +23,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
+from .mvcc import Event, KeyValue, prefix_range_end  # the wire types are the state machine's own
 from .protocol import ProtocolError, decode_body, encode, read_frame
 
 RETRYABLE = {"not_leader", "leader_changed", "timeout", "overloaded", "unavailable"}
@@ -58,45 +59,7 @@ def _b(x: str | bytes) -> bytes:
     return x.encode() if isinstance(x, str) else x
 
 
-def prefix_end(prefix: bytes) -> bytes:
-    """etcd's range end for a prefix: the prefix with its last byte below 0xff incremented."""
-    p = bytearray(prefix)
-    while p:
-        if p[-1] < 0xFF:
-            p[-1] += 1
-            return bytes(p)
-        p.pop()
-    return b"\0"
-
-
-@dataclass(frozen=True, slots=True)
-class KeyValue:
-    key: bytes
-    value: bytes
-    create_revision: int
-    mod_revision: int
-    version: int
-    lease: int
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> "KeyValue":
-        return cls(d["k"], d.get("v", b""), d.get("cr", 0), d.get("mr", 0), d.get("ver", 0), d.get("lease", 0))
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    type: str  # "PUT" | "DELETE"
-    kv: KeyValue
-    prev_kv: KeyValue | None
-
-    @property
-    def revision(self) -> int:
-        return self.kv.mod_revision
-
-    @classmethod
-    def from_wire(cls, d: dict[str, Any]) -> "Event":
-        prev = d.get("prev")
-        return cls(d["t"], KeyValue.from_wire(d["kv"]), KeyValue.from_wire(prev) if prev else None)
+prefix_end = prefix_range_end  # etcd's range end for a prefix
 
 
 @dataclass(slots=True)
