@@ -31,16 +31,54 @@ def port_free(hostport: str) -> bool:
     return True
 
 
-def find_free_base_port(start: int = 20000, span: int = 30) -> int:
-    """A base port whose member ports (base .. base+span) are all free."""
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(x) for x in f.read().split())
+        return lo, hi
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def find_free_base_port(start: int = 10000, span: int = 30) -> int:
+    """A base port whose member ports (base .. base+span) are all free.
+
+    Chosen below the kernel's ephemeral range: a port in that range that is
+    free now can be taken a moment later as the source port of any outgoing
+    connection, and a member then fails to bind."""
     import random
 
+    lo, hi = _ephemeral_range()
+    end = lo - span if lo - span > start + 1000 else 60000 - span
     rnd = random.Random(os.getpid() ^ int(time.time() * 1000))
     for _ in range(200):
-        base = rnd.randrange(start, 60000 - span, 10)
+        base = rnd.randrange(start, end, 10)
+        if lo <= base <= hi or lo <= base + span <= hi:
+            continue
         if all(port_free(f"127.0.0.1:{base + i}") for i in range(span)):
             return base
     raise RuntimeError("no free port range found on 127.0.0.1")
+
+
+def _answers_as(addr: str, name: str) -> bool:
+    """Does the raftstore member at ``addr`` answer a status request as ``name``?"""
+    from .protocol import decode_body, encode
+
+    host, port = addr.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5) as s:
+            s.settimeout(0.5)
+            s.sendall(encode({"id": 1, "op": "status"}))
+            buf = b""
+            while len(buf) < 4 or len(buf) < 4 + int.from_bytes(buf[:4], "big"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    return False
+                buf += chunk
+            reply = decode_body(buf[4:4 + int.from_bytes(buf[:4], "big")])
+    except (OSError, ValueError, Exception):  # noqa: BLE001 - anything else is "not (yet) our member"
+        return False
+    return (reply.get("result") or {}).get("name") == name
 
 
 class LocalCluster:
@@ -120,19 +158,18 @@ class LocalCluster:
                 for m in self.config.members}
 
     def wait_serving(self, timeout: float = 20.0) -> None:
-        """Wait until every member's client port accepts connections."""
+        """Wait until every member answers ``status`` with its own name on its client port
+        (an open port alone could belong to another process)."""
         deadline = time.monotonic() + timeout
         pending = {m.name: m.client for m in self.config.members}
         while pending and time.monotonic() < deadline:
             for name, addr in list(pending.items()):
-                host, port = addr.rsplit(":", 1)
-                try:
-                    with socket.create_connection((host, int(port)), timeout=0.2):
-                        del pending[name]
-                except OSError:
-                    if self.pid(name) is None:
-                        raise RuntimeError(f"member {name} exited during start-up; see "
-                                           f"{os.path.join(self.member_dir(name), 'member.log')}")
+                if _answers_as(addr, name):
+                    del pending[name]
+                    continue
+                if self.pid(name) is None:
+                    raise RuntimeError(f"member {name} exited during start-up; see "
+                                       f"{os.path.join(self.member_dir(name), 'member.log')}")
             time.sleep(0.05)
         if pending:
             raise TimeoutError(f"members not serving after {timeout} s: {', '.join(pending)}")
