@@ -10,6 +10,7 @@ stop both cleanly, SIGKILL is what the fault tests use.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -43,6 +44,10 @@ async def run_member(config: ClusterConfig, name: str, data_dir: str, *, unsafe_
     await endpoint.start()
     await metrics.start()
     node.start()
+    # Keep full collections short: the modules and objects of startup are never garbage (see
+    # cluster.actors._common.freeze_startup_heap; raftstore must not import cluster).
+    gc.collect()
+    gc.freeze()
     pidfile = os.path.join(mdir, "member.pid")
     with open(pidfile + ".tmp", "w") as f:  # readers must never see it empty
         f.write(str(os.getpid()))

@@ -24,7 +24,7 @@ import threading
 import time
 from typing import Any
 
-from ._common import bump_incarnation
+from ._common import bump_incarnation, freeze_startup_heap
 
 log = logging.getLogger("raykube.actors.apiserver")
 
@@ -82,6 +82,7 @@ class APIServerActor:
                 log.warning("API server start failed (%r); retrying", exc)
                 await asyncio.sleep(0.2)
         self.url = server.url
+        freeze_startup_heap()
         self.ready_at = time.time()
         self._ready.set()
         log.info("API server replica %d (incarnation %d) serving at %s", self.replica, self.incarnation, self.url)

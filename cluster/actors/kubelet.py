@@ -32,7 +32,7 @@ import threading
 import time
 from typing import Any
 
-from ._common import bump_incarnation
+from ._common import bump_incarnation, freeze_startup_heap
 
 log = logging.getLogger("raykube.actors.kubelet")
 
@@ -88,6 +88,7 @@ class KubeletActor:
         kl = Kubelet(cfg)
         self._kubelet = kl
         await asyncio.wait_for(kl.start(), self.start_timeout)
+        freeze_startup_heap()
         self._ready.set()
         await self._stop.wait()
         await kl.stop()

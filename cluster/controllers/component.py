@@ -21,6 +21,7 @@ import threading
 import time
 from typing import Any, Awaitable, Callable
 
+from ..actors._common import freeze_startup_heap
 from ..client import Client
 from ..leaderelection import LeaderElectionConfig, LeaderElector
 
@@ -167,6 +168,7 @@ class ComponentRunner:
 
         async def work() -> None:
             self.current = self.make_component(client)
+            freeze_startup_heap()
             await self.current.run()
 
         def got_elector(e: Any) -> None:
