@@ -611,3 +611,96 @@ async def test_kubeconfig_roundtrip_and_pki_reuse(env: Env, tmp_path: Any) -> No
             with pytest.raises(Unavailable, match="TLS verification"):
                 await untrusting.list(NAMESPACES)
             assert asyncio.get_running_loop().time() - t0 < 5, "a certificate error is not retried"
+
+
+async def test_requests_share_a_bounded_pool_and_watches_do_not_take_from_it(env: Env) -> None:
+    """``max_connections`` bounds the connections requests use (a burst queues instead of opening one
+    TLS connection per call), and watches have their own connections, so three open watches cannot
+    starve a client whose request pool has room for one."""
+    import psutil
+
+    async with serving(env) as srv:
+        async with env.client(srv._port, max_connections=1) as c:
+            ns = await make_ns(c, "pool")
+            watches = [asyncio.create_task(_drain_watch(c, ns)) for _ in range(3)]
+            try:
+                await asyncio.sleep(0.3)
+                got = await asyncio.wait_for(c.list(CONFIGMAPS, ns), 10)  # would hang if watches held the pool
+                assert got["items"] == []
+                await asyncio.wait_for(asyncio.gather(*(c.create(CONFIGMAPS, cm(f"b{i}"), ns) for i in range(20))),
+                                       30)
+                mine = [k for k in psutil.Process().net_connections("tcp")
+                        if k.raddr and k.raddr.port == srv._port and k.status == psutil.CONN_ESTABLISHED]
+                assert len(mine) <= 3 + 1, f"3 watches + 1 pooled request connection, got {len(mine)}"
+            finally:
+                for w in watches:
+                    w.cancel()
+                await asyncio.gather(*watches, return_exceptions=True)
+
+
+async def _drain_watch(c: Client, ns: str) -> None:
+    async for _ in c.watch(CONFIGMAPS, ns, resource_version="0"):
+        pass
+
+
+async def test_update_fast_path_trusts_the_watch_cache_only_as_a_guess(env: Env) -> None:
+    """An update starts from the value the API server's watch hub saw last, instead of a Raft read; a stale
+    guess (hub lagging) must never decide the outcome: a lost compare, a no-op and a resourceVersion
+    precondition are all settled again on a live read."""
+    async with serving(env) as srv:
+        reg = srv.registry
+        async with env.client(srv._port) as c:
+            ns = await make_ns(c, "fastpath")
+            key = f"/registry/configmaps/{ns}/a"
+            first = await c.create(CONFIGMAPS, cm("a", x="1"), ns)
+            await _until(lambda: key in reg.latest)
+            v1 = reg.latest[key]
+            assert v1[0] == int(first["metadata"]["resourceVersion"])
+
+            reads = 0
+            real_get = reg.store.get
+
+            async def counting_get(k: str) -> Any:
+                nonlocal reads
+                reads += 1
+                return await real_get(k)
+
+            reg.store.get = counting_get  # type: ignore[method-assign]
+            try:
+                second = await c.patch(CONFIGMAPS, "a", {"data": {"x": "2"}}, ns)
+                assert second["data"] == {"x": "2"} and reads == 0, "a fresh guess needs no read"
+                await _until(lambda: reg.latest[key][0] == int(second["metadata"]["resourceVersion"]))
+
+                # 1. a stale guess loses the compare: the patch lands on the current object
+                reg.latest[key] = v1
+                third = await c.patch(CONFIGMAPS, "a", {"data": {"y": "3"}}, ns)
+                assert third["data"] == {"x": "2", "y": "3"} and reads == 1
+                await _until(lambda: reg.latest[key][0] == int(third["metadata"]["resourceVersion"]))
+
+                # 2. a no-op against the stale guess is a real change against the current object
+                reg.latest[key] = v1
+                fourth = await c.patch(CONFIGMAPS, "a", {"data": {"x": "1", "y": None}}, ns)
+                assert fourth["data"] == {"x": "1"}
+                assert (await c.get(CONFIGMAPS, "a", ns))["data"] == {"x": "1"}
+                await _until(lambda: reg.latest[key][0] == int(fourth["metadata"]["resourceVersion"]))
+
+                # 3. a client's resourceVersion precondition is checked against the live object, not the guess
+                reg.latest[key] = v1
+                cur = await c.get(CONFIGMAPS, "a", ns)
+                cur["data"] = {"z": "4"}
+                fifth = await c.update(CONFIGMAPS, cur)
+                assert fifth["data"] == {"z": "4"}
+                with pytest.raises(ApiError) as ei:  # and a really stale one is still a 409
+                    await c.update(CONFIGMAPS, cur)
+                assert ei.value.code == 409
+            finally:
+                reg.store.get = real_get  # type: ignore[method-assign]
+            assert reg.update_stats["cached_stale"] >= 3
+
+
+async def _until(cond: Any, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not cond():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)
