@@ -55,6 +55,9 @@ from .watch import Subscription, WatchHub, WEvent
 log = logging.getLogger("cluster.apiserver")
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-node-lease", "kube-public")
+# Idle client connections are kept open this long (aiohttp's default is 75 s): components keep a pool of
+# long-lived connections (``cluster.client.rest``, 300 s) instead of paying a TLS handshake per burst.
+KEEPALIVE_SECONDS = 330.0
 PUBLIC_PATHS = {"/healthz", "/livez", "/readyz", "/version", "/version/"}
 PATCH_TYPES = {
     "application/json-patch+json": "json",
@@ -155,7 +158,8 @@ class APIServer:
         await self._bootstrap()
         app = web.Application(client_max_size=self.config.max_body_bytes + 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
+                                     keepalive_timeout=KEEPALIVE_SECONDS)
         await self._runner.setup()
         ctx = None
         if self.config.tls_cert:

@@ -3,17 +3,18 @@
 One ``Client`` per component (or per process), bearer token, the cluster CA,
 and two ``aiohttp`` sessions inside it:
 
-- requests share a pool of at most ``max_connections`` (4) keep-alive
+- requests share a pool of at most ``max_connections`` (16) keep-alive
   connections: a burst of concurrent calls queues for a connection instead
-  of opening new ones. client-go multiplexes everything over one HTTP/2
-  connection; on HTTP/1.1 a small bound does the same job. A new connection
-  is a TCP connect plus a TLS handshake, several round trips through two
-  event loops: on this 2-core machine, in a burst of 100 pod starts, one
-  took up to 0.5 s while a request on an open connection took ~30 ms, and
-  a kubelet syncing 33 pods at once opened one per pod. Measured with
-  ``benchmarks/pod_startup.py`` (100 pods at once): a bound of 8 gave
-  create->Running p50 ~530 ms, 4 gave ~300 ms (``0`` = no bound; the API
-  server benchmark uses that to measure the server, not the client);
+  of opening new ones. client-go multiplexes everything over one long-lived
+  HTTP/2 connection; on HTTP/1.1 a bounded pool of long-lived connections
+  (idle ones kept ``KEEPALIVE_SECONDS``; the API server keeps them longer)
+  does the same job, and ``open_connections()`` fills the pool when a
+  component starts. A new connection is a TCP connect plus a TLS handshake,
+  several round trips through two event loops: on this 2-core machine, in a
+  burst of 100 pod starts, one took up to 0.5 s while a request on an open
+  connection took ~30 ms, and a kubelet syncing 33 pods at once opened one
+  per pod (``0`` = no bound; the API server benchmark uses that to measure
+  the server, not the client);
 - watches get their own, unbounded pool: a watch holds its connection for
   its whole life, so informers can never starve requests (or the reverse).
 
@@ -53,6 +54,10 @@ import aiohttp
 
 from ..kubeconfig import KubeConfig, load as load_kubeconfig
 from .resources import Resource
+
+# Idle pooled connections are kept this long (aiohttp's default is 15 s; Go's 90 s). The API server keeps
+# them open a little longer (``cluster.apiserver.server.KEEPALIVE_SECONDS``), so the client closes first.
+KEEPALIVE_SECONDS = 300.0
 
 log = logging.getLogger("raykube.client")
 
@@ -175,7 +180,7 @@ def _reason_for(code: int) -> str:
 class Client:
     def __init__(self, server: str, *, token: str | None = None, ca_file: str | None = None,
                  ca_data: bytes | str | None = None, insecure: bool = False, timeout: float = 30.0,
-                 retry_deadline: float = 30.0, qps: float = 0.0, burst: int = 0, max_connections: int = 4,
+                 retry_deadline: float = 30.0, qps: float = 0.0, burst: int = 0, max_connections: int = 16,
                  user_agent: str = "raykube-client/0.1", namespace: str = "default") -> None:
         self.server = server.rstrip("/")
         self.token = token
@@ -209,7 +214,7 @@ class Client:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         conn = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else False, limit=limit,
-                                    keepalive_timeout=30, enable_cleanup_closed=True)
+                                    keepalive_timeout=KEEPALIVE_SECONDS, enable_cleanup_closed=True)
         return aiohttp.ClientSession(connector=conn, headers=headers, auto_decompress=True)
 
     def _sess(self) -> aiohttp.ClientSession:
@@ -227,6 +232,25 @@ class Client:
         if self._watch_session is None or self._watch_session.closed:
             self._watch_session = self._new_session(0)
         return self._watch_session
+
+    async def open_connections(self, n: int | None = None) -> int:
+        """Open up to ``n`` (default ``max_connections``) pooled connections now, with as many concurrent
+        ``GET /version`` calls, so that the first burst of work does not pay for TLS handshakes while the
+        API server is busy. Best effort: returns how many calls succeeded."""
+        n = self.max_connections if n is None else n
+        if n <= 0:
+            return 0
+
+        async def one(retry: bool) -> bool:
+            try:
+                await self.request("GET", "/version", retry=retry, timeout=10.0)
+                return True
+            except (ApiError, aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                return False
+
+        if not await one(True):  # waits (up to retry_deadline) for a server that is still starting
+            return 0
+        return 1 + sum(await asyncio.gather(*(one(False) for _ in range(n - 1))))
 
     async def _settle_idle_connections(self, max_rounds: int = 16) -> None:
         """Before a write: let the loop finish reading whatever is pending on idle pooled connections.

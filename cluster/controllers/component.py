@@ -171,6 +171,9 @@ class ComponentRunner:
             freeze_startup_heap()
             await self.current.run()
 
+        # Fill the request pool while the cluster is quiet (see cluster.client.rest); best effort.
+        warm = asyncio.get_running_loop().create_task(client.open_connections())
+
         def got_elector(e: Any) -> None:
             self.elector = e
 
@@ -180,6 +183,7 @@ class ComponentRunner:
         try:
             await run_with_election(client, election, work, on_elector=got_elector)
         finally:
+            warm.cancel()
             await client.close()
 
     # ------------------------------------------------------------ remote API

@@ -67,6 +67,7 @@ class Kubelet:
         events to ``on_pod`` / ``on_pod_deleted``."""
         self.config = config
         self.node_ip: str = config.node_ip or "127.0.0.1"
+        self._owns_client = client is None
         self.client = client or Client(config.api_url, token=config.read_token(), ca_file=config.ca_file,
                                        ca_data=config.ca_data, user_agent=f"kubelet/{config.name}",
                                        retry_deadline=30.0)
@@ -106,6 +107,10 @@ class Kubelet:
         if cfg.serve_http:
             await self.server.start(self.node_ip, cfg.kubelet_port)
         await self._register_node()
+        if self._owns_client:
+            # Fill the request pool now, while the cluster is quiet: a burst of pods would otherwise open
+            # its connections (TLS handshakes) while the API server is busiest (see cluster.client.rest).
+            await self.client.open_connections()
         await self._ensure_lease()
         self.events.start()
         self.events.emit(self._node_ref, "Normal", "Starting", "Starting kubelet.")
