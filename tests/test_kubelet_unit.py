@@ -141,3 +141,52 @@ def test_runtime_children_die_with_the_kubelet(tmp_path: Path) -> None:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
+
+
+def _state(pid: int) -> str | None:
+    """The process state letter, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
+
+@pytest.mark.skipif(not __import__("shutil").which("setpriv"), reason="needs setpriv (util-linux)")
+def test_container_orphaned_before_its_deathsig_was_set_does_not_run(tmp_path: Path) -> None:
+    """The race PR_SET_PDEATHSIG leaves open: the kubelet dies after forking a container but before the
+    child's prctl(); the kernel would never signal the orphan. The wrapper's parent check makes it exit
+    (70) instead of running. Made deterministic with a 0.5 s sleep before the wrapper chain, while the
+    'kubelet' (a Python process) forks it and dies at once."""
+    import subprocess
+
+    from cluster.runtime.process import wrapper_argv
+
+    marker = tmp_path / "ran"
+    script = (
+        "import os, subprocess, sys\n"
+        "from cluster.runtime.process import wrapper_argv\n"
+        f"argv = wrapper_argv(['sh', '-c', 'touch {marker}; exec sleep 60'], nice=0, pdeath_parent=os.getpid(),\n"
+        "                     procs_files=[])\n"
+        "p = subprocess.Popen(['sh', '-c', 'sleep 0.5; exec \"$@\"', 'delay', *argv], start_new_session=True)\n"
+        "print(p.pid, flush=True)\n"
+        "os._exit(0)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            cwd=images.SOURCE_ROOT)
+    child = 0
+    try:
+        child = int(proc.stdout.readline())  # type: ignore[union-attr]
+        proc.wait(5)  # the 'kubelet' is gone before the child reaches setpriv
+        deadline = time.monotonic() + 10
+        while _state(child) not in (None, "Z"):
+            assert time.monotonic() < deadline, "the orphaned container is running"
+            time.sleep(0.05)
+        assert not marker.exists(), "the workload ran although its kubelet was already gone"
+    finally:
+        if child and _state(child) not in (None, "Z"):
+            os.kill(child, signal.SIGKILL)
+
+    # Control: the same chain under a live parent runs the workload.
+    out = subprocess.run(wrapper_argv(["sh", "-c", f"touch {marker}"], nice=0, pdeath_parent=os.getpid(),
+                                      procs_files=[]), timeout=10)
+    assert out.returncode == 0 and marker.exists()

@@ -8,7 +8,9 @@ file, the given environment and working directory. Before the workload's
 allows (``cgroups.Limiter``: ``sh`` writes ``$$`` to ``cgroup.procs``), so
 limits apply from the first instruction; asks the kernel to SIGKILL it if
 the kubelet thread that started it dies (``setpriv --pdeathsig KILL``, i.e.
-``PR_SET_PDEATHSIG``); and raises its niceness by ``ContainerSpec.nice``
+``PR_SET_PDEATHSIG``) and then checks that the kubelet is still its parent
+(one that died before the ``prctl`` would never signal it: the child exits
+with 70 instead of running orphaned); and raises its niceness by ``ContainerSpec.nice``
 (``nice``; the kubelet's default is 5: on one shared machine, workloads
 yield CPU to the API server, raftstore and kubelets rather than starve
 them). These are exec wrappers rather than a Python ``preexec_fn`` because
@@ -68,9 +70,28 @@ except (OSError, AttributeError):  # pragma: no cover - not Linux
 _SH = shutil.which("sh") or "/bin/sh"
 _SETPRIV = shutil.which("setpriv")
 _NICE = shutil.which("nice")
-# sh joins the cgroup(s) given as arguments, then becomes the rest of the command line.
-_CGROUP_JOIN = ('n=$1; shift; i=0; while [ "$i" -lt "$n" ]; do echo $$ > "$1" || exit 126; shift; i=$((i+1)); '
-                'done; exec "$@"')
+# Run by sh *after* setpriv has set the parent-death signal: ``$1`` is the kubelet's PID ("" = no check),
+# ``$2`` the number of cgroup.procs files that follow; sh checks that its parent is still the kubelet, joins
+# the cgroup(s), then becomes the rest of the command line. The check closes a race PR_SET_PDEATHSIG
+# leaves open: a kubelet that dies between the fork and setpriv's prctl() has already orphaned the child,
+# which would then never be signalled (seen as containers of crash-looping pods surviving `raykube down`).
+_CONTAINER_INIT = ('[ -z "$1" ] || [ "$PPID" = "$1" ] || exit 70; shift; '
+                   'n=$1; shift; i=0; while [ "$i" -lt "$n" ]; do echo $$ > "$1" || exit 126; shift; i=$((i+1)); '
+                   'done; exec "$@"')
+
+
+def wrapper_argv(argv: list[str], *, nice: int, pdeath_parent: int | None, procs_files: list[str]) -> list[str]:
+    """The exec chain that starts a container: ``setpriv --pdeathsig KILL`` (if ``pdeath_parent``), then
+    ``sh`` running ``_CONTAINER_INIT`` (parent check, cgroup join), then ``nice -n`` (if ``nice``), then
+    ``argv``. The same PID all along."""
+    if nice:
+        argv = [_NICE or "nice", "-n", str(nice), *argv]
+    if procs_files or pdeath_parent is not None:
+        argv = [_SH, "-c", _CONTAINER_INIT, "raykube-container",
+                str(pdeath_parent) if pdeath_parent is not None else "", str(len(procs_files)), *procs_files, *argv]
+    if pdeath_parent is not None:
+        argv = [_SETPRIV or "setpriv", "--pdeathsig", "KILL", "--", *argv]
+    return argv
 
 
 class StartError(Exception):
@@ -178,17 +199,16 @@ class ProcessRuntime:
         preexec: Callable[[], None] | None = None
         argv = [exe, *spec.argv[1:]]
         if self.use_wrappers:
-            if nice:
-                argv = [_NICE or "nice", "-n", str(nice), *argv]
-            if pdeath:
-                argv = [_SETPRIV or "setpriv", "--pdeathsig", "KILL", "--", *argv]
-            if procs_files:
-                argv = [_SH, "-c", _CGROUP_JOIN, "raykube-cgroup", str(len(procs_files)),
-                        *(f.decode() for f in procs_files), *argv]
+            argv = wrapper_argv(argv, nice=nice, pdeath_parent=os.getpid() if pdeath else None,
+                                procs_files=[f.decode() for f in procs_files])
         else:
+            parent = os.getpid()
+
             def preexec() -> None:  # runs in the child between fork and exec: syscalls only
                 if pdeath and prctl is not None:
                     prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+                    if os.getppid() != parent:  # the kubelet died before prctl(): nobody will signal us
+                        os._exit(70)
                 if nice:
                     os.nice(nice)
                 me = str(os.getpid()).encode()
