@@ -10,6 +10,8 @@
   queue - dedup, one worker per key at a time, per-item exponential
   back-off, overall token bucket, delayed adds - and ``run_worker``.
 - ``Resource`` constants (``resources``): PODS, NODES, DEPLOYMENTS, ...
+- ``EventRecorder`` (``events``): client-go's event recorder - queues core/v1
+  Events, writes them in the background, aggregates repeats (best effort).
 - ``Clock`` / ``FakeClock`` (``clock``) for deterministic tests.
 
 Typical component::
@@ -25,6 +27,7 @@ Typical component::
 """
 
 from .clock import REAL_CLOCK, Clock, FakeClock
+from .events import EventRecorder
 from .informer import Informer, Store, deep_copy
 from .resources import (ALL, CONFIGMAPS, DEPLOYMENTS, ENDPOINTS, EVENTS, LEASES, NAMESPACES, NODES, PODS,
                         REPLICASETS, SECRETS, SERVICES, Resource, key_of, lookup)
@@ -36,8 +39,8 @@ from .workqueue import (BucketRateLimiter, DelayingQueue, ItemExponentialFailure
 __all__ = [
     "ALL", "CONFIGMAPS", "DEPLOYMENTS", "ENDPOINTS", "EVENTS", "LEASES", "NAMESPACES", "NODES", "PODS",
     "REPLICASETS", "SECRETS", "SERVICES", "REAL_CLOCK", "ApiError", "BucketRateLimiter", "Client", "Clock",
-    "DelayingQueue", "FakeClock", "Informer", "ItemExponentialFailureRateLimiter", "ItemFastSlowRateLimiter",
-    "MaxOfRateLimiter", "RateLimitingQueue", "Resource", "ShutDown", "Store", "TokenBucket", "Unavailable",
-    "UnknownOutcome", "WatchDisconnected", "WatchEvent", "WorkQueue", "deep_copy", "default_controller_rate_limiter",
-    "key_of", "lookup", "run_worker",
+    "DelayingQueue", "EventRecorder", "FakeClock", "Informer", "ItemExponentialFailureRateLimiter",
+    "ItemFastSlowRateLimiter", "MaxOfRateLimiter", "RateLimitingQueue", "Resource", "ShutDown", "Store", "TokenBucket",
+    "Unavailable", "UnknownOutcome", "WatchDisconnected", "WatchEvent", "WorkQueue", "deep_copy",
+    "default_controller_rate_limiter", "key_of", "lookup", "run_worker",
 ]

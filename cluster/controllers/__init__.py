@@ -4,7 +4,7 @@
 - ``base``: ``Controller`` (work queue + workers + resync), ``Context``, ``InformerFactory``;
 - ``replicaset``, ``deployment`` (+ ``deployment_util``: the pure rolling-update
   arithmetic), ``nodelifecycle``, ``garbagecollector``, ``namespace``, ``podgc``;
-- ``expectations``, ``events`` (event recorder), ``discovery``, ``util``;
+- ``expectations``, ``discovery``, ``util`` (the event recorder is ``cluster.client.EventRecorder``);
 - ``component``: flags, client and leader election shared with the scheduler;
 - ``python -m cluster.controllers``: the process.
 

@@ -21,12 +21,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..client import ApiError, Client, Informer, Resource
+from ..client import ApiError, Client, EventRecorder, Informer, Resource
 from ..client.clock import REAL_CLOCK, Clock
 from ..client.workqueue import (BucketRateLimiter, ItemExponentialFailureRateLimiter, MaxOfRateLimiter,
                                 RateLimitingQueue, run_worker)
 from ..profiles import Timings
-from .events import EventRecorder
 
 log = logging.getLogger("raykube.controllers")
 

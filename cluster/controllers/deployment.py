@@ -123,7 +123,7 @@ class DeploymentController(Controller):
         sel = spec.get("selector")
         if not sel or not ((sel.get("matchLabels") or {}) or (sel.get("matchExpressions") or [])):
             self.recorder.event(d, "Warning", "SelectingAll", "This deployment is selecting all pods. A non-empty "
-                                "selector is required.", "Deployment")
+                                "selector is required.", kind="Deployment")
             if int(meta(d).get("generation") or 1) > int((d.get("status") or {}).get("observedGeneration") or 0):
                 d.setdefault("status", {})["observedGeneration"] = meta(d).get("generation")
                 await self._write_status(d)
@@ -255,7 +255,7 @@ class DeploymentController(Controller):
         if not already and du.replicas(created) > 0:
             self.recorder.event(d, "Normal", "ScalingReplicaSet",
                                 f"Scaled up replica set {meta(created)['name']} from 0 to {du.replicas(created)}",
-                                "Deployment")
+                                kind="Deployment")
         needs = self._set_revision(d, str(new_revision))
         if not already and du.progress_deadline(d) is not None:
             du.set_cond(status, du.new_condition("Progressing", "True", du.NEW_RS_REASON,
@@ -292,7 +292,8 @@ class DeploymentController(Controller):
         if size_changed:
             what = op or ("up" if new_size > cur else "down")
             self.recorder.event(d, "Normal", "ScalingReplicaSet",
-                                f"Scaled {what} replica set {meta(rs)['name']} from {cur} to {new_size}", "Deployment")
+                                f"Scaled {what} replica set {meta(rs)['name']} from {cur} to {new_size}",
+                                kind="Deployment")
         return out
 
     async def _apply_plan(self, d: dict[str, Any], rss: list[dict[str, Any]], plan: dict[str, int],

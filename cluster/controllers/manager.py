@@ -15,13 +15,12 @@ import logging
 import time
 from typing import Any
 
-from ..client import Client
+from ..client import Client, EventRecorder
 from ..client.clock import REAL_CLOCK, Clock
 from ..profiles import Timings, get_profile
 from .base import Context, Controller, InformerFactory
 from .deployment import DeploymentController
 from .discovery import discover
-from .events import EventRecorder
 from .garbagecollector import GarbageCollector
 from .namespace import NamespaceController
 from .nodelifecycle import NodeLifecycleController
@@ -60,7 +59,7 @@ class ControllerManager:
 
     def build(self, discovered: Any) -> None:
         informers = InformerFactory(self.client, self.resync_period, self.clock)
-        recorder = EventRecorder(self.client, "controller-manager")
+        recorder = EventRecorder(self.client, "controller-manager", max_backlog=2000, concurrency=8)
         ctx = self.ctx = Context(self.client, informers, recorder, self.profile, self.clock, self.options)
         makers = {
             "replicaset": lambda: ReplicaSetController(ctx),

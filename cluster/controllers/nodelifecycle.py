@@ -222,7 +222,8 @@ class NodeLifecycleController(Controller):
             await self.client.update_status(NODES, body)
             self.stats["marked_unknown"] += 1
             log.info("node %s: no heartbeat for %.1f s; Ready=Unknown", name, self.profile.node_monitor_grace)
-            self.recorder.event(node, "Normal", "NodeNotReady", f"Node {name} status is now: NodeNotReady", "Node")
+            self.recorder.event(node, "Normal", "NodeNotReady", f"Node {name} status is now: NodeNotReady",
+                                kind="Node")
         except ApiError as exc:
             log.debug("marking %s Unknown: %s", name, exc)
 
@@ -295,7 +296,7 @@ class NodeLifecycleController(Controller):
     async def _evict_pod(self, pod: dict[str, Any]) -> None:
         key = key_of(pod)
         md = meta(pod)
-        self.recorder.event(pod, "Normal", "TaintManagerEviction", f"Marking for deletion Pod {key}", "Pod")
+        self.recorder.event(pod, "Normal", "TaintManagerEviction", f"Marking for deletion Pod {key}", kind="Pod")
         try:
             await self.client.patch(PODS, md["name"], {"status": {"conditions": [{
                 "type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",

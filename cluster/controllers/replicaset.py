@@ -370,10 +370,11 @@ class ReplicaSetController(Controller):
         except ApiError as exc:
             if exc.code == 403 and "being terminated" in exc.message:
                 return  # namespace terminating: nothing to do (the creation will never be observed)
-            self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {exc.message}", "ReplicaSet")
+            self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {exc.message}",
+                                kind="ReplicaSet")
             raise
         self.recorder.event(rs, "Normal", "SuccessfulCreate", f"Created pod: {meta(created).get('name')}",
-                            "ReplicaSet")
+                            kind="ReplicaSet")
 
     async def _delete_pod(self, rs: dict[str, Any], pod: dict[str, Any]) -> None:
         md = meta(pod)
@@ -383,7 +384,7 @@ class ReplicaSetController(Controller):
             if exc.not_found or exc.conflict:
                 return
             raise
-        self.recorder.event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {md['name']}", "ReplicaSet")
+        self.recorder.event(rs, "Normal", "SuccessfulDelete", f"Deleted pod: {md['name']}", kind="ReplicaSet")
 
     async def _update_status(self, rs: dict[str, Any], pods: list[dict[str, Any]]) -> None:
         new = calculate_status(rs, pods, time.time())

@@ -7,7 +7,8 @@
 - ``server.KubeletServer``: ``/containerLogs`` (for ``kubectl logs``),
   ``/pods``, ``/runtime``, ``/healthz``;
 - ``ipam.PodIPAM``: pod IPs from the node's podCIDR;
-- ``config.KubeletConfig``; ``events.EventRecorder``; ``envvars``.
+- ``config.KubeletConfig``; ``envvars``; events go through
+  ``cluster.client.EventRecorder``.
 
 Run one without Ray::
 

@@ -42,10 +42,10 @@ from typing import Any
 import aiohttp
 
 from .. import images
-from ..client import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, ApiError, Client, Informer
+from ..client import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, ApiError, Client, EventRecorder, Informer
+from ..client.events import rfc3339
 from ..runtime import ProcessRuntime
 from .config import KubeletConfig
-from .events import EventRecorder, rfc3339
 from .ipam import PodIPAM
 from .pods import PodWorker
 from .server import KubeletServer
@@ -73,7 +73,7 @@ class Kubelet:
                                        retry_deadline=30.0)
         self.ipam = PodIPAM(config.pod_cidr or "127.16.0.0/24")
         self.runtime: ProcessRuntime | None = None  # type: ignore[assignment]
-        self.events = EventRecorder(self.client, config.name, self.node_ip, enabled=config.events)
+        self.events = EventRecorder(self.client, "kubelet", config.name, host=config.name, enabled=config.events)
         self.server = KubeletServer(self)
         self.workers: dict[str, PodWorker] = {}
         self.finished_uids: dict[str, float] = {}
@@ -113,9 +113,9 @@ class Kubelet:
             await self.client.open_connections()
         await self._ensure_lease()
         self.events.start()
-        self.events.emit(self._node_ref, "Normal", "Starting", "Starting kubelet.")
-        self.events.emit(self._node_ref, "Normal", "NodeReady",
-                         f"Node {cfg.name} status is now: NodeReady ({self.runtime.limiter.describe()})")
+        self.events.event(self._node_ref, "Normal", "Starting", "Starting kubelet.")
+        self.events.event(self._node_ref, "Normal", "NodeReady",
+                          f"Node {cfg.name} status is now: NodeReady ({self.runtime.limiter.describe()})")
         if not self.external_pods:
             self.informer = Informer(self.client, PODS, None, field_selector=f"spec.nodeName={cfg.name}",
                                      resync_period=max(5.0, cfg.resync_seconds or 10.0),

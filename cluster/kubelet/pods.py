@@ -49,9 +49,9 @@ from typing import TYPE_CHECKING, Any
 from .. import images
 from ..apiserver.quantity import QuantityError, parse_quantity
 from ..client import PODS, ApiError
+from ..client.events import rfc3339
 from ..runtime import ContainerSpec, ExitStatus, Process, ProbeContext, StartError, run_probe
 from .envvars import EnvError, build_env, expand
-from .events import rfc3339
 
 if TYPE_CHECKING:
     from .kubelet import Kubelet
@@ -266,7 +266,7 @@ class PodWorker:
             if rejection is not None:
                 self.terminal_phase = "Failed"
                 self.phase_reason = rejection
-                self.kl.events.emit(self.pod, "Warning", rejection[0], rejection[1])
+                self.kl.events.event(self.pod, "Warning", rejection[0], rejection[1])
                 await self._write_status()
                 return
             self.admitted = True
@@ -281,7 +281,7 @@ class PodWorker:
                 self.deadline_exceeded = True
                 self.phase_reason = ("DeadlineExceeded", "Pod was active on the node longer than the specified "
                                                          "deadline")
-                self.kl.events.emit(self.pod, "Normal", "DeadlineExceeded", self.phase_reason[1])
+                self.kl.events.event(self.pod, "Normal", "DeadlineExceeded", self.phase_reason[1])
                 await self._stop_all(self._grace())
                 for rec in self.all_recs():
                     if rec.proc is not None:
@@ -343,7 +343,7 @@ class PodWorker:
                     self.pod_ip = kl.ipam.allocate(self.uid)
                 except Exception as exc:  # noqa: BLE001 - IPAMExhausted
                     self.phase_reason = ("NetworkNotReady", str(exc))
-                    kl.events.emit(self.pod, "Warning", "FailedCreatePodSandBox", str(exc))
+                    kl.events.event(self.pod, "Warning", "FailedCreatePodSandBox", str(exc))
                     return False
         if self.start_time is None:
             self.start_time = rfc3339()
@@ -439,9 +439,9 @@ class PodWorker:
                                                    f"container={rec.name} pod={self.name}_{self.namespace}"
                                                    f"({self.uid})")
                 if rec.retry_at is None or rec.retry_at < time.monotonic():
-                    self.kl.events.emit(self.pod, "Warning", "BackOff", "Back-off restarting failed container "
-                                        f"{rec.name} in pod {self.name}_{self.namespace}({self.uid})",
-                                        self._field_path(rec))
+                    self.kl.events.event(self.pod, "Warning", "BackOff", "Back-off restarting failed container "
+                                         f"{rec.name} in pod {self.name}_{self.namespace}({self.uid})",
+                                         field_path=self._field_path(rec))
             rec.retry_at = time.monotonic() + wait
             self.wake_after(wait)
             return
@@ -467,12 +467,13 @@ class PodWorker:
                 rec.backoff = kl.config.backoff_base
                 rec.backoff_updated = rec.finished_mono
             if first:
-                kl.events.emit(self.pod, "Warning", "Failed", f'Failed to pull image "{image}": {exc}', fp)
+                kl.events.event(self.pod, "Warning", "Failed", f'Failed to pull image "{image}": {exc}',
+                                field_path=fp)
             self.wake_after(rec.backoff or 1.0)
             return
         if rec.image_error or rec.instances == 0:
-            kl.events.emit(self.pod, "Normal", "Pulled", f'Container image "{image}" already present on machine '
-                                                         f"(raykube built-in catalog)", fp)
+            kl.events.event(self.pod, "Normal", "Pulled", f'Container image "{image}" already present on machine '
+                                                          f"(raykube built-in catalog)", field_path=fp)
         rec.image_error = False
         rec.image_id = f"raykube-builtin://{img.name}@{img.digest}"
         workdir = os.path.join(self.pod_dir, "containers", rec.name)
@@ -488,7 +489,7 @@ class PodWorker:
         except EnvError as exc:
             rec.waiting = ("CreateContainerConfigError", str(exc))
             rec.finished_mono = time.monotonic()
-            kl.events.emit(self.pod, "Warning", "Failed", f"Error: {exc}", fp)
+            kl.events.event(self.pod, "Warning", "Failed", f"Error: {exc}", field_path=fp)
             self.wake_after(max(1.0, kl.config.backoff_base))
             return
         restarting = rec.instances > 0
@@ -522,7 +523,7 @@ class PodWorker:
             rec.terminated = {"exitCode": 128, "reason": "StartError", "message": str(exc),
                               "startedAt": rfc3339(0), "finishedAt": rfc3339(now), "containerID": rec.container_id}
             rec.finished_mono = time.monotonic()
-            kl.events.emit(self.pod, "Warning", "Failed", f"Error: {exc}", fp)
+            kl.events.event(self.pod, "Warning", "Failed", f"Error: {exc}", field_path=fp)
             self.wake()
             return
         rec.proc = proc
@@ -530,8 +531,9 @@ class PodWorker:
         rec.kill_reason = None
         rec.kill_task = None
         proc.exited.add_done_callback(lambda _f: self.wake())
-        kl.events.emit(self.pod, "Normal", "Created", f"Created container {rec.name}", fp)
-        kl.events.emit(self.pod, "Normal", "Started", f"Started container {rec.name} (pid {proc.pid})", fp)
+        kl.events.event(self.pod, "Normal", "Created", f"Created container {rec.name}", field_path=fp)
+        kl.events.event(self.pod, "Normal", "Started", f"Started container {rec.name} (pid {proc.pid})",
+                        field_path=fp)
         if not rec.init:
             self._start_probes(rec, proc, env, cspec.cwd)
 
@@ -629,8 +631,9 @@ class PodWorker:
         rec.kill_reason = None
         rec.waiting = None
         if st.oom_killed:
-            self.kl.events.emit(self.pod, "Warning", "OOMKilled", f"Container {rec.name} was OOM-killed: {st.message}",
-                                self._field_path(rec))
+            self.kl.events.event(self.pod, "Warning", "OOMKilled",
+                                 f"Container {rec.name} was OOM-killed: {st.message}",
+                                 field_path=self._field_path(rec))
 
     # ------------------------------------------------------------- probes
     def _start_probes(self, rec: ContainerRecord, proc: Process, env: dict[str, str], cwd: str) -> None:
@@ -672,8 +675,8 @@ class PodWorker:
                 succ, fail = succ + 1, 0
             else:
                 succ, fail = 0, fail + 1
-                self.kl.events.emit(self.pod, "Warning", "Unhealthy", f"{label} probe failed: {msg}",
-                                    self._field_path(rec))
+                self.kl.events.event(self.pod, "Warning", "Unhealthy", f"{label} probe failed: {msg}",
+                                     field_path=self._field_path(rec))
             old = rec.results.get(kind)
             new = old
             if ok and succ >= succ_needed:
@@ -686,9 +689,9 @@ class PodWorker:
                 rec.results[kind] = bool(new)
                 if not new and kind in ("liveness", "startup"):
                     rec.kill_reason = f"{kind} probe failed {fail} times: {msg}"[:500]
-                    self.kl.events.emit(self.pod, "Normal", "Killing",
-                                        f"Container {rec.name} failed {kind} probe, will be restarted",
-                                        self._field_path(rec))
+                    self.kl.events.event(self.pod, "Normal", "Killing",
+                                         f"Container {rec.name} failed {kind} probe, will be restarted",
+                                         field_path=self._field_path(rec))
                 self.wake()
             if kind == "startup" and rec.results.get("startup"):
                 return
@@ -717,8 +720,8 @@ class PodWorker:
                                                               r.proc.spec.cwd if r.proc else "/", ports,
                                                               self.kl.http_session), grace)
                     if not ok:
-                        self.kl.events.emit(self.pod, "Warning", "FailedPreStopHook",
-                                            f"PreStopHook failed: {msg}", self._field_path(r))
+                        self.kl.events.event(self.pod, "Warning", "FailedPreStopHook", f"PreStopHook failed: {msg}",
+                                             field_path=self._field_path(r))
 
                 try:
                     await asyncio.wait_for(asyncio.gather(*(hook(r, h) for r, h in hooks)), grace)
@@ -727,8 +730,8 @@ class PodWorker:
         left = max(0.0, grace - (time.monotonic() - t0))
         for r in running:
             r.cancel_probes()
-            self.kl.events.emit(self.pod, "Normal", "Killing", f"Stopping container {r.name}",
-                                self._field_path(r))
+            self.kl.events.event(self.pod, "Normal", "Killing", f"Stopping container {r.name}",
+                                 field_path=self._field_path(r))
         await asyncio.gather(*(self.kl.runtime.stop(r.proc, left) for r in running if r.proc is not None),
                              return_exceptions=True)
 

@@ -34,9 +34,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..client import NODES, PODS, ApiError, Client, Informer, key_of
+from ..client import NODES, PODS, ApiError, Client, EventRecorder, Informer, key_of
 from ..client.clock import REAL_CLOCK, Clock
-from ..controllers.events import EventRecorder
 from ..controllers.util import now_rfc3339
 from .cache import SchedulerCache
 from .predicates import (filter_node, fit_error_message, node_ready_status, num_feasible_nodes_to_find,
@@ -82,7 +81,7 @@ class Scheduler:
                                      self.config.max_unschedulable)
         self.pods = Informer(client, PODS, resync_period=self.config.resync_period, name="scheduler/pods")
         self.nodes = Informer(client, NODES, resync_period=self.config.resync_period, name="scheduler/nodes")
-        self.recorder = EventRecorder(client, self.config.scheduler_name)
+        self.recorder = EventRecorder(client, self.config.scheduler_name, max_backlog=2000, concurrency=8)
         self._bind_sem = asyncio.Semaphore(self.config.bind_concurrency)
         self._bind_tasks: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[Any]] = []
