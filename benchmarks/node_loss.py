@@ -39,17 +39,15 @@ a kill: that is the SIGKILLed kubelet actor's worker, i.e. the power cut
 itself, and expected.
 
 Container restarts of the benchmark's pods are recorded (a healthy run has
-none). Two raykube clusters on one machine hand out the same node and pod
-addresses (``cluster.profiles.node_addresses(index)``), so pods of another
-cluster listening on the same pod IP and port make ours crash with "Address
-already in use": the benchmark lists such foreign listeners before it starts,
-and ``--container-port`` moves its pods to another port.
+none), as are sockets of other processes inside this cluster's pod address
+ranges before it starts (there should be none: each cluster has its own
+address slot, ``cluster.addresses``).
 
 Results: a rich table per kill with the median, JSON (``--out``, default
 ``benchmarks/out/node_loss.json``) and a PNG beside it (ready replicas over
 time, with kill, NotReady, recovered and node-back markers). ``--keep``
 leaves the cluster (and its state dir) up; otherwise it is stopped in
-``finally`` with ``raykube down`` semantics (``cluster.launcher.down``: only
+``finally`` with ``raykube down`` semantics (``cluster_harness``, ``cluster.launcher.down``: only
 this state dir's Ray head and actors), and the state dir is removed on a pass
 (kept, with its path printed, on a failure, for the logs).
 """
@@ -60,32 +58,27 @@ import argparse
 import asyncio
 import contextlib
 import copy
-import json
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import traceback
 from typing import Any, Callable
 
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
 
+from cluster_harness import (Mirror, add_cluster_args, console_for, mark_end, name_of, now,  # noqa: E402
+                             pod_cidr_listeners, pod_ready, run_on_own_cluster)
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from cluster import launcher  # noqa: E402
-from cluster.client import (DEPLOYMENTS, EVENTS, NODES, PODS, ApiError, Client, Resource,  # noqa: E402
-                            Unavailable, WatchDisconnected)
+from cluster.client import DEPLOYMENTS, EVENTS, NODES, PODS, ApiError, Client  # noqa: E402
 
 TARGET_MEDIAN_S = 10.0
 NAMESPACE = "default"
@@ -96,17 +89,6 @@ K8S = {"heartbeat_s": 10, "node_monitor_grace_s": 40, "node_monitor_period_s": 5
 
 
 # ================================================================ helpers
-def now() -> float:
-    return time.time()
-
-
-def pod_ready(p: dict[str, Any]) -> bool:
-    for c in (p.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return c.get("status") == "True"
-    return False
-
-
 def node_ready_status(n: dict[str, Any]) -> str:
     for c in (n.get("status") or {}).get("conditions") or []:
         if c.get("type") == "Ready":
@@ -122,104 +104,9 @@ def terminating(o: dict[str, Any]) -> bool:
     return bool((o.get("metadata") or {}).get("deletionTimestamp"))
 
 
-def name_of(o: dict[str, Any]) -> str:
-    return str((o.get("metadata") or {}).get("name", ""))
-
-
 def node_index(name: str) -> int | None:
     tail = name.rsplit("-", 1)[-1]
     return int(tail) if tail.isdigit() else None
-
-
-def pod_cidr_listeners(state_dir: str, port: int | None = None) -> list[dict[str, Any]]:
-    """TCP listeners already bound inside this cluster's pod address ranges (before any of its pods run, these
-    belong to someone else: e.g. another raykube cluster on this machine, whose nodes get the same ranges,
-    ``cluster.profiles.node_addresses(index)``). A pod of ours on the same IP and port cannot bind."""
-    import ipaddress
-
-    import psutil
-
-    from cluster.profiles import node_addresses
-
-    st = launcher.load_state(launcher.Paths(state_dir))
-    nets = []
-    for i, name in enumerate(st.get("nodes") or []):
-        tail = name.rsplit("-", 1)[-1]
-        nets.append((name, ipaddress.ip_network(node_addresses(int(tail) if tail.isdigit() else i)[1])))
-    out: list[dict[str, Any]] = []
-    try:
-        conns = psutil.net_connections("tcp4")
-    except Exception:  # noqa: BLE001 - not allowed to look: say nothing
-        return out
-    for c in conns:
-        if c.status != psutil.CONN_LISTEN or not c.laddr or (port is not None and c.laddr.port != port):
-            continue
-        ip = ipaddress.ip_address(c.laddr.ip)
-        for name, net in nets:
-            if ip in net:
-                owner = ""
-                with contextlib.suppress(Exception):
-                    owner = psutil.Process(c.pid).cwd() if c.pid else ""
-                out.append({"addr": f"{c.laddr.ip}:{c.laddr.port}", "our_node_range": name, "pid": c.pid,
-                            "cwd": owner})
-    return sorted(out, key=lambda x: x["addr"])
-
-
-class Mirror:
-    """A list+watch mirror of one resource (own code, so every event is
-    timestamped on receipt): resumes from the last resourceVersion when the
-    stream breaks, re-lists on 410 Gone. ``on_event(type, obj, t)`` is called
-    for each event (``RELIST`` after a re-list)."""
-
-    def __init__(self, client: Client, res: Resource, *, namespace: str | None = None,
-                 label_selector: str | None = None, on_event: Callable[[str, dict[str, Any], float], None]) -> None:
-        self.client = client
-        self.res = res
-        self.namespace = namespace
-        self.label_selector = label_selector
-        self.on_event = on_event
-        self.items: dict[str, dict[str, Any]] = {}
-        self.rv = ""
-        self.synced = asyncio.Event()
-        self.errors: list[str] = []
-        self.events = 0
-
-    async def _list(self) -> None:
-        items, rv = await self.client.list_all(self.res, self.namespace, label_selector=self.label_selector)
-        self.items = {name_of(o): o for o in items}
-        self.rv = rv
-        t = now()
-        for o in items:
-            self.on_event("RELIST", o, t)
-
-    async def run(self) -> None:
-        await self._list()
-        self.synced.set()
-        while True:
-            try:
-                async for ev in self.client.watch(self.res, self.namespace, resource_version=self.rv,
-                                                  label_selector=self.label_selector, timeout_seconds=300):
-                    t = now()
-                    if ev.resource_version:
-                        self.rv = ev.resource_version
-                    if ev.type == "BOOKMARK":
-                        continue
-                    self.events += 1
-                    n = name_of(ev.object)
-                    if ev.type == "DELETED":
-                        self.items.pop(n, None)
-                    else:
-                        self.items[n] = ev.object
-                    self.on_event(ev.type, ev.object, t)
-            except (WatchDisconnected, Unavailable) as exc:
-                self.errors.append(f"{now():.3f} {type(exc).__name__}: {exc}")
-                await asyncio.sleep(0.2)
-            except ApiError as exc:
-                self.errors.append(f"{now():.3f} {exc}")
-                if exc.gone:
-                    await self._list()
-                else:
-                    await asyncio.sleep(0.5)
 
 
 def deployment_manifest(replicas: int, port: int = 8080) -> dict[str, Any]:
@@ -575,7 +462,7 @@ def report(run: NodeLossRun, args: argparse.Namespace, console: Console, meta: d
         pf = meta["preflight_pod_cidr_listeners"]
         clash = [x for x in pf if x["addr"].endswith(f":{args.container_port}")]
         console.print(f"[{'yellow' if clash else 'dim'}]before the run, {len(pf)} sockets of other processes were "
-                      f"listening inside this cluster's pod address ranges (another raykube cluster on this machine?), "
+                      f"listening inside this cluster's pod address ranges (there should be none), "
                       f"{len(clash)} on our container port {args.container_port}: " + ", ".join(x["addr"] for x in pf[:8]) + "[/]")
     la = (meta.get("loadavg_before_after") or [None])[0]
     if la:
@@ -640,34 +527,15 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--replicas", type=int, default=6)
     p.add_argument("--kills", type=int, default=5)
-    p.add_argument("--port", type=int, default=0, help="API server port (default: a free one; never 6443)")
-    p.add_argument("--state-dir", default=None, help="cluster state dir (default: a new temporary dir)")
-    p.add_argument("--container-port", type=int, default=8080,
-                   help="the pods' port (another raykube cluster on this machine hands out the same pod IPs, "
-                        "so its pods on 8080 can block ours: pick another port then)")
+    p.add_argument("--container-port", type=int, default=8080, help="the pods' port")
     p.add_argument("--pause", type=float, default=2.0, help="seconds of calm before each kill")
     p.add_argument("--recover-timeout", type=float, default=90.0)
     p.add_argument("--settle-timeout", type=float, default=120.0)
-    p.add_argument("--out", default=os.path.join("benchmarks", "out", "node_loss.json"))
-    p.add_argument("--keep", action="store_true", help="leave the cluster up afterwards")
+    add_cluster_args(p, "node_loss.json")
     args = p.parse_args()
-    console = Console() if sys.stdout.isatty() else Console(width=170)
-    state_dir = os.path.abspath(args.state_dir or tempfile.mkdtemp(prefix="rk-nodeloss-"))
-    port = args.port or launcher.free_ports(1)[0]
-    result: dict[str, Any] | None = None
-    brought_up = False
-    failed_setup: str | None = None
-    try:
-        console.print(f"[bold]raykube node-loss benchmark[/bold]: state dir {state_dir}, API port {port}")
-        brought_up = True  # from here on, `down` in finally (up may fail half-way)
-        up = launcher.up(state_dir, nodes=3, port=port, profile="demo", console=console, t0=time.time())
-        console.print(f"cluster up in {up['ready_seconds']:.1f} s, kubeconfig {up['kubeconfig']}")
-        st = launcher.load_state(launcher.Paths(state_dir))
-        load_before = list(os.getloadavg())  # shared 2-core machine: record how busy it was
-        meta = {"state_dir": state_dir, "api": up["url"], "ray": up.get("ray_address"), "nodes": st.get("nodes"),
-                "up_seconds": up["ready_seconds"]}
-        meta["preflight_pod_cidr_listeners"] = pod_cidr_listeners(state_dir)
+    console = console_for(170)
 
+    def measure(state_dir: str, meta: dict[str, Any]) -> dict[str, Any]:
         async def go() -> NodeLossRun:
             client = launcher.client_for(state_dir, retry_deadline=60)
             run = NodeLossRun(args, state_dir, client, console)
@@ -682,44 +550,17 @@ def main() -> int:
             return run
 
         # One Ray connection for the whole run: kill_cluster_node / add_cluster_node use it (from a thread).
-        with launcher.ray_connection(st, launcher.Paths(state_dir)):
+        with launcher.ray_connection(launcher.load_state(launcher.Paths(state_dir)), launcher.Paths(state_dir)):
             run = asyncio.run(go())
-        meta["loadavg_before_after"] = [load_before, list(os.getloadavg())]
+        mark_end(meta)
         result = report(run, args, console, meta)
         if getattr(run, "error", None):
             result["error"] = run.error
             result["pass"] = False
-        out = os.path.abspath(args.out)
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        with open(out, "w") as f:
-            json.dump(result, f, indent=2, default=str)
-        png = os.path.splitext(out)[0] + ".png"
-        plot(result, png)
-        console.print(f"wrote {out} and {png}")
-    except Exception as exc:  # noqa: BLE001
-        failed_setup = f"{type(exc).__name__}: {exc}"
-        console.print(f"[red]node_loss failed: {failed_setup}[/red]")
-        console.print(traceback.format_exc(), markup=False, highlight=False)
-    finally:
-        passed = bool(result and result.get("pass"))
-        if args.keep:
-            console.print(f"[yellow]--keep: cluster left up[/yellow]; state dir {state_dir}; "
-                          f"kubectl --kubeconfig {state_dir}/kubeconfig get pods -o wide; "
-                          f"stop with: raykube down --state-dir {state_dir}")
-        elif brought_up:
-            with console.status("stopping the cluster (raykube down)"):
-                try:
-                    launcher.down(state_dir)
-                except Exception as exc:  # noqa: BLE001
-                    console.print(f"[red]raykube down failed: {exc}[/red]")
-            if passed and args.state_dir is None:
-                shutil.rmtree(state_dir, ignore_errors=True)
-                ray_tmp = launcher.Paths(state_dir).ray_temp
-                if ray_tmp.startswith("/tmp/raykube-"):
-                    shutil.rmtree(ray_tmp, ignore_errors=True)
-            else:
-                console.print(f"state dir kept for its logs: {state_dir} (logs/, nodes/<node>/, ray/session_*/logs)")
-    return 0 if passed and not failed_setup else 1
+        return result
+
+    return run_on_own_cluster(args, console, title="raykube node-loss benchmark", prefix="rk-nodeloss-", nodes=3,
+                              measure=measure, plot=plot)
 
 
 if __name__ == "__main__":

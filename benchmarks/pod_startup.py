@@ -4,9 +4,9 @@
     python benchmarks/pod_startup.py [--pods 100] [--mode burst|steady] [--concurrency 10] [--rate 20]
                                      [--no-probe] [--container-port 8080] [--out benchmarks/out/pod_startup.json] [--keep]
 
-Brings up its own raykube cluster (``cluster.launcher.up``: Ray on
-loopback, raftstore, API server, scheduler, controller manager, 3 kubelet
-actors; profile ``demo``) in a temporary state dir on a free port, opens a
+Brings up its own raykube cluster (``cluster_harness.run_on_own_cluster``:
+Ray on loopback, raftstore, API server, scheduler, controller manager, 3
+kubelet actors; profile ``demo``) in a temporary state dir on a free port, opens a
 watch on the benchmark's pods (one list+watch, every event stamped on
 receipt), then creates ``--pods`` (100) bare pods of ``raykube/web`` (a real
 HTTP server process each; with an httpGet readiness probe on ``/readyz``
@@ -28,11 +28,9 @@ left idle for ``--settle`` (5) s, so the numbers are for a warm, idle
 cluster, as in Kubernetes' density tests.
 
 Container restarts before Ready are recorded per pod (a healthy run has
-none). Two raykube clusters on one machine hand out the same pod addresses
-(``cluster.profiles.node_addresses(index)``), so pods of another cluster on
-the same pod IP and port make ours crash with "Address already in use": the
-benchmark lists such foreign listeners before it starts, and
-``--container-port`` moves its pods to another port.
+none), as are sockets of other processes inside this cluster's pod address
+ranges before it starts (there should be none: each cluster has its own
+address slot, ``cluster.addresses``).
 
 Reports p50/p90/p99/max of create->scheduled, create->Running and
 create->Ready, create throughput, and pods per node; target (PASS/FAIL, exit
@@ -53,43 +51,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import gc
-import json
 import os
 import platform
-import shutil
 import sys
-import tempfile
 import time
-import traceback
 from typing import Any, Callable
 
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
 
+from cluster_harness import (GCPauses, Mirror, add_cluster_args, console_for, mark_end, name_of,  # noqa: E402
+                             now, pod_ready, run_on_own_cluster)
 from rich.console import Console  # noqa: E402
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from cluster import launcher  # noqa: E402
-from cluster.client import (EVENTS, NODES, PODS, ApiError, Client, Resource, Unavailable,  # noqa: E402
-                            WatchDisconnected)
+from cluster.client import EVENTS, NODES, PODS, ApiError, Client  # noqa: E402
 
 TARGET_P99_RUNNING_S = 1.0
 K8S_SLO_P99_S = 5.0
 NAMESPACE = "default"
 LABEL = "bench"
 RUN_LABEL = "pod-startup"
-
-
-def now() -> float:
-    return time.time()
 
 
 def pct(xs: list[float], p: float) -> float | None:
@@ -104,136 +89,6 @@ def pct(xs: list[float], p: float) -> float | None:
 def stats(xs: list[float]) -> dict[str, Any]:
     return {"n": len(xs), "p50_s": pct(xs, 50), "p90_s": pct(xs, 90), "p99_s": pct(xs, 99),
             "max_s": max(xs) if xs else None, "mean_s": (sum(xs) / len(xs)) if xs else None}
-
-
-def pod_ready(p: dict[str, Any]) -> bool:
-    for c in (p.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return c.get("status") == "True"
-    return False
-
-
-def name_of(o: dict[str, Any]) -> str:
-    return str((o.get("metadata") or {}).get("name", ""))
-
-
-def pod_cidr_listeners(state_dir: str, port: int | None = None) -> list[dict[str, Any]]:
-    """TCP listeners already bound inside this cluster's pod address ranges (before any of its pods run, these
-    belong to someone else: e.g. another raykube cluster on this machine, whose nodes get the same ranges,
-    ``cluster.profiles.node_addresses(index)``). A pod of ours on the same IP and port cannot bind."""
-    import ipaddress
-
-    import psutil
-
-    from cluster.profiles import node_addresses
-
-    st = launcher.load_state(launcher.Paths(state_dir))
-    nets = []
-    for i, name in enumerate(st.get("nodes") or []):
-        tail = name.rsplit("-", 1)[-1]
-        nets.append((name, ipaddress.ip_network(node_addresses(int(tail) if tail.isdigit() else i)[1])))
-    out: list[dict[str, Any]] = []
-    try:
-        conns = psutil.net_connections("tcp4")
-    except Exception:  # noqa: BLE001 - not allowed to look: say nothing
-        return out
-    for c in conns:
-        if c.status != psutil.CONN_LISTEN or not c.laddr or (port is not None and c.laddr.port != port):
-            continue
-        ip = ipaddress.ip_address(c.laddr.ip)
-        for name, net in nets:
-            if ip in net:
-                owner = ""
-                with contextlib.suppress(Exception):
-                    owner = psutil.Process(c.pid).cwd() if c.pid else ""
-                out.append({"addr": f"{c.laddr.ip}:{c.laddr.port}", "our_node_range": name, "pid": c.pid,
-                            "cwd": owner})
-    return sorted(out, key=lambda x: x["addr"])
-
-
-class GCPauses:
-    """The harness's own garbage-collector pauses (``gc.callbacks``): a pause stalls our watch and our
-    creates, so it would be counted as cluster latency. Recorded so a run can be judged, and kept short by
-    ``gc.freeze()`` after the cluster is up (this process imported Ray: ~1M objects for every full
-    collection to walk; one such pause measured 0.53 s in the middle of a burst)."""
-
-    def __init__(self) -> None:
-        self.pauses: list[tuple[float, int, float]] = []  # (epoch, generation, seconds)
-        self._t0 = 0.0
-
-    def _cb(self, phase: str, info: dict[str, Any]) -> None:
-        if phase == "start":
-            self._t0 = time.perf_counter()
-        else:
-            self.pauses.append((time.time(), int(info.get("generation", -1)), time.perf_counter() - self._t0))
-
-    def __enter__(self) -> "GCPauses":
-        gc.callbacks.append(self._cb)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        gc.callbacks.remove(self._cb)
-
-    def summary(self, t_from: float | None, t_to: float | None) -> dict[str, Any]:
-        xs = [p for p in self.pauses if (t_from is None or p[0] >= t_from) and (t_to is None or p[0] <= t_to)]
-        return {"count": len(xs), "total_s": round(sum(p[2] for p in xs), 4),
-                "max_s": round(max((p[2] for p in xs), default=0.0), 4),
-                "full_collections": sum(1 for p in xs if p[1] == 2)}
-
-
-class Mirror:
-    """A list+watch of one resource with every event stamped on receipt;
-    resumes from the last resourceVersion, re-lists on 410 Gone."""
-
-    def __init__(self, client: Client, res: Resource, *, namespace: str | None = None,
-                 label_selector: str | None = None, on_event: Callable[[str, dict[str, Any], float], None]) -> None:
-        self.client = client
-        self.res = res
-        self.namespace = namespace
-        self.label_selector = label_selector
-        self.on_event = on_event
-        self.items: dict[str, dict[str, Any]] = {}
-        self.rv = ""
-        self.synced = asyncio.Event()
-        self.errors: list[str] = []
-        self.events = 0
-
-    async def _list(self) -> None:
-        items, rv = await self.client.list_all(self.res, self.namespace, label_selector=self.label_selector)
-        self.items = {name_of(o): o for o in items}
-        self.rv = rv
-        t = now()
-        for o in items:
-            self.on_event("RELIST", o, t)
-
-    async def run(self) -> None:
-        await self._list()
-        self.synced.set()
-        while True:
-            try:
-                async for ev in self.client.watch(self.res, self.namespace, resource_version=self.rv,
-                                                  label_selector=self.label_selector, timeout_seconds=300):
-                    t = now()
-                    if ev.resource_version:
-                        self.rv = ev.resource_version
-                    if ev.type == "BOOKMARK":
-                        continue
-                    self.events += 1
-                    n = name_of(ev.object)
-                    if ev.type == "DELETED":
-                        self.items.pop(n, None)
-                    else:
-                        self.items[n] = ev.object
-                    self.on_event(ev.type, ev.object, t)
-            except (WatchDisconnected, Unavailable) as exc:
-                self.errors.append(f"{now():.3f} {type(exc).__name__}: {exc}")
-                await asyncio.sleep(0.2)
-            except ApiError as exc:
-                self.errors.append(f"{now():.3f} {exc}")
-                if exc.gone:
-                    await self._list()
-                else:
-                    await asyncio.sleep(0.5)
 
 
 def pod_manifest(name: str, run_id: str, probe: bool, port: int = 8080) -> dict[str, Any]:
@@ -500,7 +355,7 @@ def report(run: StartupRun, args: argparse.Namespace, console: Console, meta: di
         pf = meta["preflight_pod_cidr_listeners"]
         clash = [x for x in pf if x["addr"].endswith(f":{args.container_port}")]
         console.print(f"[{'yellow' if clash else 'dim'}]before the run, {len(pf)} sockets of other processes were "
-                      f"listening inside this cluster's pod address ranges (another raykube cluster on this machine?), "
+                      f"listening inside this cluster's pod address ranges (there should be none), "
                       f"{len(clash)} on our container port {args.container_port}: " + ", ".join(x["addr"] for x in pf[:8]) + "[/]")
     console.print("pods per node: " + ", ".join(f"{n}: {c}" for n, c in sorted(per_node.items())) +
                   (f"; creates: {result['create_throughput_per_s']:.0f}/s over {result['create_phase_s']:.2f} s"
@@ -573,34 +428,13 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=3, help="pods started and deleted before measuring")
     p.add_argument("--settle", type=float, default=5.0, help="idle seconds after the warm-up, before measuring")
     p.add_argument("--nodes", type=int, default=3)
-    p.add_argument("--container-port", type=int, default=8080,
-                   help="the pods' port (another raykube cluster on this machine hands out the same pod IPs, "
-                        "so its pods on 8080 can block ours: pick another port then)")
-    p.add_argument("--port", type=int, default=0, help="API server port (default: a free one; never 6443)")
-    p.add_argument("--state-dir", default=None, help="cluster state dir (default: a new temporary dir)")
+    p.add_argument("--container-port", type=int, default=8080, help="the pods' port")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for all pods")
-    p.add_argument("--out", default=os.path.join("benchmarks", "out", "pod_startup.json"))
-    p.add_argument("--keep", action="store_true", help="leave the cluster (and the pods) up afterwards")
+    add_cluster_args(p, "pod_startup.json")
     args = p.parse_args()
-    console = Console() if sys.stdout.isatty() else Console(width=150)
-    state_dir = os.path.abspath(args.state_dir or tempfile.mkdtemp(prefix="rk-podstart-"))
-    port = args.port or launcher.free_ports(1)[0]
-    result: dict[str, Any] | None = None
-    brought_up = False
-    failed: str | None = None
-    try:
-        console.print(f"[bold]raykube pod-startup benchmark[/bold]: state dir {state_dir}, API port {port}")
-        brought_up = True
-        up = launcher.up(state_dir, nodes=args.nodes, port=port, profile="demo", console=console, t0=time.time())
-        console.print(f"cluster up in {up['ready_seconds']:.1f} s, kubeconfig {up['kubeconfig']}")
-        gc.collect()
-        gc.freeze()
-        st = launcher.load_state(launcher.Paths(state_dir))
-        load_before = list(os.getloadavg())  # shared 2-core machine: record how busy it was
-        meta = {"state_dir": state_dir, "api": up["url"], "nodes": st.get("nodes"), "profile": st.get("profile"),
-                "up_seconds": up["ready_seconds"]}
-        meta["preflight_pod_cidr_listeners"] = pod_cidr_listeners(state_dir)
+    console = console_for(150)
 
+    def measure(state_dir: str, meta: dict[str, Any]) -> dict[str, Any]:
         async def go() -> StartupRun:
             client = launcher.client_for(state_dir, retry_deadline=60)
             run = StartupRun(args, client, console)
@@ -616,7 +450,7 @@ def main() -> int:
 
         with GCPauses() as gcp:
             run = asyncio.run(go())
-        meta["loadavg_before_after"] = [load_before, list(os.getloadavg())]
+        mark_end(meta)
         meta["harness_gc_pauses_during_run"] = gcp.summary(getattr(run, "t_start", None),
                                                            getattr(run, "t_done", None))
         result = report(run, args, console, meta)
@@ -624,37 +458,10 @@ def main() -> int:
             result["error"] = run.error
             result["diagnostics"] = getattr(run, "diag", None)
             result["pass"] = False
-        out = os.path.abspath(args.out)
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        with open(out, "w") as f:
-            json.dump(result, f, indent=2, default=str)
-        png = os.path.splitext(out)[0] + ".png"
-        plot(result, png)
-        console.print(f"wrote {out} and {png}")
-    except Exception as exc:  # noqa: BLE001
-        failed = f"{type(exc).__name__}: {exc}"
-        console.print(f"[red]pod_startup failed: {failed}[/red]")
-        console.print(traceback.format_exc(), markup=False, highlight=False)
-    finally:
-        passed = bool(result and result.get("pass"))
-        if args.keep:
-            console.print(f"[yellow]--keep: cluster left up[/yellow]; state dir {state_dir}; "
-                          f"kubectl --kubeconfig {state_dir}/kubeconfig get pods -o wide; "
-                          f"stop with: raykube down --state-dir {state_dir}")
-        elif brought_up:
-            with console.status("stopping the cluster (raykube down)"):
-                try:
-                    launcher.down(state_dir)
-                except Exception as exc:  # noqa: BLE001
-                    console.print(f"[red]raykube down failed: {exc}[/red]")
-            if passed and args.state_dir is None:
-                shutil.rmtree(state_dir, ignore_errors=True)
-                ray_tmp = launcher.Paths(state_dir).ray_temp
-                if ray_tmp.startswith("/tmp/raykube-"):
-                    shutil.rmtree(ray_tmp, ignore_errors=True)
-            else:
-                console.print(f"state dir kept for its logs: {state_dir} (logs/, nodes/<node>/, ray/session_*/logs)")
-    return 0 if passed and not failed else 1
+        return result
+
+    return run_on_own_cluster(args, console, title="raykube pod-startup benchmark", prefix="rk-podstart-",
+                              nodes=args.nodes, measure=measure, plot=plot)
 
 
 if __name__ == "__main__":

@@ -605,6 +605,15 @@ def up(state_dir: str | None = None, *, nodes: int | None = None, address: str |
                    "status": "starting"})
         if not head_alive(st) and not port_bindable("127.0.0.1", api_port):
             raise LauncherError(f"127.0.0.1:{api_port} is in use (another cluster?); use --port or raykube down")
+        from .addresses import NoFreeSlot, claim as claim_address_slot
+
+        try:  # node and pod addresses of our own, apart from other clusters on this machine
+            # A cluster brought up again keeps its slot (its Nodes' podCIDRs cannot change); one made before
+            # slots existed has slot 0's addresses.
+            prefer = st.get("address_slot", 0 if st.get("up_at") else None)
+            st["address_slot"] = claim_address_slot(p.root, prefer=prefer)
+        except NoFreeSlot as exc:
+            raise LauncherError(str(exc)) from None
 
         # 1. Ray: start the head (slowest step) and do the rest meanwhile.
         head: subprocess.Popen[bytes] | None = None
@@ -710,7 +719,8 @@ def start_kubelets(p: Paths, st: dict[str, Any], node_names: list[str], timeout:
             pending.append(nodes_mod.add_node(
                 name, api_url=st["api"]["url"], token=token_for(tokens, f"system:node:{name}"), index=index,
                 state_dir=os.path.join(p.root, "nodes", name), ca_data=ca, profile=st.get("profile", "demo"),
-                ray_node_id=ray_nodes[i % len(ray_nodes)] if ray_nodes else None, wait=False, timeout=timeout))
+                ray_node_id=ray_nodes[i % len(ray_nodes)] if ray_nodes else None, wait=False, timeout=timeout,
+                address_slot=int(st.get("address_slot") or 0)))
         # add_node hands back the info of a kubelet that is already running.
         refs = [x["ready"] for x in pending if "ready" in x]
         infos = [x for x in pending if "ready" not in x] + ray.get(refs, timeout=timeout + 5)
@@ -787,11 +797,14 @@ def down(state_dir: str | None = None, *, purge: bool = False, console: Any = No
             # raylet/GCS take 10+ s to honour SIGTERM, so they get a short grace period.
             result["leftover_pids"] = terminate_pids(sorted(pids), timeout=2.0)
             prog.done(f"stopped the Ray head ({len(pids)} processes)")
-        # Members, actor and container processes that outlived everything (should be none: PDEATHSIG).
-        # Containers are recognised by their working directory under this state dir: a few pod
-        # processes were seen to survive their kubelet's death despite --pdeathsig (cause not found).
+        # Members, actor and container processes that outlived everything (should be none: PDEATHSIG, and a
+        # container forked just before its kubelet died exits on the runtime's parent check). A safety net,
+        # reported as containers_outlived_kubelet: containers are recognised by their working directory
+        # under this state dir.
         stray = set(member_pids(p).values()) | {pid for pid in known_pids if pid_alive(pid) and _mentions(pid, p)}
-        stray |= container_pids(p)
+        survivors = container_pids(p)
+        result["containers_outlived_kubelet"] = sorted(survivors)
+        stray |= survivors
         if stray:
             result["leftover_pids"] += terminate_pids(sorted(stray))
             result["killed_pids"] += sorted(stray)
@@ -800,6 +813,9 @@ def down(state_dir: str | None = None, *, purge: bool = False, console: Any = No
     st["status"] = "stopped"
     st["down_at"] = time.time()
     save_state(p, st)
+    from .addresses import release as release_address_slot
+
+    release_address_slot(p.root)
     if purge:
         shutil.rmtree(p.root, ignore_errors=True)
         if p.ray_temp.startswith("/tmp/raykube-"):

@@ -5,7 +5,7 @@ Kubelets run as detached named Ray actors ``kubelet-<node>`` in namespace
 to a Ray node (``ray_node_id``: ``NodeAffinitySchedulingStrategy``, hard) or
 to a custom resource (``resources={"<name>": 0.001}``). Several nodes can
 share one Ray node; each has its own name, InternalIP and podCIDR
-(``cluster.profiles.node_addresses(index)``) and state dir.
+(``cluster.addresses.node_addresses(index, address_slot)``) and state dir.
 
 Low level (the caller has ``ray.init``-ed, namespace ``raykube``):
 
@@ -48,6 +48,8 @@ import os
 import sys
 import time
 from typing import Any, Iterator
+
+from .addresses import NODES_PER_SLOT
 
 NAMESPACE = "raykube"
 ACTOR_PREFIX = "kubelet-"
@@ -226,9 +228,10 @@ def _cluster_ray(state_dir: str | None) -> Iterator[Any]:
         yield r
 
 
-def _used_indexes(api_url: str, token: str, ca: bytes) -> tuple[set[int], dict[str, int]]:
+def _used_indexes(api_url: str, token: str, ca: bytes, slot: int = 0) -> tuple[set[int], dict[str, int]]:
     """Node indexes in use, and each existing node's index (from its podCIDR,
     which the API server never lets change)."""
+    from .addresses import index_of_pod_cidr
     from .client import NODES, Client
 
     async def run() -> list[dict[str, Any]]:
@@ -238,12 +241,8 @@ def _used_indexes(api_url: str, token: str, ca: bytes) -> tuple[set[int], dict[s
 
     by_name: dict[str, int] = {}
     for n in asyncio.run(run()):
-        cidr = (n.get("spec") or {}).get("podCIDR") or ""
-        parts = cidr.split("/")[0].split(".")
-        if len(parts) == 4 and parts[0] == "127" and parts[1].isdigit() and parts[2].isdigit():
-            by_name[(n.get("metadata") or {}).get("name", "")] = (int(parts[1]) - 16) * 256 + int(parts[2])
-        else:
-            by_name[(n.get("metadata") or {}).get("name", "")] = -1
+        index = index_of_pod_cidr((n.get("spec") or {}).get("podCIDR") or "", slot)
+        by_name[(n.get("metadata") or {}).get("name", "")] = -1 if index is None else index
     return {i for i in by_name.values() if i >= 0}, by_name
 
 
@@ -257,14 +256,15 @@ def add_cluster_node(state_dir: str | None = None, name: str | None = None, *, i
         ca = f.read()
     api_url = st["api"]["url"]
     admin = launcher.token_for(launcher.read_tokens(p), "admin")
-    used, names = _used_indexes(api_url, admin, ca)
+    slot = int(st.get("address_slot") or 0)
+    used, names = _used_indexes(api_url, admin, ca, slot)
     if index is None and name is not None and names.get(name, -1) >= 0:
         index = names[name]  # the node comes back with the addresses it had
     elif index is None and name is not None and name.rsplit("-", 1)[-1].isdigit() \
             and int(name.rsplit("-", 1)[-1]) not in used:
         index = int(name.rsplit("-", 1)[-1])
     if index is None:
-        index = next(i for i in range(20480) if i not in used)
+        index = next(i for i in range(NODES_PER_SLOT) if i not in used)
     if name is None:
         name = f"node-{index}"
         k = index
@@ -281,7 +281,7 @@ def add_cluster_node(state_dir: str | None = None, name: str | None = None, *, i
         time.sleep(1.1)  # the API server re-reads tokens.json at most once a second
     with _cluster_ray(state_dir) as _:
         return add_node(name, api_url=api_url, token=token, index=index, state_dir=node_dir,
-                        ca_data=ca.decode(), profile=profile, ray_node_id=ray_node_id, **kw)
+                        ca_data=ca.decode(), profile=profile, ray_node_id=ray_node_id, address_slot=slot, **kw)
 
 
 def kill_cluster_node(name: str, state_dir: str | None = None) -> dict[str, Any]:

@@ -39,17 +39,3 @@ def get_profile(name: str) -> Timings:
         return PROFILES[name]
     except KeyError:
         raise ValueError(f"unknown timing profile {name!r} (choose from {', '.join(PROFILES)})") from None
-
-
-def node_addresses(index: int) -> tuple[str, str]:
-    """(InternalIP, podCIDR) for node number ``index`` on one machine.
-
-    Everything is loopback (127.0.0.0/8 routes locally on Linux): node i gets
-    127.1.x.y and the /24 127.(16 + i//256).(i%256).0, which stays clear of
-    the service range 127.96.0.0/16 for up to 20,480 nodes.
-    """
-    if not 0 <= index < 20480:
-        raise ValueError(f"node index {index} out of range 0..20479")
-    ip = f"127.1.{index // 250}.{index % 250 + 1}"
-    cidr = f"127.{16 + index // 256}.{index % 256}.0/24"
-    return ip, cidr

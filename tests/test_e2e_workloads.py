@@ -8,6 +8,7 @@ fixture's finalizer whether the tests pass or not.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
@@ -117,6 +118,15 @@ def test_apply_web_gives_three_real_processes_spread_and_ready(rk: Cluster) -> N
     elapsed = time.monotonic() - t0
     print(f"apply -> 3 ready pods in {elapsed:.2f} s (issue target 5 s; benchmarks/pod_startup.py measures it)")
     assert len({p["spec"]["nodeName"] for p in items}) == 3, "replicas were not spread over the 3 nodes"
+    # the cluster's own address slot: pod IPs no other raykube cluster on this machine hands out
+    from cluster import addresses
+
+    slot = int(json.load(open(os.path.join(rk.state_dir, "state.json")))["address_slot"])
+    assert addresses.owner(slot) == os.path.abspath(rk.state_dir)
+    for p in items:
+        node = p["spec"]["nodeName"]
+        cidr = addresses.node_addresses(int(node.rsplit("-", 1)[1]), slot)[1]
+        assert ipaddress.ip_address(p["status"]["podIP"]) in ipaddress.ip_network(cidr), (node, cidr, p["status"])
     for p in items:
         ip = p["status"]["podIP"]
         with urllib.request.urlopen(f"http://{ip}:8080/", timeout=5) as r:

@@ -417,6 +417,9 @@ def test_down_leaves_no_process_behind(cluster: Cluster) -> None:
     assert launcher.port_bindable("127.0.0.1", int(st["ray"]["address"].rsplit(":", 1)[1]))
     s = cluster.status()
     assert s["status"] == "stopped" and not s["ray"]["alive"]
+    from cluster import addresses
+
+    assert addresses.owner(int(st["address_slot"])) != os.path.abspath(cluster.state_dir), "slot given back"
 
 
 def test_up_again_brings_the_same_cluster_back(cluster: Cluster) -> None:
@@ -424,6 +427,7 @@ def test_up_again_brings_the_same_cluster_back(cluster: Cluster) -> None:
     with open(os.path.join(cluster.paths.pki, "ca.crt")) as f:
         ca_before = f.read()
     tokens_before = launcher.read_tokens(cluster.paths)
+    slot_before = cluster.state()["address_slot"]
     p = cluster.raykube("up", "--state-dir", cluster.state_dir, "--port", str(cluster.port), timeout=180)
     m = re.search(r"ready in ([0-9.]+) s", p.stdout)
     assert m and "reused the CA" in p.stdout, p.stdout
@@ -435,4 +439,5 @@ def test_up_again_brings_the_same_cluster_back(cluster: Cluster) -> None:
     assert {"configmap/hello", "configmap/during-member-outage", "configmap/during-member-kill"} <= set(names)
     s = cluster.status()
     assert all(c["state"] == "ALIVE" for c in s["components"]) and len(s["components"]) == 8
+    assert cluster.state()["address_slot"] == slot_before, "the cluster's node and pod addresses came back"
     # the fixture's finalizer runs `raykube down` and checks nothing survives

@@ -6,7 +6,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..profiles import get_profile, node_addresses
+from ..addresses import node_addresses
+from ..profiles import get_profile
 
 # Container restart back-off (base, max) seconds per timing profile: kubelet's 10 s -> 5 min upstream.
 BACKOFF = {"kubernetes": (10.0, 300.0), "demo": (1.0, 30.0)}
@@ -28,14 +29,15 @@ class KubeletConfig:
     name: str
     api_url: str
     state_dir: str
-    index: int = 0                      # node number: picks InternalIP and podCIDR (cluster.profiles.node_addresses)
+    index: int = 0                      # node number: picks InternalIP and podCIDR (cluster.addresses.node_addresses)
+    address_slot: int = 0               # the cluster's address slot (cluster.addresses)
     token: str | None = field(default=None, repr=False)
     token_file: str | None = None
     ca_file: str | None = None
     ca_data: str | None = field(default=None, repr=False)
     profile: str = "demo"
-    node_ip: str | None = None          # default: node_addresses(index)[0]
-    pod_cidr: str | None = None         # default: node_addresses(index)[1]
+    node_ip: str | None = None          # default: node_addresses(index, address_slot)[0]
+    pod_cidr: str | None = None         # default: node_addresses(index, address_slot)[1]
     kubelet_port: int = 0               # log/status HTTP server port on node_ip (0 = any free port)
     cpu: str | None = None              # capacity; default: the host's CPU count
     memory: str | None = None           # capacity; default: the host's RAM
@@ -58,7 +60,7 @@ class KubeletConfig:
 
     def __post_init__(self) -> None:
         prof = get_profile(self.profile)
-        ip, cidr = node_addresses(self.index)
+        ip, cidr = node_addresses(self.index, self.address_slot)
         self.node_ip = self.node_ip or ip
         self.pod_cidr = self.pod_cidr or cidr
         base, mx = BACKOFF.get(self.profile, BACKOFF["kubernetes"])
