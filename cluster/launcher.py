@@ -459,8 +459,11 @@ def actor_specs(p: Paths, st: dict[str, Any]) -> list[dict[str, Any]]:
     rs = ClusterConfig.load(p.raftstore)
     specs: list[dict[str, Any]] = [{"name": f"raftstore-{m}", "component": "raftstore", "kind": "member",
                                     "args": (p.raftstore, m)} for m in MEMBERS]
+    from .profiles import get_profile
+
     api_cfg = {"raftstore_endpoints": rs.endpoints, "host": "127.0.0.1", "port": st["api"]["port"],
-               "tls_cert": pki.server_cert, "tls_key": pki.server_key, "tokens_file": p.tokens}
+               "tls_cert": pki.server_cert, "tls_key": pki.server_key, "tokens_file": p.tokens,
+               "default_toleration_seconds": get_profile(st.get("profile", "demo")).default_toleration_seconds}
     specs.append({"name": "apiserver-0", "component": "apiserver", "kind": "apiserver",
                   "args": (api_cfg, 0, p.root)})
     tokens = read_tokens(p)

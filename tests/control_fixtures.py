@@ -272,7 +272,8 @@ class ControlEnv:
 
 
 def start_api(workdir: Path) -> Env:
-    api, _ = start_env(workdir)
+    # as `raykube up --profile demo` configures it: new pods tolerate not-ready/unreachable nodes for 0 s
+    api, _ = start_env(workdir, ["--default-toleration-seconds", "0"])
     return api
 
 

@@ -132,7 +132,18 @@ def test_pod_defaults_and_validation() -> None:
     assert s["terminationGracePeriodSeconds"] == 30 and s["schedulerName"] == "default-scheduler"
     assert [c["imagePullPolicy"] for c in s["containers"]] == ["Always", "IfNotPresent"]
     assert s["containers"][0]["resources"]["requests"] == {"cpu": "1"}
-    assert {t["key"] for t in s["tolerations"]} == {"node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"}
+    assert s["tolerations"] == [], "the not-ready/unreachable tolerations come from admission, not defaulting"
+    validation.add_default_tolerations(s, 300)
+    assert {(t["key"], t["tolerationSeconds"]) for t in s["tolerations"]} == {
+        ("node.kubernetes.io/not-ready", 300), ("node.kubernetes.io/unreachable", 300)}
+    own = {"tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+                            "tolerationSeconds": 60}]}
+    validation.add_default_tolerations(own, 0)
+    assert [(t["key"], t.get("tolerationSeconds")) for t in own["tolerations"]] == [
+        ("node.kubernetes.io/unreachable", 60), ("node.kubernetes.io/not-ready", 0)], "a pod's own toleration stays"
+    everything = {"tolerations": [{"operator": "Exists"}]}
+    validation.add_default_tolerations(everything, 0)
+    assert everything["tolerations"] == [{"operator": "Exists"}], "tolerates every taint already"
     assert validation.validate_pod(pod, None) == []
     assert validation.qos_class(s) == "Burstable"
     bad = {"metadata": {"name": "Bad_Name", "namespace": "default"},

@@ -704,3 +704,30 @@ async def _until(cond: Any, timeout: float = 10.0) -> None:
     while not cond():
         assert loop.time() < deadline, "condition not reached"
         await asyncio.sleep(0.02)
+
+
+async def test_default_toleration_seconds_admission_uses_the_servers_setting(env: Env) -> None:
+    """DefaultTolerationSeconds: new pods get not-ready/unreachable tolerations with the API server's
+    configured seconds (the launcher passes its timing profile's: 0 in demo); a pod's own stay."""
+    from dataclasses import replace
+
+    from cluster.apiserver.server import APIServer
+    from cluster.client import PODS
+
+    port = _free_port()
+    server = APIServer(replace(env.config(port), default_toleration_seconds=7))
+    await server.start()
+    try:
+        async with env.client(port) as c:
+            ns = await make_ns(c, "tolerations")
+            spec = {"containers": [{"name": "c", "image": "raykube/web"}]}
+            plain = await c.create(PODS, {"metadata": {"name": "plain"}, "spec": spec}, ns)
+            assert {(t["key"], t["tolerationSeconds"]) for t in plain["spec"]["tolerations"]} == {
+                ("node.kubernetes.io/not-ready", 7), ("node.kubernetes.io/unreachable", 7)}
+            own = await c.create(PODS, {"metadata": {"name": "own"}, "spec": {**spec, "tolerations": [
+                {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
+                 "tolerationSeconds": 300}]}}, ns)
+            assert {(t["key"], t["tolerationSeconds"]) for t in own["spec"]["tolerations"]} == {
+                ("node.kubernetes.io/not-ready", 7), ("node.kubernetes.io/unreachable", 300)}
+    finally:
+        await server.stop()

@@ -325,8 +325,8 @@ def test_taint_based_eviction_times() -> None:
         {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
         {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
          "tolerationSeconds": 300}]}}
-    # the admission default (300 s) counts as the profile's default
-    assert eviction_time(admitted, unreachable, 0) == t0
+    # the pod's own tolerationSeconds count, whatever the profile (a pod admitted with 300 s keeps them)
+    assert eviction_time(admitted, unreachable, 0) == t0 + 300
     assert eviction_time(admitted, unreachable, 300) == t0 + 300
     # a pod without the tolerations gets them with the profile's default
     assert eviction_time({"spec": {}}, unreachable, 5) == t0 + 5

@@ -40,7 +40,7 @@ from .errors import APIError
 from .resources import ResourceDef, by_plural
 from .selector import FieldSelector, LabelSelector, from_label_selector_object
 from .storage import Store, decode, decode_kv
-from .validation import qos_class, validate_scale
+from .validation import DEFAULT_TOLERATION_SECONDS, add_default_tolerations, qos_class, validate_scale
 from .watch import WEvent
 
 ObjectCheck = Callable[[dict[str, Any] | None, dict[str, Any] | None], None] | None
@@ -72,8 +72,10 @@ def _dump(o: Any) -> str:
 
 class Registry:
     def __init__(self, store: Store, service_cidr: str = "127.96.0.0/16",
-                 node_port_range: tuple[int, int] = (30000, 32767)) -> None:
+                 node_port_range: tuple[int, int] = (30000, 32767),
+                 default_toleration_seconds: int = DEFAULT_TOLERATION_SECONDS) -> None:
         self.store = store
+        self.default_toleration_seconds = default_toleration_seconds
         self.service_net = ipaddress.ip_network(service_cidr)
         self.node_ports = node_port_range
         self.namespaces: dict[str, dict[str, Any]] = {}
@@ -323,6 +325,7 @@ class Registry:
         if rdef.has_status and rdef.reset_status_on_create:
             obj["status"] = {}
         if rdef.plural == "pods":
+            add_default_tolerations(obj.setdefault("spec", {}), self.default_toleration_seconds)
             obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
         elif rdef.plural == "namespaces":
             obj["status"] = {"phase": "Active"}

@@ -86,6 +86,9 @@ class APIServerConfig:
     service_cidr: str = "127.96.0.0/16"
     node_port_range: tuple[int, int] = (30000, 32767)
     bookmark_interval: float = 10.0
+    # DefaultTolerationSeconds admission: new pods tolerate not-ready/unreachable nodes this long
+    # (kube-apiserver's --default-not-ready/unreachable-toleration-seconds; the launcher sets its profile's).
+    default_toleration_seconds: int = 300
     tokens: dict[str, Any] | None = field(default=None, repr=False)  # in-memory tokens table (tests)
 
 
@@ -153,7 +156,8 @@ class APIServer:
     async def start(self) -> None:
         self.client = RaftstoreClient(self.config.raftstore_endpoints, timeout=10.0, request_timeout=2.0)
         self.store = Store(self.client)
-        self.registry = Registry(self.store, self.config.service_cidr, tuple(self.config.node_port_range))
+        self.registry = Registry(self.store, self.config.service_cidr, tuple(self.config.node_port_range),
+                                 self.config.default_toleration_seconds)
         self.hub = WatchHub(self.client)
         await self._bootstrap()
         app = web.Application(client_max_size=self.config.max_body_bytes + 1024)

@@ -2,11 +2,13 @@
 
 ``default_<kind>(obj)`` fills defaults in place (pods: restartPolicy Always,
 dnsPolicy ClusterFirst, terminationGracePeriodSeconds 30, imagePullPolicy,
-schedulerName, the not-ready/unreachable tolerations of 300 s; deployments:
+schedulerName; deployments:
 replicas 1, RollingUpdate 25%/25%, revisionHistoryLimit 10,
 progressDeadlineSeconds 600; services: ClusterIP, TCP, targetPort = port, ...).
 ``validate_<kind>(obj, old)`` returns a list of ``errors.Cause`` (empty when
 valid); ``old`` is the stored object on update, for immutability rules.
+``add_default_tolerations`` is the DefaultTolerationSeconds admission the
+registry applies to new pods (the seconds are the API server's setting).
 Field paths and messages follow kube-apiserver's (``spec.containers[0].image:
 Required value``). Pure functions; the registry calls them.
 
@@ -220,7 +222,18 @@ def validate_metadata(obj: dict[str, Any], name_check: str, namespaced: bool, v:
 
 # ------------------------------------------------------------------ pods
 
-TOLERATION_DEFAULTS = (("node.kubernetes.io/not-ready", 300), ("node.kubernetes.io/unreachable", 300))
+DEFAULT_TOLERATION_SECONDS = 300  # kube-apiserver's --default-{not-ready,unreachable}-toleration-seconds
+TOLERATION_KEYS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
+
+
+def add_default_tolerations(spec: dict[str, Any], seconds: int) -> None:
+    """The DefaultTolerationSeconds admission plugin (pod create only): a pod that does not tolerate the
+    not-ready or unreachable NoExecute taint gets a toleration for ``seconds``."""
+    tols = spec.setdefault("tolerations", [])
+    for key in TOLERATION_KEYS:
+        if not any((t.get("key") == key or (t.get("operator") == "Exists" and not t.get("key")))
+                   and t.get("effect") in (None, "", "NoExecute") for t in tols):
+            tols.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds})
 
 
 def _image_pull_policy(image: str) -> str:
@@ -286,10 +299,7 @@ def default_pod_spec(spec: dict[str, Any], *, template: bool = False) -> None:
     if not template:
         spec.setdefault("priority", 0)
         spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
-        tols = spec.setdefault("tolerations", [])
-        for key, secs in TOLERATION_DEFAULTS:
-            if not any(t.get("key") == key and t.get("effect") in (None, "", "NoExecute") for t in tols):
-                tols.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": secs})
+        spec.setdefault("tolerations", [])
 
 
 def qos_class(spec: dict[str, Any]) -> str:

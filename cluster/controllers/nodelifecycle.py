@@ -18,9 +18,9 @@ Every ``node_monitor_period``:
 - **eviction**: a pod on a node with NoExecute taints is deleted at once if
   it does not tolerate one of them, else when the shortest matching
   ``tolerationSeconds`` has passed since the taint was added. Pods get the
-  not-ready/unreachable tolerations from the API server's admission with 300 s;
-  those defaults (and pods without such tolerations) count as the profile's
-  ``default_toleration_seconds`` (0 in ``demo``: evict at once);
+  not-ready/unreachable tolerations from the API server's admission (the
+  profile's ``default_toleration_seconds``: 0 in ``demo``, evict at once; 300
+  in ``kubernetes``); a pod without them counts as having them;
 - **full disruption**: when every node is unhealthy, nothing is evicted
   (upstream's rule: that looks like the control plane's own network failing).
 """
@@ -43,7 +43,6 @@ NOT_READY = "node.kubernetes.io/not-ready"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
 MANAGED_KEYS = (NOT_READY, UNREACHABLE, UNSCHEDULABLE)
-ADMISSION_DEFAULT_SECONDS = 300  # what the API server's DefaultTolerationSeconds admission adds
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure")
 
 
@@ -77,16 +76,14 @@ def desired_taints(node: dict[str, Any], now_str: str) -> list[dict[str, Any]]:
 
 
 def effective_tolerations(pod: dict[str, Any], default_seconds: int) -> list[dict[str, Any]]:
-    """The pod's tolerations, with the admission defaults for not-ready/unreachable replaced by the
-    profile's ``default_seconds`` (and added when missing)."""
+    """The pod's tolerations, plus the not-ready/unreachable ones with ``default_seconds`` where missing
+    (pods get them at admission; one stored without them is treated as if it had them)."""
     out: list[dict[str, Any]] = []
     have = set()
     for t in (pod.get("spec") or {}).get("tolerations") or []:
         key = t.get("key")
         if key in (NOT_READY, UNREACHABLE) and t.get("effect") in (None, "", "NoExecute"):
             have.add(key)
-            if t.get("operator") == "Exists" and t.get("tolerationSeconds") == ADMISSION_DEFAULT_SECONDS:
-                t = dict(t, tolerationSeconds=default_seconds)
         out.append(t)
     for key in (NOT_READY, UNREACHABLE):
         if key not in have:
