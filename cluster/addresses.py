@@ -1,12 +1,13 @@
 """Node and pod addresses on one machine, and the address slot of each cluster.
 
 ``node_addresses(index, slot)``: every node InternalIP and pod CIDR comes
-from loopback (127.0.0.0/8 routes locally on Linux). Without slots, node 1 of every cluster got the same
-``127.16.1.0/24``, so two clusters on one machine (a user's and the test
-suite's, say) handed out the same pod IPs and their pods failed to bind
-("Address already in use") and crash-looped. The range is split into
-``SLOTS`` slots of ``NODES_PER_SLOT`` node addresses; ``raykube up`` claims
-the lowest free slot for its state dir and ``raykube down`` gives it back.
+from loopback (127.0.0.0/8 routes locally on Linux). Without slots, node 1
+of every cluster got the same ``127.16.1.0/24``, so two clusters on one
+machine (a user's and the test suite's, say) handed out the same pod IPs and
+their pods failed to bind ("Address already in use") and crash-looped. The
+range is split into ``SLOTS`` slots of ``NODES_PER_SLOT`` node addresses;
+``raykube up`` claims the lowest free slot for its state dir and ``raykube
+down`` gives it back.
 
 A claim is a file ``<slots dir>/slot-<k>`` holding the owner's state dir,
 created with ``O_CREAT | O_EXCL`` (atomic: two clusters starting at once

@@ -159,11 +159,19 @@ def session_pids(sid: int) -> list[int]:
 
 
 def pid_alive(pid: int) -> bool:
+    """Is ``pid`` still running? A zombie is not, unless it is the leader of a process whose other threads
+    are still exiting: a SIGKILLed multi-threaded process shows its leader as a zombie while the rest still
+    hold its files and sockets (a client writing to such a socket gets a reset later)."""
     import psutil
 
     try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+            return True
     except psutil.Error:
+        return False
+    try:
+        return len(os.listdir(f"/proc/{pid}/task")) > 1
+    except OSError:
         return False
 
 
@@ -767,7 +775,10 @@ def down(state_dir: str | None = None, *, purge: bool = False, console: Any = No
     t0 = time.time()
     prog = Progress(console, t0)
     result: dict[str, Any] = {"state_dir": p.root, "stopped_actors": [], "killed_pids": [], "leftover_pids": []}
+    from .addresses import release as release_address_slot
+
     if not st:
+        release_address_slot(p.root)  # an `up` that failed before it saved any state may hold one
         if purge and os.path.isdir(p.root):
             shutil.rmtree(p.root, ignore_errors=True)
         return result | {"note": "no cluster state here"}
@@ -816,8 +827,6 @@ def down(state_dir: str | None = None, *, purge: bool = False, console: Any = No
     st["status"] = "stopped"
     st["down_at"] = time.time()
     save_state(p, st)
-    from .addresses import release as release_address_slot
-
     release_address_slot(p.root)
     if purge:
         shutil.rmtree(p.root, ignore_errors=True)

@@ -38,6 +38,7 @@ from typing import Any
 
 from .resources import EVENTS
 from .rest import ApiError, Client
+from .timestamps import rfc3339
 
 log = logging.getLogger("raykube.events")
 
@@ -48,11 +49,6 @@ KIND_API = {"Pod": "v1", "Node": "v1", "Namespace": "v1", "Service": "v1", "Repl
 CLUSTER_SCOPED = frozenset({"Node", "Namespace"})
 MAX_MESSAGE = 1024
 MAX_REMEMBERED = 4096
-
-
-def rfc3339(t: float | None = None) -> str:
-    """``t`` (epoch seconds, default now) as RFC 3339 UTC to the second: ``2024-01-02T03:04:05Z``."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if t is None else t))
 
 
 # A queued event: the object, involvedObject.kind, type, reason, message, fieldPath, time.time_ns() of the call.

@@ -1,38 +1,15 @@
-"""Small shared helpers for the scheduler and the controllers: timestamps,
-conditions, pod readiness and availability, owner references, label
-selectors on cached objects. Pure functions.
+"""Small shared helpers for the scheduler and the controllers: timestamps
+(from ``cluster.client.timestamps``), conditions, pod readiness and
+availability, owner references, label selectors on cached objects. Pure
+functions.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import time
 from typing import Any
 
 from ..client.resources import Resource
-
-# --------------------------------------------------------------- time
-def now_rfc3339(t: float | None = None) -> str:
-    ts = time.time() if t is None else t
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(s: str | None) -> float | None:
-    """RFC 3339 (``2024-01-02T03:04:05Z``, with optional fraction or offset) -> epoch seconds."""
-    if not s:
-        return None
-    try:
-        v = str(s)
-        if v.endswith("Z"):
-            v = v[:-1] + "+00:00"
-        return _dt.datetime.fromisoformat(v).timestamp()
-    except ValueError:
-        return None
-
-
-def micro_time(t: float | None = None) -> str:
-    ts = time.time() if t is None else t
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+from ..client.timestamps import micro_time, parse_time, rfc3339 as now_rfc3339  # noqa: F401 - for the controllers
 
 
 # ------------------------------------------------------------ metadata

@@ -43,7 +43,7 @@ import aiohttp
 
 from .. import images
 from ..client import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, ApiError, Client, EventRecorder, Informer
-from ..client.events import rfc3339
+from ..client.timestamps import micro_time, rfc3339
 from ..runtime import ProcessRuntime
 from .config import KubeletConfig
 from .ipam import PodIPAM
@@ -54,11 +54,6 @@ log = logging.getLogger("raykube.kubelet")
 
 KUBELET_VERSION = "v1.30.0-raykube"
 RUNTIME_VERSION = "raykube-process://0.1.0"
-
-
-def micro_time(t: float | None = None) -> str:
-    t = time.time() if t is None else t
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int((t % 1) * 1e6):06d}Z"
 
 
 class Kubelet:

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 from .. import images
 from ..apiserver.quantity import QuantityError, parse_quantity
 from ..client import PODS, ApiError
-from ..client.events import rfc3339
+from ..client.timestamps import rfc3339
 from ..runtime import ContainerSpec, ExitStatus, Process, ProbeContext, StartError, run_probe
 from .envvars import EnvError, build_env, expand
 
