@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from cluster.apiserver import auth, errors, patch, schema, tables, validation
-from cluster.apiserver.quantity import QuantityError, canonical, parse_quantity
+from cluster.api.quantity import QuantityError, canonical, parse_quantity
 from cluster.apiserver.selector import (from_label_selector_object, parse_field_selector,
                                         parse_label_selector)
 

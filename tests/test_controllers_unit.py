@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 
 from cluster.client import ApiError, FakeClock
+from cluster.api.selectors import label_selector_matches as selector_matches
+from cluster.api.timestamps import parse_time
+from cluster.api.timestamps import rfc3339 as now_rfc3339
 from cluster.controllers import deployment_util as du
 from cluster.controllers.expectations import Expectations
 from cluster.controllers.nodelifecycle import desired_taints, effective_tolerations, eviction_time
 from cluster.controllers.replicaset import calculate_status, deletion_order, pod_from_template, pods_to_delete
-from cluster.controllers.util import now_rfc3339, parse_time, selector_matches
-from cluster.leaderelection import LeaderElectionConfig, LeaderElector
+from cluster.client.leaderelection import LeaderElectionConfig, LeaderElector
 
 
 def dep(replicas: int = 10, surge: Any = "25%", unavail: Any = "25%", strategy: str = "RollingUpdate",

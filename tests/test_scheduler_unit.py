@@ -13,9 +13,10 @@ import pytest
 
 from cluster.client import Client, FakeClock
 from cluster.scheduler.cache import SchedulerCache
-from cluster.scheduler.predicates import (NodeInfo, filter_node, fit_error_message, least_allocated_score,
-                                          num_feasible_nodes_to_find, parse_quantity, pod_requests, score_nodes,
-                                          to_int_units, toleration_tolerates, untolerated_taint)
+from cluster.scheduler.predicates import NodeInfo, filter_node, fit_error_message, least_allocated_score, num_feasible_nodes_to_find, score_nodes
+from cluster.api.quantity import parse_quantity
+from cluster.api.resources import pod_requests, to_int_units
+from cluster.api.taints import toleration_tolerates, untolerated_taint
 from cluster.scheduler.queue import SchedulingQueue
 from cluster.scheduler.scheduler import Scheduler
 

@@ -10,9 +10,7 @@ modules import without Ray and stay unit-testable.
 - ``apiserver.APIServerActor``: runs ``cluster.apiserver.APIServer`` on its
   own asyncio loop thread inside the actor process.
 
-Later issues add the scheduler, controller manager and kubelets here.
+- ``scheduler.SchedulerActor`` and ``controller_manager.ControllerManagerActor``:
+  ``cluster.runner.component.ComponentRunner`` under leader election;
+- ``kubelet.KubeletActor``: one node's kubelet, pinned to a Ray node.
 """
-
-from ._common import bump_incarnation, exec_with_pdeathsig
-
-__all__ = ["bump_incarnation", "exec_with_pdeathsig"]

@@ -32,7 +32,7 @@ import threading
 import time
 from typing import Any
 
-from ._common import bump_incarnation, freeze_startup_heap
+from ..runner.process import bump_incarnation, freeze_startup_heap
 
 log = logging.getLogger("raykube.actors.kubelet")
 

@@ -37,7 +37,7 @@ import threading
 import time
 from typing import Any
 
-from ._common import bump_incarnation, exec_with_pdeathsig
+from ..runner.process import bump_incarnation, exec_with_pdeathsig
 
 
 def _member_pid(mdir: str, data_dir: str, name: str) -> int | None:

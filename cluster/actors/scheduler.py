@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..controllers.component import ComponentRunner
+from ..runner.component import ComponentRunner
 
 
 class SchedulerActor(ComponentRunner):

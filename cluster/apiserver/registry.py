@@ -38,6 +38,7 @@ from raftstore.client import prefix_end
 from . import errors, patch as patchlib, schema
 from .errors import APIError
 from .resources import ResourceDef, by_plural
+from ..api.timestamps import rfc3339
 from .selector import FieldSelector, LabelSelector, from_label_selector_object
 from .storage import Store, decode, decode_kv
 from .validation import DEFAULT_TOLERATION_SECONDS, add_default_tolerations, qos_class, validate_scale
@@ -50,10 +51,6 @@ GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 EVENT_TTL = 3600
 CREATE_ON_UPDATE = {"leases", "events", "endpoints"}
 IMMORTAL_NAMESPACES = {"default", "kube-system", "kube-public"}
-
-
-def now_rfc3339(offset: float = 0.0) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + offset))
 
 
 @dataclass
@@ -317,7 +314,7 @@ class Registry:
         if not md.get("name") and md.get("generateName"):
             md["name"] = md["generateName"] + "".join(random.choice(GENERATE_CHARS) for _ in range(5))
         md["uid"] = str(uuid.uuid4())
-        md["creationTimestamp"] = now_rfc3339()
+        md["creationTimestamp"] = rfc3339()
         if rdef.has_generation:
             md["generation"] = 1
         if rdef.default is not None:
@@ -670,7 +667,7 @@ class Registry:
         config, causes = self.decode_body(rdef, copy.deepcopy(body), opts)
         config["metadata"]["name"] = name
         managed = {"manager": opts.field_manager, "operation": "Apply", "apiVersion": rdef.api_version,
-                   "time": now_rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(config, rdef.schema)}
+                   "time": rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(config, rdef.schema)}
         if subresource:
             managed["subresource"] = subresource
         created = False
@@ -768,12 +765,12 @@ class Registry:
                 new = copy.deepcopy(obj)
                 nmd = new["metadata"]
                 if not md.get("deletionTimestamp"):
-                    nmd["deletionTimestamp"] = now_rfc3339(grace)
+                    nmd["deletionTimestamp"] = rfc3339(time.time() + grace)
                     nmd["deletionGracePeriodSeconds"] = grace
                     if rdef.has_generation:
                         nmd["generation"] = (md.get("generation") or 1) + 1
                 elif grace < (md.get("deletionGracePeriodSeconds") or 0):
-                    nmd["deletionTimestamp"] = now_rfc3339(grace)
+                    nmd["deletionTimestamp"] = rfc3339(time.time() + grace)
                     nmd["deletionGracePeriodSeconds"] = grace
                 if new_fins:
                     nmd["finalizers"] = new_fins
@@ -831,7 +828,7 @@ class Registry:
             st = old.setdefault("status", {})
             conds = [c for c in st.get("conditions") or [] if c.get("type") != "PodScheduled"]
             conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                          "lastTransitionTime": now_rfc3339()})
+                          "lastTransitionTime": rfc3339()})
             conds[-1].pop("lastProbeTime")
             st["conditions"] = conds
             return old

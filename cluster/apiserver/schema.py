@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import errors
-from .quantity import QuantityError, canonical
+from ..api.quantity import QuantityError, canonical
 from .schema_data import SCHEMAS
 
 _JSON_TYPE = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}

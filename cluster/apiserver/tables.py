@@ -18,20 +18,9 @@ from __future__ import annotations
 import datetime as _dt
 from typing import Any, Callable
 
+from ..api.timestamps import parse_time
+
 Cell = Callable[[dict[str, Any], float], Any]
-
-
-def parse_time(s: str | None) -> float | None:
-    if not s:
-        return None
-    try:
-        return _dt.datetime.strptime(s.replace("Z", "+0000").split(".")[0].replace("+0000", "") + "+0000",
-                                     "%Y-%m-%dT%H:%M:%S%z").timestamp()
-    except ValueError:
-        try:
-            return _dt.datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
-        except ValueError:
-            return None
 
 
 def human_duration(seconds: float) -> str:

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from . import errors
 from .errors import Cause
-from .quantity import QuantityError, parse_quantity
+from ..api.quantity import QuantityError, parse_quantity
 from .selector import from_label_selector_object
 
 DNS1123_LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")

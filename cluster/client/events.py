@@ -38,7 +38,7 @@ from typing import Any
 
 from .resources import EVENTS
 from .rest import ApiError, Client
-from .timestamps import rfc3339
+from ..api.timestamps import rfc3339
 
 log = logging.getLogger("raykube.events")
 

@@ -11,7 +11,7 @@ import argparse
 import logging
 
 from ..profiles import PROFILES
-from .component import add_common_args, client_from_args, election_from_args, main_loop, run_with_election
+from ..runner.component import add_common_args, client_from_args, election_from_args, main_loop, run_with_election
 from .manager import ALL_CONTROLLERS, ControllerManager
 
 

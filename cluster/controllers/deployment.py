@@ -38,7 +38,9 @@ from typing import Any
 from ..client import DEPLOYMENTS, PODS, REPLICASETS, ApiError, key_of
 from . import deployment_util as du
 from .base import Context, Controller
-from .util import controller_ref, is_deleting, meta, owner_ref_for, parse_time, selector_matches, uid_of
+from ..api.meta import controller_ref, is_deleting, meta, owner_ref_for, uid_of
+from ..api.selectors import label_selector_matches
+from ..api.timestamps import parse_time
 
 log = logging.getLogger("raykube.controllers.deployment")
 
@@ -75,7 +77,7 @@ class DeploymentController(Controller):
     def _matching(self, rs: dict[str, Any]) -> list[str]:
         labels = meta(rs).get("labels") or {}
         return [key_of(d) for d in self.d_informer.store.by_index("namespace", meta(rs).get("namespace", ""))
-                if selector_matches((d.get("spec") or {}).get("selector"), labels)]
+                if label_selector_matches((d.get("spec") or {}).get("selector"), labels)]
 
     def _rs_added(self, rs: dict[str, Any]) -> None:
         key = self._owner_key(rs)
@@ -154,7 +156,7 @@ class DeploymentController(Controller):
         out: list[dict[str, Any]] = []
         for rs in self.rs_informer.store.by_index("namespace", ns):
             ref = controller_ref(rs)
-            matches = selector_matches(sel, meta(rs).get("labels") or {})
+            matches = label_selector_matches(sel, meta(rs).get("labels") or {})
             if ref is not None:
                 if ref.get("uid") != uid:
                     continue

@@ -17,7 +17,8 @@ import json
 import math
 from typing import Any
 
-from .util import meta, now_rfc3339, parse_time
+from ..api.meta import meta
+from ..api.timestamps import parse_time, rfc3339
 
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
@@ -476,7 +477,7 @@ def get_cond(status: dict[str, Any], ctype: str) -> dict[str, Any] | None:
 
 
 def new_condition(ctype: str, status: str, reason: str, message: str, now: float | None = None) -> dict[str, Any]:
-    t = now_rfc3339(now)
+    t = rfc3339(now)
     return {"type": ctype, "status": status, "reason": reason, "message": message, "lastUpdateTime": t,
             "lastTransitionTime": t}
 

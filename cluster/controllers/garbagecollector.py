@@ -30,7 +30,7 @@ from typing import Any
 from ..client import ApiError, Informer, Resource
 from .base import Context, Controller
 from .discovery import Discovered, group_of, kind_map
-from .util import meta, uid_of
+from ..api.meta import meta, uid_of
 
 log = logging.getLogger("raykube.controllers.gc")
 

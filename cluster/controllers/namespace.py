@@ -20,7 +20,8 @@ from typing import Any
 from ..client import NAMESPACES, ApiError, Resource
 from .base import Context, Controller
 from .discovery import Discovered, discover
-from .util import meta, now_rfc3339
+from ..api.meta import meta
+from ..api.timestamps import rfc3339
 
 log = logging.getLogger("raykube.controllers.namespace")
 
@@ -110,7 +111,7 @@ class NamespaceController(Controller):
 
     async def _set_conditions(self, ns: dict[str, Any], remaining: dict[str, int],
                               finalizers: dict[str, int]) -> None:
-        t = now_rfc3339()
+        t = rfc3339()
         conds = [{"type": "NamespaceContentRemaining", "status": "True", "reason": "SomeResourcesRemain",
                   "message": "Some resources are remaining: " + ", ".join(
                       f"{k} has {v} resource instances" for k, v in sorted(remaining.items())),

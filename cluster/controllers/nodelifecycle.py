@@ -33,9 +33,12 @@ import time
 from typing import Any
 
 from ..client import LEASES, NODES, PODS, ApiError, key_of
-from ..scheduler.predicates import matching_tolerations, min_toleration_seconds
+from ..api.nodes import node_ready_status
+from ..api.taints import matching_tolerations, min_toleration_seconds
 from .base import Context, Controller
-from .util import is_deleting, is_pod_terminal, meta, now_rfc3339, parse_time
+from ..api.meta import is_deleting, meta
+from ..api.pods import is_pod_terminal
+from ..api.timestamps import parse_time, rfc3339
 
 log = logging.getLogger("raykube.controllers.nodelifecycle")
 
@@ -51,10 +54,7 @@ def desired_taints(node: dict[str, Any], now_str: str) -> list[dict[str, Any]]:
     spec = node.get("spec") or {}
     current = spec.get("taints") or []
     others = [t for t in current if t.get("key") not in MANAGED_KEYS]
-    ready = None
-    for c in (node.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            ready = c.get("status")
+    ready = node_ready_status(node)
     want: list[tuple[str, str]] = []
     if ready == "False":
         want = [(NOT_READY, "NoSchedule"), (NOT_READY, "NoExecute")]
@@ -139,7 +139,7 @@ class NodeLifecycleController(Controller):
         if old is new:
             self.enqueue(meta(new)["name"])
             return
-        if (old.get("spec") or {}) != (new.get("spec") or {}) or _ready(old) != _ready(new):
+        if (old.get("spec") or {}) != (new.get("spec") or {}) or node_ready_status(old) != node_ready_status(new):
             self.enqueue(meta(new)["name"])
 
     def _node_deleted(self, name: str) -> None:
@@ -189,16 +189,16 @@ class NodeLifecycleController(Controller):
             name = meta(node)["name"]
             self._observe(name, node, now)
             stale = now - self._probe[name] > grace
-            if stale and _ready(node) != "Unknown":
+            if stale and node_ready_status(node) != "Unknown":
                 await self._mark_unknown(node)
                 continue
             have = (node.get("spec") or {}).get("taints") or []
-            if _ready(node) != "True" or _taint_keys(desired_taints(node, "")) != _taint_keys(have):
+            if node_ready_status(node) != "True" or _taint_keys(desired_taints(node, "")) != _taint_keys(have):
                 self.enqueue(name)
 
     async def _mark_unknown(self, node: dict[str, Any]) -> None:
         name = meta(node)["name"]
-        t = now_rfc3339()
+        t = rfc3339()
         status = dict(node.get("status") or {})
         conds = [dict(c) for c in status.get("conditions") or []]
         types = {c.get("type") for c in conds}
@@ -229,7 +229,7 @@ class NodeLifecycleController(Controller):
         node = self.nodes.store.get(name)
         if node is None:
             return
-        want = desired_taints(node, now_rfc3339())
+        want = desired_taints(node, rfc3339())
         have = (node.get("spec") or {}).get("taints") or []
         if _taint_keys(want) != _taint_keys(have):
             try:
@@ -240,7 +240,7 @@ class NodeLifecycleController(Controller):
                 if exc.not_found:
                     return
                 raise
-        ready = _ready(node)
+        ready = node_ready_status(node)
         if ready == "True":
             self._marked_not_ready.discard(name)
         elif name not in self._marked_not_ready:
@@ -249,7 +249,7 @@ class NodeLifecycleController(Controller):
         await self._evict(node)
 
     async def _mark_pods_not_ready(self, name: str) -> None:
-        t = now_rfc3339()
+        t = rfc3339()
         for pod in self.pods.store.by_index("node", name):
             if is_pod_terminal(pod):
                 continue
@@ -266,7 +266,7 @@ class NodeLifecycleController(Controller):
 
     def _full_disruption(self) -> bool:
         nodes = self.nodes.store.list()
-        return bool(nodes) and all(_ready(n) != "True" for n in nodes)
+        return bool(nodes) and all(node_ready_status(n) != "True" for n in nodes)
 
     async def _evict(self, node: dict[str, Any]) -> None:
         taints = (node.get("spec") or {}).get("taints") or []
@@ -297,7 +297,7 @@ class NodeLifecycleController(Controller):
         try:
             await self.client.patch(PODS, md["name"], {"status": {"conditions": [{
                 "type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",
-                "message": "Taint manager: deleting due to NoExecute taint", "lastTransitionTime": now_rfc3339()}]}},
+                "message": "Taint manager: deleting due to NoExecute taint", "lastTransitionTime": rfc3339()}]}},
                 md.get("namespace"), patch_type="strategic", subresource="status")
         except ApiError:
             pass
@@ -310,11 +310,6 @@ class NodeLifecycleController(Controller):
                 raise
 
 
-def _ready(node: dict[str, Any]) -> str:
-    for c in (node.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return str(c.get("status"))
-    return ""
 
 
 def _taint_keys(taints: list[dict[str, Any]]) -> list[tuple[str, str, str]]:

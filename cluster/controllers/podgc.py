@@ -22,7 +22,10 @@ from typing import Any
 
 from ..client import NODES, PODS, ApiError, key_of
 from .base import Context, Controller
-from .util import is_pod_terminal, meta, parse_time
+from ..api.nodes import node_ready_status
+from ..api.meta import meta
+from ..api.pods import is_pod_terminal
+from ..api.timestamps import parse_time
 
 log = logging.getLogger("raykube.controllers.podgc")
 
@@ -88,7 +91,7 @@ class PodGCController(Controller):
                     self.stats["orphaned"] += 1
                     log.info("deleted pod %s bound to missing node %s", key_of(p), node)
                 continue
-            if self.force_lost and md.get("deletionTimestamp") and _ready(n) == "Unknown":
+            if self.force_lost and md.get("deletionTimestamp") and node_ready_status(n) == "Unknown":
                 deadline = parse_time(md.get("deletionTimestamp")) or now
                 if now > deadline + self.lost_node_grace:
                     if await self._force_delete(p):
@@ -112,10 +115,3 @@ class PodGCController(Controller):
             if exc.not_found or exc.conflict:
                 return False
             raise
-
-
-def _ready(node: dict[str, Any]) -> str:
-    for c in (node.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return str(c.get("status"))
-    return ""

@@ -26,8 +26,10 @@ from typing import Any
 from ..client import PODS, REPLICASETS, ApiError, UnknownOutcome, key_of
 from .base import Context, Controller
 from .expectations import Expectations
-from .util import (controller_ref, is_deleting, is_pod_active, is_pod_available, is_pod_ready, meta,
-                   owner_ref_for, parse_time, pod_ready_condition, restart_count, selector_matches, uid_of)
+from ..api.meta import controller_ref, is_deleting, meta, owner_ref_for, uid_of
+from ..api.pods import is_pod_active, is_pod_available, is_pod_ready, pod_ready_condition, restart_count
+from ..api.selectors import label_selector_matches
+from ..api.timestamps import parse_time
 
 log = logging.getLogger("raykube.controllers.replicaset")
 
@@ -162,7 +164,7 @@ class ReplicaSetController(Controller):
     def _matching_rs(self, pod: dict[str, Any]) -> list[str]:
         labels = meta(pod).get("labels") or {}
         return [key_of(rs) for rs in self.rs_informer.store.by_index("namespace", meta(pod).get("namespace", ""))
-                if selector_matches((rs.get("spec") or {}).get("selector"), labels)]
+                if label_selector_matches((rs.get("spec") or {}).get("selector"), labels)]
 
     def _pod_added(self, pod: dict[str, Any]) -> None:
         if is_deleting(pod):
@@ -245,7 +247,7 @@ class ReplicaSetController(Controller):
         for p in pods:
             ref = controller_ref(p)
             labels = meta(p).get("labels") or {}
-            matches = selector_matches(selector, labels)
+            matches = label_selector_matches(selector, labels)
             if ref is not None:
                 if ref.get("uid") != uid:
                     continue

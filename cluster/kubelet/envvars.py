@@ -6,7 +6,7 @@ import math
 import re
 from typing import Any, Awaitable, Callable
 
-from ..apiserver.quantity import QuantityError, parse_quantity
+from ..api.quantity import QuantityError, parse_quantity
 
 
 class EnvError(Exception):

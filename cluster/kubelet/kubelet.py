@@ -43,7 +43,8 @@ import aiohttp
 
 from .. import images
 from ..client import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, ApiError, Client, EventRecorder, Informer
-from ..client.timestamps import micro_time, rfc3339
+from ..api.quantity import int_value, milli_value
+from ..api.timestamps import micro_time, rfc3339
 from ..runtime import ProcessRuntime
 from .config import KubeletConfig
 from .ipam import PodIPAM
@@ -180,8 +181,6 @@ class Kubelet:
     def admit(self, w: PodWorker) -> tuple[str, str] | None:
         """The kubelet's admission: None, or (reason, message) to reject the pod (phase Failed), as
         Kubernetes does for pods bound to a node that cannot fit them (OutOfcpu, OutOfmemory, OutOfpods)."""
-        from .pods import _bytes, _millis
-
         others = [o for o in self.workers.values() if o is not w and o.admitted and o.terminal_phase is None]
         if len(others) + 1 > self.config.max_pods:
             return "OutOfpods", f"Node didn't have enough resource: pods, requested: 1, used: {len(others)}, " \
@@ -189,8 +188,8 @@ class Kubelet:
         cpu, mem = w.requests()
         used_cpu = sum(o.requests()[0] for o in others)
         used_mem = sum(o.requests()[1] for o in others)
-        cap_cpu = _millis(self.config.cpu) or 0
-        cap_mem = _bytes(self.config.memory) or 0
+        cap_cpu = milli_value(self.config.cpu) or 0
+        cap_mem = int_value(self.config.memory) or 0
         if cpu and used_cpu + cpu > cap_cpu:
             return "OutOfcpu", f"Node didn't have enough resource: cpu, requested: {cpu}m, used: {used_cpu}m, " \
                                f"capacity: {cap_cpu}m"

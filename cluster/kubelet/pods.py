@@ -47,9 +47,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from .. import images
-from ..apiserver.quantity import QuantityError, parse_quantity
+from ..api.quantity import int_value, milli_value
 from ..client import PODS, ApiError
-from ..client.timestamps import rfc3339
+from ..api.timestamps import rfc3339
 from ..runtime import ContainerSpec, ExitStatus, Process, ProbeContext, StartError, run_probe
 from .envvars import EnvError, build_env, expand
 
@@ -60,25 +60,6 @@ log = logging.getLogger("raykube.kubelet.pods")
 
 MIN_GRACE_SECONDS = 2.0        # the kubelet's minimumGracePeriodInSeconds
 KUBELET_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready")
-
-
-def _bytes(q: Any) -> int | None:
-    if q is None:
-        return None
-    try:
-        return int(parse_quantity(str(q)))
-    except QuantityError:
-        return None
-
-
-def _millis(q: Any) -> int | None:
-    if q is None:
-        return None
-    try:
-        v = parse_quantity(str(q)) * 1000
-        return int(-(-v // 1))
-    except QuantityError:
-        return None
 
 
 class ContainerRecord:
@@ -503,8 +484,8 @@ class PodWorker:
         cspec = ContainerSpec(id=cid, pod_key=self.key, pod_uid=self.uid, name=rec.name, argv=argv, env=env,
                               cwd=c.get("workingDir") if c.get("workingDir") and os.path.isdir(c["workingDir"])
                               else workdir,
-                              log_path=log_path, memory_limit=_bytes(lim.get("memory")),
-                              cpu_limit_millis=_millis(lim.get("cpu")), cpu_request_millis=_millis(req.get("cpu")),
+                              log_path=log_path, memory_limit=int_value(lim.get("memory")),
+                              cpu_limit_millis=milli_value(lim.get("cpu")), cpu_request_millis=milli_value(req.get("cpu")),
                               nice=kl.config.container_nice)
         os.makedirs(workdir, exist_ok=True)
         if restarting:
@@ -556,7 +537,7 @@ class PodWorker:
         """(cpu millis, memory bytes) this pod requests: max(sum of containers, largest init container)."""
         def req(c: dict[str, Any]) -> tuple[int, int]:
             r = (c.get("resources") or {}).get("requests") or {}
-            return _millis(r.get("cpu")) or 0, _bytes(r.get("memory")) or 0
+            return milli_value(r.get("cpu")) or 0, int_value(r.get("memory")) or 0
 
         main = [req(c) for c in self.spec.get("containers") or []]
         init = [req(c) for c in self.spec.get("initContainers") or []]

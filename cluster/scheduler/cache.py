@@ -21,7 +21,9 @@ from typing import Any
 
 from ..client.clock import REAL_CLOCK, Clock
 from ..client.resources import key_of
-from .predicates import NodeInfo, PodRequests, controller_uid, pod_requests
+from .predicates import NodeInfo
+from ..api.meta import controller_uid
+from ..api.resources import PodRequests, pod_requests
 
 
 class SchedulerCache:

@@ -17,191 +17,15 @@ Concurrency: pure functions and plain data classes; callers own the objects.
 
 from __future__ import annotations
 
-import math
-import re
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
-from typing import Any, Iterable
+from typing import Any
 
-# ----------------------------------------------------------------- quantities
-_BIN = {"Ki": 2 ** 10, "Mi": 2 ** 20, "Gi": 2 ** 30, "Ti": 2 ** 40, "Pi": 2 ** 50, "Ei": 2 ** 60}
-_DEC = {"n": -9, "u": -6, "m": -3, "": 0, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
-_QRE = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
+from ..api.meta import controller_uid
+from ..api.nodes import node_ready_status
+from ..api.resources import (CPU, DEFAULT_MAX_PODS, EPHEMERAL, MEMORY, PODS, PodRequests, add_into,
+                             node_allocatable)
 
-CPU, MEMORY, PODS, EPHEMERAL = "cpu", "memory", "pods", "ephemeral-storage"
-DEFAULT_MILLI_CPU_REQUEST = 100          # kube-scheduler's non-zero defaults, for scoring only
-DEFAULT_MEMORY_REQUEST = 200 * 2 ** 20
-DEFAULT_MAX_PODS = 110
-
-
-def parse_quantity(q: Any) -> Decimal:
-    """A Kubernetes quantity (``500m``, ``1Gi``, ``2``, ``1e3``) as a Decimal; ValueError if malformed."""
-    if isinstance(q, bool):
-        raise ValueError(f"bad quantity {q!r}")
-    if isinstance(q, (int, float)):
-        return Decimal(str(q))
-    s = str(q).strip()
-    m = _QRE.match(s)
-    if not m:
-        raise ValueError(f"bad quantity {q!r}")
-    num, suf = m.group(1), m.group(2)
-    try:
-        base = Decimal(num)
-    except InvalidOperation:
-        raise ValueError(f"bad quantity {q!r}") from None
-    if suf in _BIN:
-        return base * _BIN[suf]
-    if suf in _DEC:
-        return base.scaleb(_DEC[suf])
-    if suf[:1] in ("e", "E"):
-        return base.scaleb(int(suf[1:]))
-    raise ValueError(f"bad quantity {q!r}")
-
-
-def to_int_units(name: str, q: Any) -> int:
-    """cpu -> millicores, everything else -> integer units (bytes for memory); rounded up."""
-    v = parse_quantity(q)
-    if name == CPU:
-        v = v * 1000
-    return int(v.to_integral_value(rounding=ROUND_CEILING))
-
-
-def resource_list(d: dict[str, Any] | None) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for k, v in (d or {}).items():
-        try:
-            out[k] = to_int_units(k, v)
-        except (ValueError, TypeError):
-            continue
-    return out
-
-
-def _add(a: dict[str, int], b: dict[str, int]) -> None:
-    for k, v in b.items():
-        a[k] = a.get(k, 0) + v
-
-
-def _max_into(a: dict[str, int], b: dict[str, int]) -> None:
-    for k, v in b.items():
-        if v > a.get(k, 0):
-            a[k] = v
-
-
-@dataclass(frozen=True)
-class PodRequests:
-    """What a pod asks for: ``exact`` for fit (cpu in millicores, memory in bytes, ...),
-    ``cpu_nz``/``mem_nz`` with kube-scheduler's non-zero defaults for scoring."""
-
-    exact: dict[str, int]
-    cpu_nz: int
-    mem_nz: int
-
-
-def pod_requests(pod: dict[str, Any]) -> PodRequests:
-    """Sum of the containers' requests, at least each init container's, plus overhead
-    (kube-scheduler's ``computePodResourceRequest``)."""
-    spec = pod.get("spec") or {}
-    total: dict[str, int] = {}
-    cpu_nz = mem_nz = 0
-    for c in spec.get("containers") or []:
-        req = resource_list((c.get("resources") or {}).get("requests"))
-        _add(total, req)
-        cpu_nz += req.get(CPU) or DEFAULT_MILLI_CPU_REQUEST
-        mem_nz += req.get(MEMORY) or DEFAULT_MEMORY_REQUEST
-    for c in spec.get("initContainers") or []:
-        req = resource_list((c.get("resources") or {}).get("requests"))
-        _max_into(total, req)
-        cpu_nz = max(cpu_nz, req.get(CPU) or 0)
-        mem_nz = max(mem_nz, req.get(MEMORY) or 0)
-    overhead = resource_list(spec.get("overhead"))
-    _add(total, overhead)
-    cpu_nz += overhead.get(CPU, 0)
-    mem_nz += overhead.get(MEMORY, 0)
-    total = {k: v for k, v in total.items() if v}
-    return PodRequests(total, cpu_nz, mem_nz)
-
-
-def node_allocatable(node: dict[str, Any]) -> dict[str, int]:
-    st = node.get("status") or {}
-    alloc = resource_list(st.get("allocatable") or st.get("capacity"))
-    alloc.setdefault(PODS, DEFAULT_MAX_PODS)
-    return alloc
-
-
-# ------------------------------------------------------------------- owners
-def controller_ref(obj: dict[str, Any]) -> dict[str, Any] | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return ref
-    return None
-
-
-def controller_uid(obj: dict[str, Any]) -> str | None:
-    ref = controller_ref(obj)
-    return ref.get("uid") if ref else None
-
-
-# ------------------------------------------------------- taints / tolerations
-def toleration_tolerates(tol: dict[str, Any], taint: dict[str, Any]) -> bool:
-    """core/v1 ``Toleration.ToleratesTaint``: effect (empty = all), key (empty = all, needs Exists),
-    operator Equal (default; values must match) or Exists."""
-    eff = tol.get("effect") or ""
-    if eff and eff != taint.get("effect"):
-        return False
-    key = tol.get("key") or ""
-    if key and key != taint.get("key"):
-        return False
-    op = tol.get("operator") or "Equal"
-    if op == "Exists":
-        return True
-    if op == "Equal":
-        return (tol.get("value") or "") == (taint.get("value") or "")
-    return False
-
-
-def tolerates(tolerations: Iterable[dict[str, Any]], taint: dict[str, Any]) -> bool:
-    return any(toleration_tolerates(t, taint) for t in tolerations)
-
-
-def untolerated_taint(taints: Iterable[dict[str, Any]], tolerations: list[dict[str, Any]],
-                      effects: tuple[str, ...] = ("NoSchedule", "NoExecute")) -> dict[str, Any] | None:
-    """The first taint with one of ``effects`` that no toleration tolerates (None: all tolerated)."""
-    for taint in taints:
-        if taint.get("effect") in effects and not tolerates(tolerations, taint):
-            return taint
-    return None
-
-
-def matching_tolerations(tolerations: list[dict[str, Any]], taints: list[dict[str, Any]]
-                         ) -> tuple[bool, list[dict[str, Any]]]:
-    """(all taints tolerated, the tolerations used) - ``GetMatchingTolerations`` of the taint manager."""
-    used: list[dict[str, Any]] = []
-    for taint in taints:
-        found = False
-        for tol in tolerations:
-            if toleration_tolerates(tol, taint):
-                used.append(tol)
-                found = True
-                break
-        if not found:
-            return False, []
-    return True, used
-
-
-def min_toleration_seconds(tolerations: list[dict[str, Any]]) -> float:
-    """Shortest ``tolerationSeconds`` among ``tolerations`` (inf when none is bounded; <0 counts as 0)."""
-    best = math.inf
-    for t in tolerations:
-        s = t.get("tolerationSeconds")
-        if s is None:
-            continue
-        best = min(best, max(0.0, float(s)))
-    return best
-
-
-def taint_str(taint: dict[str, Any]) -> str:
-    return f"{{{taint.get('key', '')}: {taint.get('value', '') or ''}}}"
-
+from ..api.taints import taint_str, tolerates, untolerated_taint
 
 # --------------------------------------------------------------- affinity
 def _expr_matches(expr: dict[str, Any], value: str | None) -> bool:
@@ -266,20 +90,6 @@ def required_affinity_matches(pod: dict[str, Any], node: dict[str, Any]) -> bool
     return True
 
 
-# ------------------------------------------------------------------ nodes
-def node_condition(node: dict[str, Any], ctype: str) -> dict[str, Any] | None:
-    for c in (node.get("status") or {}).get("conditions") or []:
-        if c.get("type") == ctype:
-            return c
-    return None
-
-
-def node_ready_status(node: dict[str, Any]) -> str:
-    """``True``, ``False``, ``Unknown``, or ``""`` when the node has no Ready condition."""
-    c = node_condition(node, "Ready")
-    return str(c.get("status") or "Unknown") if c else ""
-
-
 # --------------------------------------------------------------- node info
 @dataclass
 class NodeInfo:
@@ -308,7 +118,7 @@ class NodeInfo:
         if key in self.pods:
             self.remove_pod(key)
         self.pods[key] = (req, owner)
-        _add(self.requested, req.exact)
+        add_into(self.requested, req.exact)
         self.cpu_nz += req.cpu_nz
         self.mem_nz += req.mem_nz
         self.pod_count += 1

@@ -36,10 +36,11 @@ from typing import Any
 
 from ..client import NODES, PODS, ApiError, Client, EventRecorder, Informer, key_of
 from ..client.clock import REAL_CLOCK, Clock
-from ..controllers.util import now_rfc3339
+from ..api.timestamps import rfc3339
 from .cache import SchedulerCache
-from .predicates import (filter_node, fit_error_message, node_ready_status, num_feasible_nodes_to_find,
-                         pod_requests, score_nodes)
+from .predicates import filter_node, fit_error_message, num_feasible_nodes_to_find, score_nodes
+from ..api.nodes import node_ready_status
+from ..api.resources import pod_requests
 from .queue import QueuedPod, SchedulingQueue
 
 log = logging.getLogger("raykube.scheduler")
@@ -322,7 +323,7 @@ class Scheduler:
         md = pod["metadata"]
         patch = {"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                                             "message": msg, "lastProbeTime": None,
-                                            "lastTransitionTime": now_rfc3339()}]}}
+                                            "lastTransitionTime": rfc3339()}]}}
         try:
             await self.client.patch(PODS, md["name"], patch, md.get("namespace"), patch_type="strategic",
                                     subresource="status")

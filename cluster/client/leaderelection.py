@@ -37,8 +37,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from .client import LEASES, ApiError, Client
-from .controllers.util import micro_time
+from ..api.timestamps import micro_time
+from .resources import LEASES
+from .rest import ApiError, Client
 
 log = logging.getLogger("raykube.leaderelection")
 

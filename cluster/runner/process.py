@@ -1,4 +1,8 @@
-"""Helpers shared by the actor classes."""
+"""Process helpers shared by components and their actors: children bound to our life
+(PR_SET_PDEATHSIG), start counts across restarts, and freezing the startup heap.
+
+Concurrency: plain functions; `bump_incarnation` is called once per process start.
+"""
 
 from __future__ import annotations
 

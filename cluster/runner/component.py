@@ -21,9 +21,9 @@ import threading
 import time
 from typing import Any, Awaitable, Callable
 
-from ..actors._common import freeze_startup_heap
+from .process import freeze_startup_heap
 from ..client import Client
-from ..leaderelection import LeaderElectionConfig, LeaderElector
+from ..client.leaderelection import LeaderElectionConfig, LeaderElector
 
 log = logging.getLogger("raykube.component")
 
@@ -124,7 +124,7 @@ class ComponentRunner:
         self.election = (lease_duration, renew_deadline, retry_period)
         self.started_at = time.time()
         if state_dir:
-            from ..actors._common import bump_incarnation
+            from .process import bump_incarnation
             self.incarnation = bump_incarnation(os.path.join(state_dir, "actors", f"{self.name}.incarnation"))
         else:
             self.incarnation = 1

@@ -3,7 +3,9 @@
 ``parse_quantity("500m") == Decimal("0.5")``; ``canonical("0.5") == "500m"``,
 ``canonical("1024Mi") == "1Gi"``, ``canonical("1.5Gi") == "1536Mi"``. The
 format (binary SI, decimal SI or decimal exponent) of the input is kept, as
-Kubernetes does, and values are rounded up to nano units. Pure functions.
+Kubernetes does, and values are rounded up to nano units. ``int_value`` and
+``milli_value`` give the integer forms the kubelet hands to cgroups (bytes,
+millicores), None for a missing or malformed quantity.
 
 Concurrency: pure functions, no shared state.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import re
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
+from typing import Any
 
 QUANTITY_RE = re.compile(r"^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$")
 QUANTITY_ERROR = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
@@ -106,3 +109,24 @@ def canonical(value: str | int | float) -> str:
     if fmt == "DecimalExponent":
         return f"{mant}e{exp}" if exp else str(mant)
     return f"{mant}{_DEC_SUFFIX[exp]}"
+
+
+def int_value(q: Any) -> int | None:
+    """The quantity as an integer (bytes for memory), truncated; None if absent or malformed."""
+    if q is None:
+        return None
+    try:
+        return int(parse_quantity(str(q)))
+    except QuantityError:
+        return None
+
+
+def milli_value(q: Any) -> int | None:
+    """The quantity in thousandths (millicores for cpu), rounded up; None if absent or malformed."""
+    if q is None:
+        return None
+    try:
+        v = parse_quantity(str(q)) * 1000
+        return int(-(-v // 1))
+    except QuantityError:
+        return None
