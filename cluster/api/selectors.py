@@ -93,7 +93,9 @@ class LabelSelector:
 
 def _split_top(s: str) -> list[str]:
     """Split on commas that are not inside parentheses."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in s:
         if ch == "(":
             depth += 1
@@ -247,7 +249,9 @@ def field_value(obj: dict[str, Any], path: str) -> str:
 
 
 def _split_escaped(s: str, sep: str) -> list[str]:
-    out, cur, i = [], [], 0
+    out: list[str] = []
+    cur: list[str] = []
+    i = 0
     while i < len(s):
         ch = s[i]
         if ch == "\\" and i + 1 < len(s):
@@ -265,7 +269,8 @@ def _split_escaped(s: str, sep: str) -> list[str]:
 
 
 def _unescape(v: str) -> str:
-    out, i = [], 0
+    out: list[str] = []
+    i = 0
     while i < len(v):
         if v[i] == "\\" and i + 1 < len(v):
             nxt = v[i + 1]
