@@ -11,6 +11,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from cluster.client import DEPLOYMENTS, LEASES, NAMESPACES, NODES, PODS, REPLICASETS, ApiError
 from control_fixtures import ControlEnv, control, wait_for  # noqa: F401
 
@@ -113,7 +115,9 @@ class PodWatcher:
 
 
 # ---------------------------------------------------------------------- tests
-def test_start_cluster(control: ControlEnv) -> None:
+@pytest.fixture(scope="module", autouse=True)
+def three_nodes_and_control_plane(control: ControlEnv) -> None:
+    """Every test here runs on three kubelets with the scheduler and the controller manager."""
     for n in NODES3:
         control.run(lambda c, n=n: control.kubelet.add_node(n, cpu="4", memory="8Gi"))
     control.start_scheduler()

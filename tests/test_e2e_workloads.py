@@ -106,6 +106,25 @@ def container_pid(c: Cluster, pod: dict[str, Any]) -> int:
     raise AssertionError(f"no PID for {pod['metadata']['name']} in {text[:500]}")
 
 
+@pytest.fixture
+def web(rk: Cluster) -> None:
+    """examples/web.yaml at 3 ready replicas and every node Ready, whatever an earlier test left behind,
+    so each test that uses the Deployment also runs alone."""
+    for n in range(1, 4):
+        name = f"node-{n}"
+        if kubectl(rk, "get", "node", name, "--ignore-not-found", "-o", "name").strip() == "":
+            subprocess.run([*RAYKUBE, "--state-dir", rk.state_dir, "node", "add", "--name", name],
+                           capture_output=True, text=True, timeout=120, env=_env(), check=True)
+    wait_for("3 Ready nodes", lambda: sum(any(cd["type"] == "Ready" and cd["status"] == "True"
+                                              for cd in nd["status"].get("conditions") or [])
+                                          for nd in get_json(rk, "nodes")["items"]) >= 3, timeout=90)
+    kubectl(rk, "apply", "-f", os.path.join(EXAMPLES, "web.yaml"))
+    kubectl(rk, "scale", "deploy/web", "--replicas=3")
+    kubectl(rk, "rollout", "status", "deploy/web", "--timeout=90s", timeout=100)
+    wait_for("3 ready web pods", lambda: (
+        len(items := live(pods(rk, "app=web"))) == 3 and all(ready(p) for p in items)), timeout=90)
+
+
 def test_apply_web_gives_three_real_processes_spread_and_ready(rk: Cluster) -> None:
     t0 = time.monotonic()
     kubectl(rk, "apply", "-f", os.path.join(EXAMPLES, "web.yaml"))
@@ -136,7 +155,7 @@ def test_apply_web_gives_three_real_processes_spread_and_ready(rk: Cluster) -> N
     assert "GET" in out
 
 
-def test_killed_process_restarts_in_place_and_crashloop_backs_off(rk: Cluster) -> None:
+def test_killed_process_restarts_in_place_and_crashloop_backs_off(rk: Cluster, web: None) -> None:
     pod = live(pods(rk, "app=web"))[0]
     name, node = pod["metadata"]["name"], pod["spec"]["nodeName"]
     pid = container_pid(rk, pod)
@@ -163,7 +182,7 @@ def test_killed_process_restarts_in_place_and_crashloop_backs_off(rk: Cluster) -
     kubectl(rk, "delete", "pod", "crashloop", "--wait=false")
 
 
-def test_scale_three_to_ten_to_two(rk: Cluster) -> None:
+def test_scale_three_to_ten_to_two(rk: Cluster, web: None) -> None:
     for n in (10, 2, 3):
         kubectl(rk, "scale", "deploy/web", f"--replicas={n}")
         wait_for(f"{n} ready replicas", lambda: (
@@ -171,7 +190,7 @@ def test_scale_three_to_ten_to_two(rk: Cluster) -> None:
             and len(live(pods(rk, "app=web"))) == n), timeout=90)
 
 
-def test_rolling_update_respects_bounds_and_undo_restores(rk: Cluster) -> None:
+def test_rolling_update_respects_bounds_and_undo_restores(rk: Cluster, web: None) -> None:
     from kubernetes import client, config, watch
 
     api = client.CoreV1Api(config.new_client_from_config(config_file=rk.kubeconfig))
@@ -224,7 +243,7 @@ def test_unschedulable_pod_stays_pending_with_reason(rk: Cluster) -> None:
     kubectl(rk, "delete", "pod", "too-big", "--wait=false")
 
 
-def test_node_kill_evicts_and_replaces_on_survivors(rk: Cluster) -> None:
+def test_node_kill_evicts_and_replaces_on_survivors(rk: Cluster, web: None) -> None:
     items = live(pods(rk, "app=web"))
     victim = items[0]["spec"]["nodeName"]
     t0 = time.monotonic()
@@ -250,7 +269,7 @@ def test_node_kill_evicts_and_replaces_on_survivors(rk: Cluster) -> None:
                                       for cd in get_json(rk, "node", victim)["status"]["conditions"]), timeout=60)
 
 
-def test_raftstore_leader_kill_mid_rollout(rk: Cluster) -> None:
+def test_raftstore_leader_kill_mid_rollout(rk: Cluster, web: None) -> None:
     import asyncio
 
     from raftstore.client import RaftstoreClient
@@ -273,7 +292,7 @@ def test_raftstore_leader_kill_mid_rollout(rk: Cluster) -> None:
     assert all({"name": "MESSAGE", "value": "v3"} in e for e in envs)
 
 
-def test_killed_scheduler_and_controller_manager_lose_nothing(rk: Cluster) -> None:
+def test_killed_scheduler_and_controller_manager_lose_nothing(rk: Cluster, web: None) -> None:
     st = rk.state()
     comps = st.get("components") or {}
     kubectl(rk, "scale", "deploy/web", "--replicas=6")

@@ -47,7 +47,9 @@ def bound(control: ControlEnv, prefix: str) -> dict[str, str]:
     return control.run(f)
 
 
-def test_setup(control: ControlEnv) -> None:
+@pytest.fixture(scope="module", autouse=True)
+def namespace_and_three_nodes(control: ControlEnv) -> None:
+    """Every test here uses namespace NS and three kubelets s0..s2 (the scheduler starts in the first test)."""
     control.run(lambda c: c.create(NAMESPACES, {"metadata": {"name": NS}}))
     for i in range(3):
         control.run(lambda c, i=i: control.kubelet.add_node(f"s{i}", cpu="2", memory="4Gi"))
