@@ -206,7 +206,7 @@ class DeploymentController(Controller):
             if changed or int((rs.get("spec") or {}).get("minReadySeconds") or 0) != mrs:
                 rs["spec"]["minReadySeconds"] = mrs
                 rs = await self.client.update(REPLICASETS, rs)
-            needs = self._set_revision(d, du.annotations(rs).get(du.REVISION, ""))
+            needs = self._set_revision(d, du.annotations_of(rs).get(du.REVISION, ""))
             if du.progress_deadline(d) is not None and du.get_cond(status, "Progressing") is None:
                 du.set_cond(status, du.new_condition("Progressing", "True", du.FOUND_NEW_RS_REASON,
                                                      f'Found new replica set "{meta(rs)["name"]}"'))

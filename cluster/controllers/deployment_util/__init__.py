@@ -8,7 +8,7 @@ with these functions alone.
 
 - ``revisions``: annotation keys, condition reasons, accessors, template hash, new/old ReplicaSets;
 - ``fenceposts``: maxSurge/maxUnavailable;
-- ``annotations``: what a Deployment's ReplicaSets carry (replicas, revision, history);
+- ``rs_annotations``: what a Deployment's ReplicaSets carry (replicas, revision, history);
 - ``rollout``: the rolling-update plan and proportional scaling;
 - ``status``: status, conditions, progress deadline, history cleanup.
 
@@ -17,7 +17,7 @@ Concurrency: pure functions on caller-owned dicts.
 
 from __future__ import annotations
 
-from .annotations import copy_deployment_annotations, set_new_rs_annotations, set_replicas_annotations
+from ...api.conditions import get_condition as get_cond
 from .fenceposts import is_rolling, max_surge, max_unavailable, new_rs_new_replicas, resolve_fenceposts, scaled_value
 from .revisions import (
     ANNOTATIONS_TO_SKIP,
@@ -41,7 +41,7 @@ from .revisions import (
     SAFE_CHARS,
     TIMED_OUT_REASON,
     actual_count,
-    annotations,
+    annotations_of,
     available_count,
     by_creation,
     compute_hash,
@@ -71,13 +71,13 @@ from .rollout import (
     scale_down_old_for_rolling,
     scale_plan,
 )
+from .rs_annotations import copy_deployment_annotations, set_new_rs_annotations, set_replicas_annotations
 from .status import (
     calculate_status,
     cleanup_victims,
     deployment_complete,
     deployment_progressing,
     deployment_timed_out,
-    get_cond,
     new_condition,
     progress_deadline,
     remove_cond,
@@ -86,7 +86,6 @@ from .status import (
 )
 
 __all__ = [
-    "get_cond",
     "REVISION",
     "REVISION_HISTORY",
     "DESIRED_REPLICAS",
@@ -110,7 +109,7 @@ __all__ = [
     "replicas",
     "st",
     "name",
-    "annotations",
+    "annotations_of",
     "revision",
     "max_revision",
     "creation_key",

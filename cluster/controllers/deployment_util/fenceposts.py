@@ -9,6 +9,7 @@ Concurrency: pure functions on caller-owned dicts.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from .revisions import replica_count, replicas
@@ -62,7 +63,7 @@ def max_surge(d: dict[str, Any]) -> int:
     return surge
 
 
-def new_rs_new_replicas(d: dict[str, Any], all_rss: list[dict[str, Any] | None], new_rs: dict[str, Any]) -> int:
+def new_rs_new_replicas(d: dict[str, Any], all_rss: Sequence[dict[str, Any] | None], new_rs: dict[str, Any]) -> int:
     """How big the new ReplicaSet may be now (``NewRSNewReplicas``)."""
     if not is_rolling(d):
         return replicas(d)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from ...api.meta import meta
@@ -56,13 +57,13 @@ def name(obj: dict[str, Any]) -> str:
     return str(meta(obj).get("name", ""))
 
 
-def annotations(obj: dict[str, Any]) -> dict[str, str]:
+def annotations_of(obj: dict[str, Any]) -> dict[str, str]:
     return meta(obj).get("annotations") or {}
 
 
 def revision(rs: dict[str, Any]) -> int:
     try:
-        return int(annotations(rs).get(REVISION, "0") or 0)
+        return int(annotations_of(rs).get(REVISION, "0") or 0)
     except ValueError:
         return 0
 
@@ -79,23 +80,23 @@ def by_creation(rss: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rss, key=creation_key)
 
 
-def filter_active(rss: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
+def filter_active(rss: Sequence[dict[str, Any] | None]) -> list[dict[str, Any]]:
     return [rs for rs in rss if rs is not None and replicas(rs) > 0]
 
 
-def replica_count(rss: list[dict[str, Any] | None]) -> int:
+def replica_count(rss: Sequence[dict[str, Any] | None]) -> int:
     return sum(replicas(rs) for rs in rss if rs is not None)
 
 
-def actual_count(rss: list[dict[str, Any] | None]) -> int:
+def actual_count(rss: Sequence[dict[str, Any] | None]) -> int:
     return sum(st(rs, "replicas") for rs in rss if rs is not None)
 
 
-def ready_count(rss: list[dict[str, Any] | None]) -> int:
+def ready_count(rss: Sequence[dict[str, Any] | None]) -> int:
     return sum(st(rs, "readyReplicas") for rs in rss if rs is not None)
 
 
-def available_count(rss: list[dict[str, Any] | None]) -> int:
+def available_count(rss: Sequence[dict[str, Any] | None]) -> int:
     """Available pods, counting at most ``spec.replicas`` per ReplicaSet: a ReplicaSet just scaled
     down may still report the pods it is deleting (its status lags), and the ReplicaSet controller
     deletes unavailable pods first, so what survives is at most ``min(available, spec)``."""

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from .fenceposts import is_rolling, max_surge, max_unavailable, new_rs_new_replicas
 from .revisions import (
     DESIRED_REPLICAS,
     MAX_REPLICAS,
-    annotations,
+    annotations_of,
     available_count,
     by_creation,
     creation_key,
@@ -31,7 +32,7 @@ from .revisions import (
 
 
 # ----------------------------------------------------------- rolling plan
-def reconcile_new_rs(d: dict[str, Any], all_rss: list[dict[str, Any] | None], new_rs: dict[str, Any]) -> int | None:
+def reconcile_new_rs(d: dict[str, Any], all_rss: Sequence[dict[str, Any] | None], new_rs: dict[str, Any]) -> int | None:
     """Target size of the new ReplicaSet this step, or None to leave it."""
     want = replicas(d)
     cur = replicas(new_rs)
@@ -62,7 +63,7 @@ def cleanup_unhealthy(old_rss: list[dict[str, Any]], max_cleanup: int) -> dict[s
     return plan
 
 
-def scale_down_old_for_rolling(d: dict[str, Any], all_rss: list[dict[str, Any] | None],
+def scale_down_old_for_rolling(d: dict[str, Any], all_rss: Sequence[dict[str, Any] | None],
                                old_rss: list[dict[str, Any]]) -> dict[str, int]:
     """Scale old ReplicaSets down as far as availability allows (oldest first)."""
     min_available = replicas(d) - max_unavailable(d)
@@ -98,7 +99,7 @@ def _apply(rss: list[dict[str, Any]], plan: dict[str, int]) -> list[dict[str, An
     return out
 
 
-def reconcile_old_rss(d: dict[str, Any], all_rss: list[dict[str, Any] | None], old_rss: list[dict[str, Any]],
+def reconcile_old_rss(d: dict[str, Any], all_rss: Sequence[dict[str, Any] | None], old_rss: list[dict[str, Any]],
                       new_rs: dict[str, Any] | None) -> dict[str, int]:
     """``reconcileOldReplicaSets``: how far to scale old ReplicaSets down this step."""
     old_pods = replica_count(old_rss)
@@ -121,7 +122,7 @@ def reconcile_old_rss(d: dict[str, Any], all_rss: list[dict[str, Any] | None], o
 def rolling_step(d: dict[str, Any], new_rs: dict[str, Any], old_rss: list[dict[str, Any]]) -> dict[str, int]:
     """One step of a rolling update: scale the new ReplicaSet up if allowed, else old ones down.
     Returns the plan (empty: nothing to do now)."""
-    all_rss: list[dict[str, Any] | None] = [*old_rss, new_rs]
+    all_rss: Sequence[dict[str, Any] | None] = [*old_rss, new_rs]
     target = reconcile_new_rs(d, all_rss, new_rs)
     if target is not None:
         return {name(new_rs): target}
@@ -131,7 +132,7 @@ def rolling_step(d: dict[str, Any], new_rs: dict[str, Any], old_rss: list[dict[s
 # --------------------------------------------------- proportional scaling
 def desired_annotation(rs: dict[str, Any]) -> int | None:
     try:
-        v = annotations(rs).get(DESIRED_REPLICAS)
+        v = annotations_of(rs).get(DESIRED_REPLICAS)
         return int(v) if v is not None else None
     except ValueError:
         return None
@@ -139,7 +140,7 @@ def desired_annotation(rs: dict[str, Any]) -> int | None:
 
 def max_replicas_annotation(rs: dict[str, Any]) -> int | None:
     try:
-        v = annotations(rs).get(MAX_REPLICAS)
+        v = annotations_of(rs).get(MAX_REPLICAS)
         return int(v) if v is not None else None
     except ValueError:
         return None

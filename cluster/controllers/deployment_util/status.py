@@ -7,9 +7,10 @@ Concurrency: pure functions on caller-owned dicts.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from typing import Any
 
-from ...api.conditions import get_condition as get_cond
+from ...api.conditions import get_condition
 from ...api.meta import meta
 from ...api.timestamps import parse_time, rfc3339
 from .fenceposts import max_unavailable
@@ -57,7 +58,7 @@ def remove_cond(status: dict[str, Any], ctype: str) -> None:
     status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != ctype]
 
 
-def calculate_status(d: dict[str, Any], all_rss: list[dict[str, Any] | None], new_rs: dict[str, Any] | None,
+def calculate_status(d: dict[str, Any], all_rss: Sequence[dict[str, Any] | None], new_rs: dict[str, Any] | None,
                      now: float | None = None) -> dict[str, Any]:
     available = available_count(all_rss)
     total = replica_count(all_rss)
@@ -112,7 +113,7 @@ def deployment_timed_out(d: dict[str, Any], status: dict[str, Any], now: float) 
     deadline = progress_deadline(d)
     if deadline is None:
         return False
-    cond = get_cond(status, "Progressing")
+    cond = get_condition(status, "Progressing")
     if cond is None:
         return False
     if cond.get("reason") == NEW_RS_AVAILABLE_REASON:
@@ -129,7 +130,7 @@ def rollout_conditions(d: dict[str, Any], new_status: dict[str, Any], new_rs: di
     if progress_deadline(d) is None:
         remove_cond(new_status, "Progressing")
         return
-    cur = get_cond(new_status, "Progressing")
+    cur = get_condition(new_status, "Progressing")
     complete_before = (int(new_status.get("replicas") or 0) == int(new_status.get("updatedReplicas") or 0)
                        and cur is not None and cur.get("reason") == NEW_RS_AVAILABLE_REASON)
     if complete_before:

@@ -17,7 +17,7 @@ from .revisions import (
     MAX_REV_HISTORY_CHARS,
     REVISION,
     REVISION_HISTORY,
-    annotations,
+    annotations_of,
     replicas,
 )
 
@@ -36,7 +36,7 @@ def set_replicas_annotations(rs: dict[str, Any], desired: int, max_total: int) -
 def copy_deployment_annotations(d: dict[str, Any], rs: dict[str, Any]) -> bool:
     ann = rs.setdefault("metadata", {}).setdefault("annotations", {})
     changed = False
-    for k, v in annotations(d).items():
+    for k, v in annotations_of(d).items():
         if k in ANNOTATIONS_TO_SKIP or ann.get(k) == v:
             continue
         ann[k] = v
