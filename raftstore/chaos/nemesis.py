@@ -53,8 +53,7 @@ what each one does to the members.  The pure pieces live in
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from raftstore.chaos.grudges import (
@@ -165,22 +164,10 @@ class NemesisRunner(ScheduleRunner):
     ``slow_disk_seconds`` is the fsync delay of ``slow-disk``.
     """
 
-    def __init__(
-        self,
-        faults: Any,
-        nemeses: Sequence[str],
-        *,
-        duration: float,
-        interval: float = 5.0,
-        hold: float | None = None,
-        seed: int = 0,
-        clock: Callable[[], float] = time.time,
-        on_event: Callable[[str], None] | None = None,
-        slow_disk_seconds: float = 0.05,
-        exclusive: bool = True,
-    ) -> None:
-        super().__init__(faults, nemeses, duration=duration, interval=interval, hold=hold, seed=seed,
-                         clock=clock, on_event=on_event, exclusive=exclusive)
+    def __init__(self, faults: Any, nemeses: Sequence[str], *, slow_disk_seconds: float = 0.05,
+                 **schedule: Any) -> None:
+        """``schedule``: ScheduleRunner's keywords (duration, interval, hold, seed, clock, ...)."""
+        super().__init__(faults, nemeses, **schedule)
         self.slow_disk_seconds = slow_disk_seconds
 
     async def _start(self, w: FaultWindow) -> Undo | None:
