@@ -144,6 +144,7 @@ async def _paced(conn: dict[str, Any], rate: float, seconds: float, start_at: fl
 async def _watchers(conn: dict[str, Any], n: int, rv: str, events: int, ready_q: Any, timeout: float,
                     proc: int) -> dict[str, Any]:
     import aiohttp
+
     from cluster.client import CONFIGMAPS
 
     client = client_for(conn)

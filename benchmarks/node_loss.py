@@ -72,8 +72,6 @@ for _p in (HERE, ROOT):
 # The run and the report live beside this script (node_loss_run,
 # node_loss_report); their names are re-exported for whoever imported them
 # from here.
-from cluster import launcher
-
 from cluster_harness import add_cluster_args, console_for, mark_end, run_on_own_cluster
 from node_loss_report import K8S, TARGET_MEDIAN_S, fmt, plot, report
 from node_loss_run import (
@@ -87,6 +85,8 @@ from node_loss_run import (
     node_taints,
     terminating,
 )
+
+from cluster import launcher
 
 __all__ = [
     "APP",

@@ -13,10 +13,9 @@ import platform
 import statistics
 from typing import TYPE_CHECKING, Any
 
+from bench_output import pyplot, save_figure
 from rich.console import Console
 from rich.table import Table
-
-from bench_output import pyplot, save_figure
 
 if TYPE_CHECKING:  # node_loss_run imports fmt from here
     from node_loss_run import NodeLossRun
@@ -31,9 +30,9 @@ def fmt(x: float | None, digits: int = 2) -> str:
 
 
 def report(run: NodeLossRun, args: argparse.Namespace, console: Console, meta: dict[str, Any]) -> dict[str, Any]:
-    from cluster.profiles import get_profile
-
     from node_loss_run import APP
+
+    from cluster.profiles import get_profile
 
     prof = get_profile("demo")
     kills = [{k: v for k, v in c.items() if not k.startswith("t_") and k != "diagnostics"} | (

@@ -23,7 +23,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from cluster.client import DEPLOYMENTS, EVENTS, NODES, PODS, Client
+from cluster_harness import Mirror, name_of, now, pod_cidr_listeners, pod_ready
+from node_loss_report import fmt
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -33,8 +34,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from cluster_harness import Mirror, name_of, now, pod_cidr_listeners, pod_ready
-from node_loss_report import fmt
+from cluster.client import DEPLOYMENTS, EVENTS, NODES, PODS, Client
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NAMESPACE = "default"
