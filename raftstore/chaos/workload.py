@@ -29,218 +29,59 @@ Operations
   store's own event history, read back after the run with a fresh watch from
   the same start revision up to a sentinel written at the very end.
 
-Error mapping (:func:`classify_attempt`, :func:`completion_for`)
-----------------------------------------------------------------
-The workload drives each attempt itself (one member at a time, following
-``not_leader`` hints, retrying until the op's deadline) so it knows whether
-an attempt could have taken effect:
+Attempts are classified into ``fail`` / ``info`` by
+:mod:`raftstore.chaos.outcomes` and run by
+:class:`~raftstore.chaos.executor.Executor` (both re-exported here).
 
-* definite -- the member answered and the op did not happen: ``not_leader``
-  (raftstore checks leadership before proposing and pysyncobj only rejects
-  commands it never appended), ``overloaded`` (the proposal was refused),
-  ``invalid_argument`` and every other state-machine error, and a connection
-  that was *refused* (nothing was sent);
-* unknown -- ``timeout`` and ``leader_changed`` (the server says
-  ``outcome: unknown``), a request timeout or a connection lost after
-  sending, ``session_expired`` and ``internal``.
-
-Writes carry ``(client id, seq)`` and every retry of one op reuses its seq,
-so the state machine applies it at most once.  At the end a write is ``ok``
-if some attempt succeeded, ``info`` if any attempt's outcome was unknown,
-else ``fail``.  Reads never change anything, so a read that did not succeed
-is always ``fail``.
+Concurrency: one asyncio loop; one task per worker, per pinned reader and
+for the watcher.  They share the history and the counters, which are only
+touched between awaits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import random
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from raftstore.chaos.clock import Clock
+from raftstore.chaos.executor import Executor
 from raftstore.chaos.history import History
-from raftstore.client import Event, RaftstoreClient, RaftstoreError, Unavailable, prefix_end
+from raftstore.chaos.outcomes import (
+    DEFINITE_RETRY_CODES,
+    UNKNOWN_CODES,
+    UNKNOWN_RETRY_CODES,
+    WRITE_FS,
+    AttemptError,
+    CasFailed,
+    OpFailed,
+    classify_attempt,
+    completion_for,
+)
+from raftstore.client import Event, RaftstoreClient, RaftstoreError, Watch, prefix_end
+
+__all__ = [
+    "DEFINITE_RETRY_CODES",
+    "UNKNOWN_CODES",
+    "UNKNOWN_RETRY_CODES",
+    "WRITE_FS",
+    "AttemptError",
+    "CasFailed",
+    "Clock",
+    "Executor",
+    "OpFailed",
+    "Workload",
+    "WorkloadConfig",
+    "classify_attempt",
+    "completion_for",
+]
 
 log = logging.getLogger("raftstore.chaos.workload")
-
-#: Error codes after which another attempt may succeed (and the op did not happen).
-DEFINITE_RETRY_CODES = frozenset({"not_leader", "overloaded"})
-#: Error codes whose outcome is unknown (the op may have happened).
-UNKNOWN_CODES = frozenset({"timeout", "leader_changed", "unavailable", "session_expired", "internal"})
-#: Unknown codes worth another attempt (with the same seq, so at most once).
-UNKNOWN_RETRY_CODES = frozenset({"timeout", "leader_changed", "unavailable"})
-WRITE_FS = frozenset({"write", "cas", "add"})
-
-
-class Clock:
-    """Unix seconds, but monotonic: anchored to ``time.time()`` once."""
-
-    def __init__(self) -> None:
-        self.unix0 = time.time()
-        self.mono0 = time.monotonic()
-
-    def __call__(self) -> float:
-        return self.unix0 + (time.monotonic() - self.mono0)
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptError:
-    """What one failed attempt tells us."""
-
-    code: str
-    message: str
-    definite: bool  # True: this attempt certainly had no effect
-    retry: bool  # another attempt (same seq) makes sense
-    hint: str | None = None  # the leader's endpoint, if the member named one
-
-
-def classify_attempt(exc: BaseException) -> AttemptError:
-    """Map one attempt's exception (from ``client.call(..., endpoint=...)``)."""
-    if isinstance(exc, Unavailable):
-        cause = exc.__cause__
-        if isinstance(cause, ConnectionRefusedError):
-            return AttemptError("connection_refused", str(cause), definite=True, retry=True)
-        return AttemptError("unavailable", exc.message, definite=False, retry=True)
-    if isinstance(exc, RaftstoreError):
-        hint = exc.details.get("leader")
-        hint = hint if isinstance(hint, str) else None
-        if exc.code in DEFINITE_RETRY_CODES:
-            return AttemptError(exc.code, exc.message, definite=True, retry=True, hint=hint)
-        if exc.code in UNKNOWN_CODES or exc.details.get("outcome") == "unknown":
-            return AttemptError(exc.code, exc.message, definite=False,
-                                retry=exc.code in UNKNOWN_RETRY_CODES, hint=hint)
-        # Any other error is the member's (or the state machine's) answer: it did not happen.
-        return AttemptError(exc.code, exc.message, definite=True, retry=False)
-    if isinstance(exc, ConnectionRefusedError):
-        return AttemptError("connection_refused", str(exc), definite=True, retry=True)
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return AttemptError("timeout", "request timed out", definite=False, retry=True)
-    if isinstance(exc, ConnectionError | OSError):
-        return AttemptError("connection_lost", str(exc) or type(exc).__name__, definite=False, retry=True)
-    return AttemptError("client_error", f"{type(exc).__name__}: {exc}", definite=False, retry=False)
-
-
-def completion_for(f: str, maybe_happened: bool) -> str:
-    """``fail`` or ``info`` for an op that never got an ok answer."""
-    if f not in WRITE_FS:
-        return "fail"  # reads have no effect, whatever happened to them
-    return "info" if maybe_happened else "fail"
-
-
-class OpFailed(Exception):
-    """An op that did not get an ok answer: ``status`` is ``fail`` or ``info``."""
-
-    def __init__(self, status: str, code: str, message: str) -> None:
-        super().__init__(f"{status}: {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-
-
-class CasFailed(OpFailed):
-    def __init__(self) -> None:
-        super().__init__("fail", "compare_failed", "cas compare did not hold")
-
-
-class Executor:
-    """Runs single operations against a cluster with our own retry loop.
-
-    ``send(endpoint, op, fields, timeout)`` performs one attempt and raises on
-    error; by default it is ``client.call(op, endpoint=endpoint, ...)``.  Tests
-    inject a fake.  An attempt gets at most ``attempt_timeout`` seconds, the
-    whole op ``op_timeout``; with ``pinned`` (a pinned reader) there is one
-    attempt with the whole budget.
-    """
-
-    def __init__(self, client: RaftstoreClient | None, endpoints: list[str], *, op_timeout: float = 2.0,
-                 attempt_timeout: float = 0.5, send: Any = None, rng: random.Random | None = None,
-                 client_id: str | None = None) -> None:
-        self.client = client
-        self.endpoints = list(endpoints)
-        self.op_timeout = op_timeout
-        # One attempt may not eat the whole budget: a leader cut off by a
-        # partition accepts requests and never answers them.
-        self.attempt_timeout = attempt_timeout
-        self.rng = rng or random.Random()
-        self.leader: str | None = None
-        self.client_id = client_id or (client.client_id if client is not None else "test")
-        self._seq = itertools.count(1)
-        self._send = send or self._client_send
-        self.attempts = 0
-
-    async def _client_send(self, endpoint: str, op: str, fields: dict[str, Any], timeout: float) -> Any:
-        assert self.client is not None
-        return await self.client.call(op, endpoint=endpoint, timeout=timeout, leader=False, **fields)
-
-    def _next(self, current: str | None) -> str:
-        if current is None or current not in self.endpoints:
-            return self.rng.choice(self.endpoints)
-        i = self.endpoints.index(current)
-        return self.endpoints[(i + 1) % len(self.endpoints)]
-
-    async def execute(self, f: str, op: str, fields: dict[str, Any], *, pinned: str | None = None,
-                      timeout: float | None = None) -> Any:
-        """Run ``op`` until it succeeds or its deadline passes.
-
-        ``f`` is the history's op kind (it decides fail vs info).  With
-        ``pinned`` only that endpoint is tried, once.  Raises :class:`OpFailed`.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (self.op_timeout if timeout is None else timeout)
-        write = f in WRITE_FS
-        if write:
-            seq = next(self._seq)
-            # One op at a time per executor, so this seq is the first incomplete one.
-            fields = {**fields, "cid": self.client_id, "seq": seq, "fi": seq}
-        target = pinned or self.leader or self.rng.choice(self.endpoints)
-        maybe = False
-        last: AttemptError | None = None
-        unknown: AttemptError | None = None  # the first attempt whose outcome is unknown
-        backoff = 0.01
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            self.attempts += 1
-            try:
-                result = await self._send(target, op, fields, min(remaining, self.attempt_timeout))
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 -- every error is classified
-                err = classify_attempt(exc)
-            else:
-                if pinned is None:
-                    self.leader = target
-                return result
-            last = err
-            if not err.definite and unknown is None:
-                unknown = err
-            maybe = maybe or not err.definite
-            if not err.retry or pinned is not None:
-                break
-            if err.code == "not_leader" and err.hint in self.endpoints and err.hint != target:
-                target = self.leader = err.hint
-                continue
-            if self.leader == target:
-                self.leader = None
-            target = err.hint if err.hint in self.endpoints and err.hint != target else self._next(target)
-            await asyncio.sleep(min(backoff, max(0.0, deadline - loop.time())))
-            backoff = min(backoff * 2, 0.1)
-        assert last is not None or deadline <= loop.time()
-        if last is None:
-            last = AttemptError("timeout", "no attempt made before the deadline", definite=True, retry=False)
-        status = completion_for(f, maybe)
-        if status == "info" and unknown is not None and unknown is not last:
-            # Say why the outcome is unknown, not just how the last attempt went.
-            raise OpFailed(status, unknown.code, f"{unknown.message} (last attempt: {last.code}: {last.message})")
-        raise OpFailed(status, last.code, last.message)
-
-
-# ---------------------------------------------------------------- workload
 
 
 @dataclass
@@ -296,7 +137,7 @@ class Workload:
         self.watch_last_revision = 0  # the last revision *consumed* (the Watch's own runs ahead)
         self.start_revision = 0
         self._watch_task: asyncio.Task[None] | None = None
-        self._watch = None
+        self._watch: Watch | None = None
         self._watch_client: RaftstoreClient | None = None
         self.started = 0.0
         self.stopped = 0.0
@@ -331,6 +172,7 @@ class Workload:
                   pinned: str | None = None, timeout: float | None = None) -> tuple[str, Any]:
         """Invoke, run and complete one op; returns (status, ok value)."""
         self.history.invoke(process, f, key, value, self.clock())
+        out: Any  # what an ok completion records: int, None or a list of elements
         try:
             if f == "read":
                 res = await ex.execute(f, "range", {
@@ -396,7 +238,7 @@ class Workload:
                     self.watch_last_revision = e.revision
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # e.g. compacted: the checker will see the gap
+        except Exception as exc:  # noqa: BLE001 -- e.g. compacted: the checker will see the gap
             self.watch_error = f"{type(exc).__name__}: {exc}"
 
     def _choose(self, rng: random.Random) -> str:
@@ -522,7 +364,7 @@ class Workload:
 
         try:
             await asyncio.wait_for(collect(), max(1.0, deadline - loop.time()))
-        except (asyncio.TimeoutError, RaftstoreError) as exc:
+        except (TimeoutError, RaftstoreError) as exc:
             log.warning("could not read the reference event history: %s", exc)
             await w.cancel()
             return list(self.watch_observed), None
@@ -534,8 +376,7 @@ class Workload:
             self._watch_task.cancel()
             await asyncio.gather(self._watch_task, return_exceptions=True)
         for c in self.clients:
-            try:
+            # Closing is best effort: a client of a killed member may fail to.
+            with contextlib.suppress(Exception):
                 await c.close()
-            except Exception:
-                pass
         self.clients.clear()
