@@ -248,12 +248,12 @@ def check_acknowledged_writes(history: Iterable[Op], final_values: Mapping[str, 
         inv, comp = pair
         if inv.f not in ("write", "cas"):
             continue
-        status = completion_type(pair)
-        if status == "fail":
+        outcome = completion_type(pair)
+        if outcome == "fail":
             continue
         value = inv.value if inv.f == "write" else inv.value[1]
-        ret = comp.time if status == "ok" and comp is not None else INF
-        writers.setdefault(inv.key, []).append((inv.time, ret, value, status == "ok", pair))
+        ret = comp.time if outcome == "ok" and comp is not None else INF
+        writers.setdefault(inv.key, []).append((inv.time, ret, value, outcome == "ok", pair))
 
     keys: dict[str, AckKeyResult] = {}
     for key in list(writers) + [k for k in final_values if k not in writers]:
