@@ -23,7 +23,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator
 
-from .mvcc import Event, KeyValue, prefix_range_end  # the wire types are the state machine's own
+# The wire types are the state machine's own; only this light module of it.
+from .mvcc.types import Event, KeyValue, prefix_range_end
 from .protocol import ProtocolError, decode_body, encode, read_frame
 
 RETRYABLE = {"not_leader", "leader_changed", "timeout", "overloaded", "unavailable"}
