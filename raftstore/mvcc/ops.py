@@ -142,31 +142,35 @@ def is_int(v: Any) -> bool:
     return type(v) is int
 
 
-def _field_problem(kind: str, v: Any) -> str | None:
-    if kind == "bytes":
-        return None if type(v) is bytes else "must be bytes"
-    if kind == "bool":
-        return None if type(v) is bool else "must be a bool"
-    if kind == "uint":
-        if not is_int(v) or v < 0:
-            return "must be a non-negative int"
-        return "must fit in int64" if v > MAX_INT64 else None
-    if kind == "lease":
-        return None if is_int(v) and 0 <= v <= MAX_INT64 else "must be an int in [0, 2**63)"
-    if kind == "lease_id":
-        return None if is_int(v) and 0 < v <= MAX_INT64 else "must be an int in [1, 2**63)"
-    if kind == "ttl":
-        return None if is_int(v) and 0 < v <= MAX_LEASE_TTL else f"must be an int in [1, {MAX_LEASE_TTL}]"
-    if kind == "list":
-        return None if isinstance(v, (list, tuple)) else "must be a list"
-    if kind == "str":
-        return None if type(v) is str else "must be a str"
-    return None  # "any"
-
-
 def check_field(where: object, name: str, kind: str, v: Any) -> None:
-    """Raise ``invalid_argument`` unless ``v`` is of ``kind`` (see ``_field_problem``)."""
-    bad = _field_problem(kind, v)
+    """Raise ``invalid_argument`` unless ``v`` is of ``kind`` (``FieldSpec`` kinds)."""
+    # One flat chain, no helper call: this runs for every field of every op.
+    bad: str | None = None
+    if kind == "bytes":
+        if type(v) is not bytes:
+            bad = "must be bytes"
+    elif kind == "bool":
+        if type(v) is not bool:
+            bad = "must be a bool"
+    elif kind == "uint":
+        if not is_int(v) or v < 0:
+            bad = "must be a non-negative int"
+        elif v > MAX_INT64:
+            bad = "must fit in int64"
+    elif kind == "lease":
+        if not is_int(v) or v < 0 or v > MAX_INT64:
+            bad = "must be an int in [0, 2**63)"
+    elif kind == "lease_id":
+        if not is_int(v) or v <= 0 or v > MAX_INT64:
+            bad = "must be an int in [1, 2**63)"
+    elif kind == "ttl":
+        if not is_int(v) or v <= 0 or v > MAX_LEASE_TTL:
+            bad = f"must be an int in [1, {MAX_LEASE_TTL}]"
+    elif kind == "list":
+        if not isinstance(v, (list, tuple)):
+            bad = "must be a list"
+    elif kind == "str" and type(v) is not str:
+        bad = "must be a str"
     if bad is not None:
         raise InvalidArgumentError(
             f"{where}: field {name!r} {bad} (got {type(v).__name__})", field=name

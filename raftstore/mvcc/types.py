@@ -23,24 +23,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = [
-    "DEFAULT_MAX_SESSIONS",
-    "MAX_INT64",
-    "MAX_LEASE_TTL",
-    "MAX_TXN_DEPTH",
-    "CompactedError",
-    "Event",
-    "FutureRevisionError",
-    "InvalidArgumentError",
-    "KeyValue",
-    "Lease",
-    "LeaseNotFoundError",
-    "MVCCError",
-    "RangeResult",
-    "SessionExpiredError",
-    "prefix_range_end",
-]
-
 DEFAULT_MAX_SESSIONS: Final[int] = 10_000
 # Nesting is bounded so a hostile txn cannot hit Python's recursion limit on
 # some members but not others.
