@@ -12,6 +12,9 @@ The package is self-contained (it never imports ``cluster``). Its parts:
 * ``protocol``   length-prefixed msgpack frames shared by member and client
 * ``client``     the async client: leader discovery, retries, exactly-once writes, resumable watches
 * ``cli``        the ``raftstore`` command
+
+Concurrency: a member runs a Raft thread and an asyncio thread; each module's
+docstring says which of them may touch what it holds.
 """
 
 __all__ = ["__version__"]

@@ -16,7 +16,7 @@ from .protocol import encode
 
 @dataclass
 class Watcher:
-    id: int
+    id: Any  # the request id of the client's watch request, whatever its type
     key: bytes
     range_end: bytes
     next_rev: int
@@ -30,7 +30,7 @@ class Conn:
 
     writer: asyncio.StreamWriter
     peer: str
-    watchers: dict[int, Watcher] = field(default_factory=dict)
+    watchers: dict[Any, Watcher] = field(default_factory=dict)
     closed: bool = False
     _out: list[bytes] = field(default_factory=list)
 
