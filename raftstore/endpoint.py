@@ -16,7 +16,8 @@ revision. Watches are ``watch.WatchHub``'s, request shape checks
 
 Concurrency: everything here runs on the member's asyncio thread, except the
 proposal callbacks, which run on the Raft thread and only read the store
-(under its lock) before handing results back with ``call_soon_threadsafe``.
+(under its lock) and the lessor's remaining TTLs before handing results back
+with ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
