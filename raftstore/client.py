@@ -20,10 +20,12 @@ import asyncio
 import itertools
 import random
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, Self
 
-from .mvcc import Event, KeyValue, prefix_range_end  # the wire types are the state machine's own
+# The wire types are the state machine's own; only this light module of it.
+from .mvcc.types import Event, KeyValue, prefix_range_end
 from .protocol import ProtocolError, decode_body, encode, read_frame
 
 RETRYABLE = {"not_leader", "leader_changed", "timeout", "overloaded", "unavailable"}
@@ -84,7 +86,7 @@ class _Conn:
         self.task = asyncio.get_running_loop().create_task(self._read_loop())
 
     @classmethod
-    async def open(cls, endpoint: str, timeout: float) -> "_Conn":
+    async def open(cls, endpoint: str, timeout: float) -> _Conn:
         host, port = endpoint.rsplit(":", 1)
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port), limit=32 * 1024 * 1024),
                                                 timeout)
@@ -124,7 +126,7 @@ class _Conn:
             q.put_nowait(None)
         try:
             self.writer.close()
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - the connection is gone whatever close() says
             pass
 
     async def request(self, msg: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -165,7 +167,7 @@ class WatchResponse:
 class Watch:
     """An open watch; iterate it with ``async for resp in watch``."""
 
-    client: "RaftstoreClient"
+    client: RaftstoreClient
     key: bytes
     range_end: bytes
     start_revision: int
@@ -192,7 +194,7 @@ class Watch:
             self.task.cancel()
             try:
                 await self.task
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001, S110 - we cancelled it; how it ended is moot
                 pass
 
 
@@ -214,10 +216,10 @@ class RaftstoreClient:
         self._outstanding: set[int] = set()
         self._watches: set[Watch] = set()
 
-    async def __aenter__(self) -> "RaftstoreClient":
+    async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -263,7 +265,7 @@ class RaftstoreClient:
             try:
                 conn = await self._conn(target)
                 msg = await conn.request({"op": op, **fields}, min(self.request_timeout, remaining))
-            except (OSError, ConnectionError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, ConnectionError) as exc:
                 last = exc
                 if endpoint is not None:
                     raise Unavailable("unavailable", f"{endpoint}: {exc!r}") from exc
@@ -366,8 +368,8 @@ class RaftstoreClient:
             while True:
                 try:
                     conn = await self._conn(target)
-                    rid, q = conn.open_stream({"op": "watch", "key": w.key, "range_end": w.range_end,
-                                               "start_revision": next_rev, "prev_kv": w.prev_kv})
+                    _rid, q = conn.open_stream({"op": "watch", "key": w.key, "range_end": w.range_end,
+                                                "start_revision": next_rev, "prev_kv": w.prev_kv})
                     while True:
                         msg = await q.get()
                         if msg is None:
@@ -392,12 +394,10 @@ class RaftstoreClient:
                             w.last_revision = events[-1].revision
                             next_rev = w.last_revision + 1
                             w.queue.put_nowait(WatchResponse(events, int(msg.get("revision", 0))))
-                except (OSError, ConnectionError, asyncio.TimeoutError):
+                except (TimeoutError, OSError, ConnectionError):
                     w.reconnects += 1
                     target = self._next_endpoint(target)
                     await asyncio.sleep(0.05)
-        except asyncio.CancelledError:
-            raise
         finally:
             self._watches.discard(w)
 

@@ -7,15 +7,17 @@ only after that entry has committed in the leader's current term, so a leader
 that has been deposed (and so cannot commit) never answers them. Serializable
 reads are answered at once from local state, on any member.
 
-Leases live in the state machine; their *deadlines* live here, on the leader
-only, as in etcd: a new leader gives every lease a fresh TTL, keep-alives
-(confirmed through a barrier) extend it, and an expired lease is revoked by a
-replicated ``lease_revoke``, so every member deletes the keys at the same
-revision.
+Leases live in the state machine; their *deadlines* live on the leader only,
+as in etcd. The decisions are ``lessor.Lessor``'s: this module tells it about
+leadership, grants and confirmed keep-alives, and proposes the replicated
+``lease_revoke`` it asks for, so every member deletes the keys at the same
+revision. Watches are ``watch.WatchHub``'s, request shape checks
+``request``'s; what stays here is the connection loop, dispatch and batching.
 
 Concurrency: everything here runs on the member's asyncio thread, except the
 proposal callbacks, which run on the Raft thread and only read the store
-(under its lock) before handing results back with ``call_soon_threadsafe``.
+(under its lock) and the lessor's remaining TTLs before handing results back
+with ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations
@@ -26,60 +28,30 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from pysyncobj.config import FAIL_REASON
 
-from .mvcc import MVCCError
-from .protocol import MAX_FRAME_BYTES, MAX_REQUEST_BYTES, ProtocolError, decode_body, encode, error, read_frame
+from .conn import Conn
+from .lessor import Lessor
+from .mvcc.types import MVCCError
+from .protocol import (
+    MAX_FRAME_BYTES,
+    MAX_REQUEST_BYTES,
+    ProtocolError,
+    decode_body,
+    error,
+    read_frame,
+)
 from .raftnode import FAIL_NAMES, RaftNode
+from .request import BARRIER_READS, WRITE_OPS, BadRequest, build_op, check_range_args
+from .watch import WatchHub
 
 log = logging.getLogger("raftstore.endpoint")
 
-WRITE_OPS = {"put", "delete_range", "txn", "compact", "lease_grant", "lease_revoke"}
-BARRIER_READS = {"range", "lease_keepalive", "lease_ttl", "leases"}
-MAX_WATCHES_PER_CONN = 1000
-MAX_WATCH_BACKLOG_BYTES = 64 * 1024 * 1024
-WATCH_EVENTS_PER_FRAME = 1000
-PROPOSAL_TIMEOUT = 5.0
-LEASE_CHECK_PERIOD = 0.1
-
-
-@dataclass
-class Watcher:
-    id: int
-    key: bytes
-    range_end: bytes
-    next_rev: int
-    prev_kv: bool
-
-
-@dataclass(eq=False)
-class Conn:
-    """A client connection. Replies produced in one loop iteration go out in
-    one write: a batch of 64 answers costs one syscall, not 64."""
-
-    writer: asyncio.StreamWriter
-    peer: str
-    watchers: dict[int, Watcher] = field(default_factory=dict)
-    closed: bool = False
-    _out: list[bytes] = field(default_factory=list)
-
-    def send(self, obj: dict[str, Any]) -> None:
-        if self.closed:
-            return
-        if not self._out:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._out.append(encode(obj))
-
-    def _flush(self) -> None:
-        out, self._out = self._out, []
-        if self.closed or not out:
-            return
-        try:
-            self.writer.write(b"".join(out) if len(out) > 1 else out[0])
-        except Exception:
-            self.closed = True
+MAX_WATCH_BACKLOG_BYTES: Final[int] = 64 * 1024 * 1024
+PROPOSAL_TIMEOUT: Final[float] = 5.0
+LEASE_CHECK_PERIOD: Final[float] = 0.1
 
 
 @dataclass
@@ -113,18 +85,15 @@ class Endpoint:
         self.ops = OpCounters()
         self._pending: list[Pending] = []
         self._flush_scheduled = False
-        self._applied_scheduled = False
-        self._watching = False  # any watcher on any connection (refreshed on each apply)
-        self._lease_deadlines: dict[int, float] = {}
-        self._lease_revoking: set[int] = set()
-        self._lease_term = -1
+        self.watches = WatchHub(self.store, self.conns, self._reply)
+        self.lessor = Lessor()
         self._compacting = False
         self.started = time.time()
 
     # ---- lifecycle -----------------------------------------------------
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.store.on_applied = self._applied_from_raft
+        self.watches.start(self.loop)
         host, port = self.node.me.client.rsplit(":", 1)
         self.server = await asyncio.start_server(self._handle_conn, host, int(port), limit=MAX_FRAME_BYTES + 8)
         self.loop.create_task(self._lease_loop())
@@ -181,7 +150,7 @@ class Endpoint:
             self.conns.discard(conn)
             try:
                 writer.close()
-            except Exception:
+            except Exception:  # noqa: BLE001, S110 - the peer is gone whatever close() says
                 pass
 
     def _reply(self, conn: Conn, req_id: Any, op: str, result: Any = None, err: dict[str, Any] | None = None) -> None:
@@ -213,7 +182,7 @@ class Endpoint:
             elif op in BARRIER_READS:
                 self._enqueue_read(conn, req_id, op, req)
             elif op == "watch":
-                self._watch_create(conn, req_id, req)
+                self.watches.create(conn, req_id, req)
             elif op == "watch_cancel":
                 wid = req.get("watch_id")
                 existed = conn.watchers.pop(wid, None) is not None
@@ -232,20 +201,20 @@ class Endpoint:
                 self._admin(conn, req_id, op, req)
             else:
                 self._reply(conn, req_id, op, err=error("unknown_op", f"unknown operation {op!r}"))
-        except _BadRequest as exc:
+        except BadRequest as exc:
             self._reply(conn, req_id, op, err=error("invalid_argument", str(exc)))
 
     def _enqueue_write(self, conn: Conn, req_id: Any, op: str, req: dict[str, Any]) -> None:
         if not self.node.is_leader:
             self._reply(conn, req_id, op, err=self._not_leader())
             return
-        item = _build_op(op, req)
+        item = build_op(op, req)
         if op == "lease_grant" and not item.get("id"):
             item["id"] = random.getrandbits(62) | 1  # chosen here, so apply stays deterministic
         cid = req.get("cid")
         if cid is not None:
             if not isinstance(cid, str) or not isinstance(req.get("seq"), int) or not isinstance(req.get("fi"), int):
-                raise _BadRequest("cid must be a string and seq, fi integers")
+                raise BadRequest("cid must be a string and seq, fi integers")
             entry: dict[str, Any] = {"c": cid, "s": req["seq"], "f": req["fi"], "o": item}
         else:
             entry = item
@@ -254,7 +223,7 @@ class Endpoint:
 
     def _enqueue_read(self, conn: Conn, req_id: Any, op: str, req: dict[str, Any]) -> None:
         if op == "range":
-            _check_range_args(req)
+            check_range_args(req)
             if req.get("serializable") or self.unsafe_local_reads:
                 # unsafe_local_reads is the planted bug of the consensus lab:
                 # answering from local state without confirming leadership.
@@ -323,7 +292,7 @@ class Endpoint:
 
         try:
             self.node.propose(batch, on_commit)
-        except Exception as exc:  # pysyncobj queue full and the like
+        except Exception as exc:  # noqa: BLE001 - pysyncobj queue full and the like
             handle.cancel()
             state["done"] = True
             for p in writes + reads:
@@ -336,7 +305,7 @@ class Endpoint:
         now = time.monotonic()
         for p, (res, err) in zip(reads, read_results):
             if p.kind == "keepalive" and err is None:
-                self._lease_deadlines[p.request["lease_id"]] = now + res["ttl"]
+                self.lessor.kept_alive(p.request["lease_id"], res["ttl"], now)
             self._finish(p, res, err)
 
     def _fail_batch(self, writes: list[Pending], reads: list[Pending], fail: int | None) -> None:
@@ -357,7 +326,7 @@ class Endpoint:
             return
         op = p.request.get("o", p.request).get("op", "?") if isinstance(p.request, dict) else "?"
         if p.kind == "write" and err is None and op == "lease_grant":
-            self._lease_deadlines[result["id"]] = time.monotonic() + result["ttl"]
+            self.lessor.granted(result["id"], result["ttl"], time.monotonic())
         self._reply(p.conn, p.req_id, op, result, err)
 
     # ---- reads (caller holds the store lock) --------------------------
@@ -380,8 +349,7 @@ class Endpoint:
                 info = mvcc.lease_ttl(lease_id, keys=(op == "lease_ttl"))
                 info["revision"] = mvcc.revision
                 if op == "lease_ttl":
-                    deadline = self._lease_deadlines.get(lease_id)
-                    info["remaining"] = None if deadline is None else max(0.0, deadline - time.monotonic())
+                    info["remaining"] = self.lessor.remaining(lease_id, time.monotonic())
                 return info, None
             if op == "leases":
                 return {"leases": mvcc.leases(), "revision": mvcc.revision}, None
@@ -390,76 +358,6 @@ class Endpoint:
         except (TypeError, ValueError) as exc:
             return None, error("invalid_argument", str(exc))
         return None, error("unknown_op", f"unknown read {op!r}")
-
-    # ---- watch -----------------------------------------------------------
-    def _watch_create(self, conn: Conn, req_id: Any, req: dict[str, Any]) -> None:
-        _check_range_args(req)
-        if len(conn.watchers) >= MAX_WATCHES_PER_CONN:
-            self._reply(conn, req_id, "watch", err=error(
-                "too_many_watches", f"a connection may hold at most {MAX_WATCHES_PER_CONN} watches"))
-            return
-        start = int(req.get("start_revision", 0) or 0)
-        with self.store.lock:
-            mvcc = self.store.mvcc
-            current = mvcc.revision
-            if start and start < mvcc.compact_revision:
-                self._reply(conn, req_id, "watch", err=error(
-                    "compacted", f"revision {start} has been compacted (compact revision {mvcc.compact_revision})",
-                    compact_revision=mvcc.compact_revision))
-                return
-        w = Watcher(id=req_id, key=req.get("key", b""), range_end=req.get("range_end", b""),
-                    next_rev=start if start else current + 1, prev_kv=bool(req.get("prev_kv", False)))
-        conn.watchers[req_id] = w
-        self._watching = True
-        self._reply(conn, req_id, "watch", {"created": True, "revision": current})
-        self._pump(conn, w)
-
-    def _applied_from_raft(self, revision: int) -> None:  # Raft thread
-        # Waking the event loop costs a syscall and a GIL hand-off per
-        # applied batch; skip it when nobody watches.
-        if not self._watching:
-            return
-        if not self._applied_scheduled and self.loop is not None:
-            self._applied_scheduled = True
-            self.loop.call_soon_threadsafe(self._on_applied)
-
-    def _on_applied(self) -> None:
-        self._applied_scheduled = False
-        self._watching = any(c.watchers for c in self.conns)
-        for conn in list(self.conns):
-            for w in list(conn.watchers.values()):
-                self._pump(conn, w)
-
-    def _pump(self, conn: Conn, w: Watcher) -> None:
-        if conn.closed or conn.watchers.get(w.id) is not w:
-            return
-        with self.store.lock:
-            mvcc = self.store.mvcc
-            current = mvcc.revision
-            if w.next_rev > current:
-                return
-            try:
-                events = mvcc.events_since(w.next_rev, w.key, w.range_end, limit=WATCH_EVENTS_PER_FRAME)
-            except MVCCError as exc:
-                conn.watchers.pop(w.id, None)
-                details = getattr(exc, "details", {}) or {}
-                conn.send({"id": w.id, "canceled": True,
-                           "error": error(exc.code, exc.message, **details)})
-                return
-            wire = [e.to_wire() for e in events]
-        if not w.prev_kv:
-            for e in wire:
-                e["prev"] = None
-        more = False
-        if events:
-            last = events[-1].kv.mod_revision
-            more = len(events) >= WATCH_EVENTS_PER_FRAME and last < current
-            w.next_rev = last + 1 if more else current + 1
-            conn.send({"id": w.id, "events": wire, "revision": current})
-        else:
-            w.next_rev = current + 1
-        if more and self.loop is not None:
-            self.loop.call_soon(self._pump, conn, w)
 
     # ---- leases (leader only) --------------------------------------------
     async def _lease_loop(self) -> None:
@@ -473,25 +371,13 @@ class Endpoint:
 
     def _check_leases(self) -> None:
         if not self.node.is_leader:
-            self._lease_deadlines.clear()
-            self._lease_term = -1
+            self.lessor.step_down()
             return
         now = time.monotonic()
         with self.store.lock:
             leases = {l["id"]: l["ttl"] for l in self.store.mvcc.leases()}
-        if self.node.term != self._lease_term:
-            # A new leader cannot know how much of a TTL was left: like etcd,
-            # it gives every lease a full TTL from now.
-            self._lease_term = self.node.term
-            self._lease_deadlines = {lid: now + ttl for lid, ttl in leases.items()}
-        for lid in list(self._lease_deadlines):
-            if lid not in leases:
-                del self._lease_deadlines[lid]
-        for lid, ttl in leases.items():
-            deadline = self._lease_deadlines.setdefault(lid, now + ttl)
-            if deadline <= now and lid not in self._lease_revoking:
-                self._lease_revoking.add(lid)
-                self._propose_internal({"op": "lease_revoke", "id": lid})
+        for lid in self.lessor.expired(self.node.term, leases, now):
+            self._propose_internal({"op": "lease_revoke", "id": lid})
 
     def _maybe_auto_compact(self) -> None:
         retention = self.node.config.tuning.auto_compact_retention
@@ -508,9 +394,7 @@ class Endpoint:
 
     def _internal_done(self, op: dict[str, Any], result: Any, err: dict[str, Any] | None) -> None:
         if op["op"] == "lease_revoke":
-            self._lease_revoking.discard(op["id"])
-            if err is None or err.get("code") == "lease_not_found":
-                self._lease_deadlines.pop(op["id"], None)
+            self.lessor.revoke_finished(op["id"], err)
         elif op["op"] == "compact":
             self._compacting = False
 
@@ -568,45 +452,3 @@ class Endpoint:
             "uptime": time.time() - self.started,
             "store": stats,
         }
-
-
-class _BadRequest(Exception):
-    pass
-
-
-_OP_FIELDS: dict[str, tuple[str, ...]] = {
-    "put": ("key", "value", "lease", "prev_kv", "ignore_value", "ignore_lease"),
-    "delete_range": ("key", "range_end", "prev_kv"),
-    "txn": ("compare", "success", "failure"),
-    "compact": ("revision",),
-    "lease_grant": ("ttl",),
-    "lease_revoke": (),
-}
-
-
-def _build_op(op: str, req: dict[str, Any]) -> dict[str, Any]:
-    """The state-machine op for a request: only the fields that op takes."""
-    item: dict[str, Any] = {"op": op}
-    for name in _OP_FIELDS[op]:
-        if name in req:
-            item[name] = req[name]
-    if op in ("lease_grant", "lease_revoke"):
-        # "id" names the request on the wire, so leases travel as "lease_id".
-        lease_id = req.get("lease_id", 0)
-        if not isinstance(lease_id, int) or lease_id < 0 or (op == "lease_revoke" and lease_id == 0):
-            raise _BadRequest(f"{op}: 'lease_id' must be a positive integer")
-        item["id"] = lease_id
-    if op in ("put", "delete_range") and not isinstance(item.get("key"), bytes):
-        raise _BadRequest(f"{op}: 'key' must be bytes")
-    if op == "put" and not isinstance(item.get("value", b""), bytes):
-        raise _BadRequest("put: 'value' must be bytes")
-    if op == "lease_grant":
-        ttl = item.get("ttl")
-        if not isinstance(ttl, int) or ttl <= 0:
-            raise _BadRequest("lease_grant: 'ttl' must be a positive integer (seconds)")
-    return item
-
-
-def _check_range_args(req: dict[str, Any]) -> None:
-    if not isinstance(req.get("key", b""), bytes) or not isinstance(req.get("range_end", b""), bytes):
-        raise _BadRequest(f"{req.get('op')}: 'key' and 'range_end' must be bytes")
