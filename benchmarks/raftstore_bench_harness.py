@@ -184,7 +184,10 @@ class Bench:
         srv_cpu = (srv1 - srv0) if srv0 is not None else None
         cli_cpu = (cli1 - cli0) if cli0 is not None else None
         per_member = {pid: round(srv_members1.get(pid, 0.0) - v, 3) for pid, v in srv_members0.items()}
-        ms = lambda x: None if x is None else round(x * 1000.0, 3)
+
+        def ms(x: float | None) -> float | None:
+            return None if x is None else round(x * 1000.0, 3)
+
         result.update({
             "ops": ops,
             "ops_per_s": round(ops / a.duration, 1),

@@ -375,7 +375,7 @@ class Endpoint:
             return
         now = time.monotonic()
         with self.store.lock:
-            leases = {l["id"]: l["ttl"] for l in self.store.mvcc.leases()}
+            leases = {ls["id"]: ls["ttl"] for ls in self.store.mvcc.leases()}
         for lid in self.lessor.expired(self.node.term, leases, now):
             self._propose_internal({"op": "lease_revoke", "id": lid})
 

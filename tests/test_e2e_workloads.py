@@ -186,7 +186,7 @@ def test_scale_three_to_ten_to_two(rk: Cluster, web: None) -> None:
     for n in (10, 2, 3):
         kubectl(rk, "scale", "deploy/web", f"--replicas={n}")
         wait_for(f"{n} ready replicas", lambda: (
-            (d := get_json(rk, "deploy", "web"))["status"].get("readyReplicas") == n
+            get_json(rk, "deploy", "web")["status"].get("readyReplicas") == n
             and len(live(pods(rk, "app=web"))) == n), timeout=90)
 
 

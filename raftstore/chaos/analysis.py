@@ -151,7 +151,7 @@ def recovery_after_faults(windows: Sequence[dict[str, Any]], spans: Sequence[tup
 def overall_verdict(verdicts: Sequence[Any]) -> Any:
     if any(v is False for v in verdicts):
         return False
-    if any(v != True for v in verdicts):  # "unknown" and None
+    if any(v is not True for v in verdicts):  # "unknown" and None
         return "unknown"
     return True
 

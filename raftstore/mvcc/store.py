@@ -253,7 +253,7 @@ class MVCCStore:
 
     def leases(self) -> list[dict[str, Any]]:
         """All leases as ``{"id", "ttl"}``, ordered by id."""
-        return [{"id": l.id, "ttl": l.ttl} for _, l in sorted(self._leases.items())]
+        return [{"id": ls.id, "ttl": ls.ttl} for _, ls in sorted(self._leases.items())]
 
     def stats(self) -> dict[str, int]:
         return {
