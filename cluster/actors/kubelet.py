@@ -75,6 +75,8 @@ class KubeletActor:
             os._exit(1)
 
     async def _main(self) -> None:
+        # Lazy: the kubelet is imported in the actor process only; the launcher imports this module to
+        # wrap the class, and must not pay for the kubelet (and the client library) there.
         from cluster.kubelet import Kubelet, KubeletConfig
 
         try:
