@@ -1,7 +1,7 @@
 """The local-cluster launcher: ``raykube up`` / ``down`` / ``status`` / ``node`` for a raykube cluster on Ray.
 
-One cluster per state directory (``statedir`` describes its files). Modules, each above the ones it
-imports:
+One cluster per state directory (``statedir`` describes its files). Modules, bottom to top (each
+imports only modules listed before it):
 
 - ``errors``          ``LauncherError``: what went wrong that the user can act on.
 - ``statedir``        the state directory: its paths, ``state.json``, private files, the address slot.
@@ -16,9 +16,10 @@ imports:
 - ``progress``        step-by-step progress on a console; ``kubectl``: the real kubectl's argv.
 - ``bringup``         ``up``; ``teardown``: ``down``; ``status_report``: ``status``.
 
-Importing the package is cheap (the standard library, psutil, raftstore's config): ``raykube kubectl``
-runs it on every call, and ``up`` must launch the Ray head before anything slow. Ray, the client library
-(aiohttp), cryptography and the API server's token table are imported inside the functions that use them.
+Importing the package is cheap (the standard library, psutil, raftstore's config, the light actor
+modules): ``raykube kubectl`` runs it on every call, and ``up`` must launch the Ray head before anything
+slow. Ray, the client library (aiohttp), cryptography, YAML and the API server's token table are imported
+inside the functions that use them.
 
 Concurrency: everything runs on the calling thread and blocks (the API and raftstore queries run short
 asyncio loops of their own); ``up`` adds one thread that imports Ray while the head starts. Commands for

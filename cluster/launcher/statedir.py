@@ -13,7 +13,7 @@ kind's and k3d's per-user state)::
     ray/                  the Ray head's temp dir (or /tmp/raykube-<hash> if the path is too long
                           for Unix sockets)
     actors/               restart counters of the actors
-    components/           the scheduler's and controller manager's state
+    components/actors/    restart counters of the scheduler and the controller manager
     nodes/<name>/         each node's kubelet state (container working directories live below it)
     logs/ray-start.log
 
