@@ -38,7 +38,8 @@ class Stack:
         self.conn: dict[str, Any] = {}
 
     def start(self) -> None:
-        from cluster.launcher import _generate_tokens, token_for
+        from cluster.apiserver.auth import generate_tokens as _generate_tokens
+        from cluster.launcher import token_for
         from cluster.pki import ensure_pki
         from raftstore.localcluster import LocalCluster
 

@@ -15,7 +15,7 @@ once) in a temporary state dir on a free port, applies a Deployment made from
    Deployment, all Ready, none terminating;
 2. picks a node that runs at least one replica (the least-often killed one,
    then the one with the most replicas) and powers it off
-   (``cluster.nodes.kill_cluster_node``: the kubelet actor and all its pod
+   (``cluster.launcher.nodes.kill_cluster_node``: the kubelet actor and all its pod
    processes SIGKILLed at once);
 3. measures, from the kill, as observed by watches on pods and nodes (no
    polling of the API): the node's Ready condition leaving ``True``
@@ -24,7 +24,7 @@ once) in a temporary state dir on a free port, applies a Deployment made from
    (Ready condition True, not terminating, node != the killed one, count ==
    replicas) — the number judged;
 4. adds the node back under the same name and index
-   (``cluster.nodes.add_cluster_node``) and waits until it is Ready and the
+   (``cluster.launcher.nodes.add_cluster_node``) and waits until it is Ready and the
    Deployment is settled again (the evicted pods finish terminating once their
    kubelet is back).
 

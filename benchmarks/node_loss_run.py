@@ -4,7 +4,7 @@
 the nodes (``cluster_harness.Mirror``), stamps every milestone of a kill
 from the watch events as they arrive (NotReady, NoExecute taint, eviction,
 first replacement, all replicas Ready on the survivors, node back Ready),
-and drives the kills (``cluster.nodes.kill_cluster_node`` /
+and drives the kills (``cluster.launcher.nodes.kill_cluster_node`` /
 ``add_cluster_node``).  The helpers above it read node and pod objects.
 
 Concurrency: one asyncio loop; the two mirrors and a progress ticker are
@@ -236,7 +236,7 @@ class NodeLossRun:
         return min(cands, key=lambda n: (self.kill_count.get(n, 0), -pn[n], n))
 
     async def one_kill(self, k: int) -> None:
-        from cluster import nodes as nodes_mod
+        from cluster.launcher import nodes as nodes_mod
 
         args = self.args
         self.status = f"kill {k}: settling"

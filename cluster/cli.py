@@ -6,9 +6,13 @@
     raykube kubectl ARGS...        # the real kubectl with --kubeconfig <state dir>/kubeconfig
     raykube kubeconfig [--viewer]  # print the kubeconfig's path
     raykube token [USER]           # print a bearer token (default: admin)
+    raykube node kill NAME         # power a node off; raykube node add [--name NAME] starts one
 
 The state directory defaults to ``~/.raykube`` (``$RAYKUBE_STATE_DIR``
-overrides it); every command takes ``--state-dir``.
+overrides it); every command takes ``--state-dir``. The work is done by
+``cluster.launcher``; this module parses arguments and prints results.
+
+Concurrency: one command per process, run to completion on the main thread.
 """
 
 from __future__ import annotations
@@ -16,21 +20,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import time
 from typing import Any
 
 from . import launcher
+from .launcher import nodes
 
 
 def _console() -> Any:
+    # Lazy: rich costs ~0.1 s to import; `--json` output and `raykube kubectl` don't need it.
     from rich.console import Console
-
-    import shutil as _sh
 
     con = Console(stderr=False, highlight=False)
     if not con.is_terminal:  # pipes and CI logs: don't squeeze the tables into 80 columns
-        con = Console(stderr=False, highlight=False, width=max(120, _sh.get_terminal_size((120, 40)).columns))
+        con = Console(stderr=False, highlight=False, width=max(120, shutil.get_terminal_size((120, 40)).columns))
     return con
 
 
@@ -127,7 +132,7 @@ def cmd_kubectl(state_dir: str | None, args: list[str]) -> int:
 def cmd_up(args: argparse.Namespace, t0: float) -> int:
     con = None if args.json else _console()
     if con:
-        con.print(f"[bold]raykube up[/bold] [dim]state dir {launcher.Paths(os.path.abspath(args.state_dir or launcher.default_state_dir())).root}[/dim]")
+        con.print(f"[bold]raykube up[/bold] [dim]state dir {launcher.paths_for(args.state_dir).root}[/dim]")
     try:
         res = launcher.up(args.state_dir, nodes=args.nodes, address=args.address, port=args.port, console=con,
                           t0=t0, timeout=args.timeout, profile=args.profile)
@@ -173,7 +178,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def render_status(s: dict[str, Any], con: Any) -> None:
-    from rich.table import Table
+    from rich.table import Table  # lazy: as in _console
 
     if s["status"] == "absent":
         con.print(f"no raykube cluster in {s['state_dir']}: run `raykube up`")
@@ -222,8 +227,6 @@ def render_status(s: dict[str, Any], con: Any) -> None:
 
 
 def cmd_node(args: argparse.Namespace) -> int:
-    from . import nodes
-
     try:
         if args.node_cmd == "kill":
             res = nodes.kill_cluster_node(args.name, args.state_dir)
@@ -248,7 +251,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    t0 = launcher._process_start_time() if argv is None else time.time()
+    t0 = launcher.process_start_time() if argv is None else time.time()
     argv = list(sys.argv[1:] if argv is None else argv)
     split = _split_kubectl(argv)
     if split is not None:
@@ -266,11 +269,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "node":
         return cmd_node(args)
     if args.cmd == "kubeconfig":
-        p = launcher.Paths(os.path.abspath(args.state_dir or launcher.default_state_dir()))
+        p = launcher.paths_for(args.state_dir)
         print(p.kubeconfig_viewer if args.viewer else p.kubeconfig)
         return 0
     if args.cmd == "token":
-        p = launcher.Paths(os.path.abspath(args.state_dir or launcher.default_state_dir()))
+        p = launcher.paths_for(args.state_dir)
         try:
             print(launcher.token_for(launcher.read_tokens(p), args.user))
         except (KeyError, FileNotFoundError) as exc:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 
 from rich.console import Console
 from rich.table import Table
@@ -115,9 +117,6 @@ async def raftstore_demo(cluster: LocalCluster) -> None:
 
 def raykube_demo(state_dir: str, keep: bool) -> None:
     """raykube up --nodes 3, a Deployment of real processes, and a node killed under it."""
-    import json as _json
-    import urllib.request
-
     bindir = os.path.dirname(sys.executable)
     raykube = shutil.which("raykube", path=bindir) or shutil.which("raykube")
     kubectl_bin = shutil.which("kubectl", path=bindir) or shutil.which("kubectl")
@@ -140,7 +139,7 @@ def raykube_demo(state_dir: str, keep: bool) -> None:
         kubectl("apply", "-f", os.path.join(examples, "web.yaml"))
         kubectl("rollout", "status", "deployment/web", "--timeout=60s")
         kubectl("get", "pods", "-o", "wide")
-        pods = _json.loads(kubectl("get", "pods", "-l", "app=web", "-o", "json", capture=True))["items"]
+        pods = json.loads(kubectl("get", "pods", "-l", "app=web", "-o", "json", capture=True))["items"]
         for pod in pods:
             ip = pod["status"].get("podIP")
             if ip:
@@ -151,7 +150,7 @@ def raykube_demo(state_dir: str, keep: bool) -> None:
         t0 = time.monotonic()
         subprocess.run([raykube, "--state-dir", state_dir, "node", "kill", victim], check=False)
         while time.monotonic() - t0 < 60:
-            items = _json.loads(kubectl_quiet(kubectl_bin, kubeconfig, "get", "pods", "-l", "app=web", "-o",
+            items = json.loads(kubectl_quiet(kubectl_bin, kubeconfig, "get", "pods", "-l", "app=web", "-o",
                                               "json"))["items"]
             ok = [p for p in items if p["spec"].get("nodeName") != victim and not p["metadata"].get(
                 "deletionTimestamp") and any(c["type"] == "Ready" and c["status"] == "True"

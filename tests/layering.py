@@ -40,7 +40,7 @@ FLOORS: dict[str, int] = {
     "apiserver": 3, "scheduler": 3, "controllers": 3, "kubelet": 3, "runtime": 3, "network": 3, "hollow": 3,
     "proxy": 3, "dns": 3, "registry": 3,
     "actors": 4,
-    "local": 5, "cli": 5, "chaos": 5,
+    "launcher": 5, "cli": 5, "chaos": 5,
 }
 COMPONENT_FLOOR = 3
 # component -> the other components it may import
@@ -48,7 +48,7 @@ COMPONENT_EDGES: dict[str, set[str]] = {
     "kubelet": {"runtime", "network"},
     "hollow": {"kubelet", "runtime", "network"},
 }
-MAY_IMPORT_RAFTSTORE = {"apiserver", "actors", "local", "cli", "chaos"}
+MAY_IMPORT_RAFTSTORE = {"apiserver", "actors", "launcher", "cli", "chaos"}
 
 
 @dataclass

@@ -60,7 +60,8 @@ class Env:
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     import json
 
-    from cluster.launcher import _generate_tokens, token_for
+    from cluster.apiserver.auth import generate_tokens as _generate_tokens
+    from cluster.launcher import token_for
 
     root = tmp_path_factory.mktemp("clientlib")
     cluster = LocalCluster.create(str(root / "rs"))

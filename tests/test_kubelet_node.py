@@ -5,7 +5,7 @@
   the Lease stops being renewed.
 - A kubelet killed with SIGKILL takes its containers with it (PR_SET_PDEATHSIG); restarted, it finds
   its pods, restarts their containers (restartCount + 1, lastState ContainerStatusUnknown) on the same IPs.
-- The Ray actor (``cluster.nodes.add_node`` / ``kill_node``): one small test, skipped without Ray.
+- The Ray actor (``cluster.launcher.kubelet_actors.add_node`` / ``kill_node``): one small test, skipped without Ray.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def test_restarted_kubelet_recovers_its_pods(kube: KubeEnv) -> None:
 
 def test_kubelet_ray_actor_add_and_kill_node(kube: KubeEnv, tmp_path: Any) -> None:
     ray = pytest.importorskip("ray")
-    from cluster import nodes
+    from cluster.launcher import kubelet_actors as nodes
 
     token = kube.node_token("rn1")
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")

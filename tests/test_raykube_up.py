@@ -29,7 +29,7 @@ from typing import Any, Iterator
 import pytest
 
 from cluster import launcher
-from cluster.client import CONFIGMAPS, NAMESPACES, Informer, key_of
+from cluster.client import CONFIGMAPS, Informer, key_of
 
 # The target: ready in <= 15 s on this machine (2 cores). The machine is shared; when other
 # work already keeps more than every core busy (1-minute load average > cores), the budget scales with

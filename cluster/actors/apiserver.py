@@ -62,6 +62,8 @@ class APIServerActor:
             os._exit(1)
 
     async def _main(self) -> None:
+        # Lazy: the API server (~0.5 s to import) is needed in the actor process only; the launcher
+        # imports this module to wrap the class.
         from cluster.apiserver.server import APIServer, APIServerConfig
 
         cfg = APIServerConfig(**self.config)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..profiles import get_profile
 from ..runner.component import ComponentRunner
 
 
@@ -33,8 +34,6 @@ class ControllerManagerActor(ComponentRunner):
                  lease_duration: float = 15.0, renew_deadline: float = 10.0, retry_period: float = 2.0,
                  controllers: list[str] | None = None, resync_period: float = 30.0,
                  options: dict[str, Any] | None = None) -> None:
-        from cluster.profiles import get_profile
-
         get_profile(profile)  # fail fast on a bad name
         self.profile = profile
         self.controllers = tuple(controllers) if controllers else None
@@ -45,6 +44,7 @@ class ControllerManagerActor(ComponentRunner):
                          retry_period=retry_period)
 
     def make_component(self, client: Any) -> Any:
+        # Lazy: only the actor process runs the controllers; the launcher imports this module to wrap the class.
         from cluster.controllers.manager import ALL_CONTROLLERS, ControllerManager
 
         return ControllerManager(client, self.profile, controllers=self.controllers or ALL_CONTROLLERS,

@@ -1,6 +1,6 @@
 """The kubelet actor: one ``cluster.kubelet.Kubelet`` inside a Ray actor.
 
-A plain class (wrap it with ``ray.remote``; ``cluster.nodes.add_node`` does,
+A plain class (wrap it with ``ray.remote``; ``cluster.launcher.kubelet_actors.add_node`` does,
 as a detached named actor ``kubelet-<node>`` in namespace ``raykube``,
 pinned to one Ray node with ``NodeAffinitySchedulingStrategy`` or a custom
 resource). The kubelet runs on its own asyncio loop in a thread of the actor
@@ -13,8 +13,8 @@ node's state dir, stops all API writes, SIGKILLs every container process
 group (and cgroup) and then SIGKILLs its own process - no status is
 written, the Lease simply stops being renewed. If Ray restarts the actor,
 ``__init__`` finds the marker and stays inert (no kubelet) until
-``cluster.nodes.kill_node`` removes it for good with ``ray.kill``;
-``cluster.nodes.add_node`` clears the marker, so the node can come back.
+``kubelet_actors.kill_node`` removes it for good with ``ray.kill``;
+``kubelet_actors.add_node`` clears the marker, so the node can come back.
 
 ``shutdown(grace)`` is an orderly stop (containers stopped, nothing
 written); ``info()``/``runtime()`` report; ``ready(timeout)`` waits until
@@ -75,6 +75,8 @@ class KubeletActor:
             os._exit(1)
 
     async def _main(self) -> None:
+        # Lazy: the kubelet is imported in the actor process only; the launcher imports this module to
+        # wrap the class, and must not pay for the kubelet (and the client library) there.
         from cluster.kubelet import Kubelet, KubeletConfig
 
         try:

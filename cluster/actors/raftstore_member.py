@@ -37,13 +37,15 @@ import threading
 import time
 from typing import Any
 
+import psutil
+
+from raftstore.config import ClusterConfig
+
 from ..runner.process import bump_incarnation, exec_with_pdeathsig
 
 
-def _member_pid(mdir: str, data_dir: str, name: str) -> int | None:
+def member_pid(mdir: str, data_dir: str, name: str) -> int | None:
     """The PID in ``member.pid`` if that process is really this member (LocalCluster's rule)."""
-    import psutil
-
     try:
         with open(os.path.join(mdir, "member.pid")) as f:
             pid = int(f.read().strip())
@@ -60,8 +62,6 @@ def _member_pid(mdir: str, data_dir: str, name: str) -> int | None:
 
 class RaftstoreMemberActor:
     def __init__(self, data_dir: str, name: str) -> None:
-        from raftstore.config import ClusterConfig
-
         self.data_dir = os.path.abspath(data_dir)
         self.name = name
         self.mdir = os.path.join(self.data_dir, name)
@@ -84,12 +84,10 @@ class RaftstoreMemberActor:
 
     # ------------------------------------------------------------ private
     def _kill_stale(self) -> None:
-        pid = _member_pid(self.mdir, self.data_dir, self.name)
+        pid = member_pid(self.mdir, self.data_dir, self.name)
         if pid is None:
             return
         print(f"member {self.name}: killing stale member process {pid}", file=sys.stderr, flush=True)
-        import psutil
-
         try:
             os.kill(pid, signal.SIGCONT)
             os.kill(pid, signal.SIGKILL)

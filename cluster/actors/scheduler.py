@@ -40,6 +40,7 @@ class SchedulerActor(ComponentRunner):
                          retry_period=retry_period)
 
     def make_component(self, client: Any) -> Any:
+        # Lazy: only the actor process runs the scheduler; the launcher imports this module to wrap the class.
         from cluster.scheduler.scheduler import Scheduler, SchedulerConfig
 
         return Scheduler(client, SchedulerConfig(**self.config))

@@ -1,8 +1,10 @@
 """``cluster.client``: the one client library every raykube component uses.
 
 - ``Client`` (``rest``): async REST client over aiohttp - bearer token, the
-  cluster CA, keep-alive, reconnect/retry across API server restarts, typed
-  errors (``ApiError``, ``Unavailable``, ``UnknownOutcome``), watch streams.
+  cluster CA, keep-alive, reconnect/retry across API server restarts, watch
+  streams (decoded by ``watch``: ``WatchEvent``), client-side rate limiting
+  (``flowcontrol``: ``TokenBucket``); typed errors (``errors``: ``ApiError``,
+  ``Unavailable``, ``UnknownOutcome``, ``WatchDisconnected``).
 - ``Informer`` / ``Store`` (``informer``): list+watch with a local cache,
   resume from the last resourceVersion, re-list on 410 Gone, periodic
   resync, per-handler event queues.
@@ -27,11 +29,14 @@ Typical component::
 """
 
 from .clock import REAL_CLOCK, Clock, FakeClock
+from .errors import ApiError, Unavailable, UnknownOutcome, WatchDisconnected
 from .events import EventRecorder
+from .flowcontrol import TokenBucket
 from .informer import Informer, Store, deep_copy
 from .resources import (ALL, CONFIGMAPS, DEPLOYMENTS, ENDPOINTS, EVENTS, LEASES, NAMESPACES, NODES, PODS,
                         REPLICASETS, SECRETS, SERVICES, Resource, key_of, lookup)
-from .rest import ApiError, Client, TokenBucket, Unavailable, UnknownOutcome, WatchDisconnected, WatchEvent
+from .rest import Client
+from .watch import WatchEvent
 from .workqueue import (BucketRateLimiter, DelayingQueue, ItemExponentialFailureRateLimiter,
                         ItemFastSlowRateLimiter, MaxOfRateLimiter, RateLimitingQueue, ShutDown, WorkQueue,
                         default_controller_rate_limiter, run_worker)

@@ -32,10 +32,15 @@ components above):
 - 429 Too Many Requests -> retried for any verb after ``Retry-After``
   (Kubernetes never processes a 429'd request); 503/504 -> retried for reads.
 - Every other HTTP error raises ``ApiError`` with the server's ``Status``
-  (``code``, ``reason``, ``message``, ``details``).
+  (``code``, ``reason``, ``message``, ``details``); the error types are in
+  ``errors``.
 
-Client-side rate limiting (client-go's QPS/Burst token bucket) is off unless
-``qps`` is given.
+Client-side rate limiting (client-go's QPS/Burst token bucket, ``flowcontrol``)
+is off unless ``qps`` is given. Watch streams are decoded by ``watch``.
+
+Concurrency: a ``Client`` belongs to one event loop at a time (its sessions are
+made anew when it is used from another loop); any number of tasks on that loop
+may share it.
 """
 
 from __future__ import annotations
@@ -46,14 +51,16 @@ import logging
 import random
 import select
 import ssl
-import time
-from dataclasses import dataclass
 from typing import Any, AsyncIterator, Mapping
 
 import aiohttp
 
-from ..kubeconfig import KubeConfig, load as load_kubeconfig
+from ..kubeconfig import KubeConfig
+from ..kubeconfig import load as load_kubeconfig
+from .errors import ApiError, Unavailable, UnknownOutcome, WatchDisconnected, error_from_response
+from .flowcontrol import TokenBucket
 from .resources import Resource
+from .watch import WatchEvent, WatchStreamDecoder
 
 # Idle pooled connections are kept this long (aiohttp's default is 15 s; Go's 90 s). The API server keeps
 # them open a little longer (``cluster.apiserver.server.KEEPALIVE_SECONDS``), so the client closes first.
@@ -68,113 +75,6 @@ PATCH_TYPES = {
     "json": "application/json-patch+json",
     "apply": "application/apply-patch+yaml",
 }
-
-
-class ApiError(Exception):
-    """An HTTP error from the API server, carrying its ``Status`` object."""
-
-    def __init__(self, code: int, reason: str, message: str, status: dict[str, Any] | None = None,
-                 retry_after: float | None = None) -> None:
-        super().__init__(f"{code} {reason}: {message}")
-        self.code = code
-        self.reason = reason
-        self.message = message
-        self.status = status or {}
-        self.retry_after = retry_after
-
-    @property
-    def details(self) -> dict[str, Any]:
-        return self.status.get("details") or {}
-
-    @property
-    def not_found(self) -> bool:
-        return self.code == 404
-
-    @property
-    def conflict(self) -> bool:
-        return self.code == 409 and self.reason != "AlreadyExists"
-
-    @property
-    def already_exists(self) -> bool:
-        return self.code == 409 and self.reason == "AlreadyExists"
-
-    @property
-    def gone(self) -> bool:
-        return self.code == 410
-
-
-class Unavailable(ApiError):
-    """The server could not be reached (or kept failing) until the retry deadline."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(503, "ServiceUnavailable", message)
-
-
-class UnknownOutcome(ApiError):
-    """A write whose connection broke after it was sent: it may or may not have been applied."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(0, "UnknownOutcome", message)
-
-
-class WatchDisconnected(ConnectionError):
-    """A watch stream broke (not a normal end); resume from the last resourceVersion seen."""
-
-
-@dataclass
-class WatchEvent:
-    type: str  # ADDED, MODIFIED, DELETED, BOOKMARK
-    object: dict[str, Any]
-
-    @property
-    def resource_version(self) -> str:
-        return str((self.object.get("metadata") or {}).get("resourceVersion", ""))
-
-
-class TokenBucket:
-    """client-go's flowcontrol token bucket: ``qps`` tokens per second, ``burst`` deep."""
-
-    def __init__(self, qps: float, burst: int, clock: Any = time.monotonic) -> None:
-        self.qps = float(qps)
-        self.burst = max(1, int(burst))
-        self._clock = clock
-        self._tokens = float(self.burst)
-        self._last = clock()
-
-    def reserve(self) -> float:
-        """Take one token; return how long the caller must wait before using it."""
-        now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.qps)
-        self._last = now
-        self._tokens -= 1.0
-        return 0.0 if self._tokens >= 0 else -self._tokens / self.qps
-
-
-def _status_from(code: int, body: bytes, headers: Mapping[str, str]) -> ApiError:
-    status: dict[str, Any] | None = None
-    try:
-        parsed = json.loads(body) if body else None
-        if isinstance(parsed, dict) and parsed.get("kind") == "Status":
-            status = parsed
-    except ValueError:
-        pass
-    ra = headers.get("Retry-After")
-    try:
-        retry_after = float(ra) if ra else None
-    except ValueError:
-        retry_after = None
-    if status is None:
-        text = body[:300].decode("utf-8", "replace").strip()
-        return ApiError(code, _reason_for(code), text or f"HTTP {code}", None, retry_after)
-    return ApiError(int(status.get("code") or code), str(status.get("reason") or _reason_for(code)),
-                    str(status.get("message") or ""), status, retry_after)
-
-
-def _reason_for(code: int) -> str:
-    return {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
-            409: "Conflict", 410: "Gone", 413: "RequestEntityTooLarge", 415: "UnsupportedMediaType",
-            422: "Invalid", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable",
-            504: "Timeout"}.get(code, "Unknown")
 
 
 class Client:
@@ -341,7 +241,7 @@ class Client:
                         if raw:
                             return payload
                         return json.loads(payload) if payload else None
-                    err = _status_from(resp.status, payload, resp.headers)
+                    err = error_from_response(resp.status, payload, resp.headers)
             except aiohttp.ClientConnectorCertificateError as exc:  # not transient: don't retry
                 raise Unavailable(f"{method} {path}: TLS verification of {self.server} failed (wrong CA?): "
                                   f"{exc.certificate_error}") from exc
@@ -512,7 +412,7 @@ class Client:
             if resp.status >= 400:
                 payload = await resp.read()
                 resp.release()
-                err = _status_from(resp.status, payload, resp.headers)
+                err = error_from_response(resp.status, payload, resp.headers)
                 if err.code in (429, 502, 503, 504) and loop.time() < deadline:
                     await asyncio.sleep(err.retry_after or backoff)
                     backoff = min(backoff * 2, 1.0)
@@ -521,7 +421,7 @@ class Client:
             break
         if on_response is not None:
             on_response(resp)
-        buf = b""
+        decoder = WatchStreamDecoder(f"watch {res}")
         try:
             while True:
                 try:
@@ -531,28 +431,10 @@ class Client:
                 if not chunk:
                     if resp.connection is None and not resp.content.is_eof():
                         raise WatchDisconnected(f"watch {res}: connection closed")
-                    if buf.strip():
-                        raise WatchDisconnected(f"watch {res}: stream ended mid-event")
+                    decoder.end()
                     return
-                buf += chunk
-                while True:
-                    nl = buf.find(b"\n")
-                    if nl < 0:
-                        break
-                    line, buf = buf[:nl], buf[nl + 1:]
-                    if not line.strip():
-                        continue
-                    try:
-                        ev = json.loads(line)
-                    except ValueError as exc:
-                        raise WatchDisconnected(f"watch {res}: bad event line {line[:100]!r}") from exc
-                    etype = ev.get("type")
-                    obj = ev.get("object") or {}
-                    if etype == "ERROR":
-                        code = int(obj.get("code") or 500)
-                        raise ApiError(code, str(obj.get("reason") or _reason_for(code)),
-                                       str(obj.get("message") or ""), obj)
-                    yield WatchEvent(etype, obj)
+                for ev in decoder.feed(chunk):
+                    yield ev
         finally:
             resp.close()
 

@@ -1,4 +1,4 @@
-"""Node operations for the CLI: ``raykube node add`` / ``raykube node kill NAME``.
+"""Kubelet actors on Ray: start one for a node, power it off, stop it, list them.
 
 Kubelets run as detached named Ray actors ``kubelet-<node>`` in namespace
 ``raykube`` (``cluster.actors.kubelet.KubeletActor``), one per node, pinned
@@ -7,7 +7,8 @@ to a custom resource (``resources={"<name>": 0.001}``). Several nodes can
 share one Ray node; each has its own name, InternalIP and podCIDR
 (``cluster.addresses.node_addresses(index, address_slot)``) and state dir.
 
-Low level (the caller has ``ray.init``-ed, namespace ``raykube``):
+The caller has ``ray.init``-ed, namespace ``raykube`` (``nodes`` does it for
+a cluster made by ``raykube up``):
 
 - ``add_node(name, *, api_url, token, index, state_dir, ca_file=None,
   ca_data=None, profile="demo", ray_node_id=None, resources=None, cpu=None,
@@ -29,29 +30,23 @@ Low level (the caller has ``ray.init``-ed, namespace ``raykube``):
   containers, and the actor is removed.
 - ``node_actor_names() -> list[str]``; ``actor_name(node) -> "kubelet-<node>"``.
 
-For a cluster made by ``raykube up`` (the launcher's state dir), the same
-with everything looked up (API URL, CA, tokens - a node token is added to
-``tokens.json`` if missing; the API server reloads it):
+Ray is imported inside the functions (through ``_ray``): they run only once
+a connection is open, and importing Ray costs about a second.
 
-- ``add_cluster_node(state_dir=None, name=None, *, index=None, profile=None,
-  ray_node_id=None, **kw) -> dict``: ``name`` defaults to ``node-<index>``,
-  ``index`` to the lowest unused one among the registered Nodes. Connects
-  to Ray itself unless it is already initialised.
-- ``kill_cluster_node(name, state_dir=None) -> dict``.
+Concurrency: blocking calls from the caller's thread; ``add_node(wait=False)``
+lets a caller start many kubelets and wait for them together.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import sys
 import time
-from typing import Any, Iterator
+from typing import Any
 
-from .addresses import NODES_PER_SLOT
+from ..actors.kubelet import POWERED_OFF, KubeletActor
+from .ray_session import NAMESPACE
 
-NAMESPACE = "raykube"
 ACTOR_PREFIX = "kubelet-"
 
 
@@ -60,7 +55,7 @@ def actor_name(node: str) -> str:
 
 
 def _ray() -> Any:
-    import ray
+    import ray  # lazy: see the module doc
 
     if not ray.is_initialized():
         raise RuntimeError("ray is not initialised: call ray.init(address=..., namespace='raykube') first "
@@ -86,9 +81,7 @@ def add_node(name: str, *, api_url: str, token: str, index: int, state_dir: str,
              max_pods: int = 110, labels: dict[str, str] | None = None, cgroups: str = "auto",
              max_restarts: int = -1, wait: bool = True, timeout: float = 60.0, **extra: Any) -> dict[str, Any]:
     ray = _ray()
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    from .actors.kubelet import POWERED_OFF, KubeletActor
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # lazy: with Ray
 
     os.makedirs(state_dir, exist_ok=True)
     if os.path.exists(os.path.join(state_dir, POWERED_OFF)):
@@ -206,84 +199,3 @@ def node_actor_names() -> list[str]:
         if n.startswith(ACTOR_PREFIX):
             names.append(n[len(ACTOR_PREFIX):])
     return sorted(names)
-
-
-# ------------------------------------------------------- launcher's clusters
-@contextlib.contextmanager
-def _cluster_ray(state_dir: str | None) -> Iterator[Any]:
-    from . import launcher
-
-    p = launcher.Paths(os.path.abspath(state_dir or launcher.default_state_dir()))
-    st = launcher.load_state(p)
-    # Ray reads its environment (loopback, token auth) at import time, so
-    # apply the cluster's before the first import in this process.
-    if "ray" not in sys.modules:
-        launcher._apply_env(launcher.ray_env(st, p))
-    import ray
-
-    if ray.is_initialized():
-        yield ray
-        return
-    with launcher.ray_connection(st, p) as r:
-        yield r
-
-
-def _used_indexes(api_url: str, token: str, ca: bytes, slot: int = 0) -> tuple[set[int], dict[str, int]]:
-    """Node indexes in use, and each existing node's index (from its podCIDR,
-    which the API server never lets change)."""
-    from .addresses import index_of_pod_cidr
-    from .client import NODES, Client
-
-    async def run() -> list[dict[str, Any]]:
-        async with Client(api_url, token=token, ca_data=ca) as c:
-            items, _ = await c.list_all(NODES)
-            return items
-
-    by_name: dict[str, int] = {}
-    for n in asyncio.run(run()):
-        index = index_of_pod_cidr((n.get("spec") or {}).get("podCIDR") or "", slot)
-        by_name[(n.get("metadata") or {}).get("name", "")] = -1 if index is None else index
-    return {i for i in by_name.values() if i >= 0}, by_name
-
-
-def add_cluster_node(state_dir: str | None = None, name: str | None = None, *, index: int | None = None,
-                     profile: str | None = None, ray_node_id: str | None = None, **kw: Any) -> dict[str, Any]:
-    from . import launcher
-
-    p = launcher.Paths(os.path.abspath(state_dir or launcher.default_state_dir()))
-    st = launcher.load_state(p)
-    with open(os.path.join(p.pki, "ca.crt"), "rb") as f:
-        ca = f.read()
-    api_url = st["api"]["url"]
-    admin = launcher.token_for(launcher.read_tokens(p), "admin")
-    slot = int(st.get("address_slot") or 0)
-    used, names = _used_indexes(api_url, admin, ca, slot)
-    if index is None and name is not None and names.get(name, -1) >= 0:
-        index = names[name]  # the node comes back with the addresses it had
-    elif index is None and name is not None and name.rsplit("-", 1)[-1].isdigit() \
-            and int(name.rsplit("-", 1)[-1]) not in used:
-        index = int(name.rsplit("-", 1)[-1])
-    if index is None:
-        index = next(i for i in range(NODES_PER_SLOT) if i not in used)
-    if name is None:
-        name = f"node-{index}"
-        k = index
-        while name in names:
-            k += 1
-            name = f"node-{k}"
-    had = {info.get("user") for info in launcher.read_tokens(p).values()}
-    tokens = launcher.ensure_tokens(p, [name])
-    token = launcher.token_for(tokens, f"system:node:{name}")
-    if profile is None:
-        profile = st.get("profile") or "demo"
-    node_dir = os.path.join(p.root, "nodes", name)
-    if f"system:node:{name}" not in had:
-        time.sleep(1.1)  # the API server re-reads tokens.json at most once a second
-    with _cluster_ray(state_dir) as _:
-        return add_node(name, api_url=api_url, token=token, index=index, state_dir=node_dir,
-                        ca_data=ca.decode(), profile=profile, ray_node_id=ray_node_id, address_slot=slot, **kw)
-
-
-def kill_cluster_node(name: str, state_dir: str | None = None) -> dict[str, Any]:
-    with _cluster_ray(state_dir) as _:
-        return kill_node(name)
