@@ -45,7 +45,7 @@ async def run_member(config: ClusterConfig, name: str, data_dir: str, *, unsafe_
     await metrics.start()
     node.start()
     # Keep full collections short: the modules and objects of startup are never garbage (see
-    # cluster.actors._common.freeze_startup_heap; raftstore must not import cluster).
+    # cluster.runner.process.freeze_startup_heap; raftstore must not import cluster).
     gc.collect()
     gc.freeze()
     pidfile = os.path.join(mdir, "member.pid")
