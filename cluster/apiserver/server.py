@@ -47,7 +47,7 @@ from raftstore.client import RaftstoreClient
 from . import auth, discovery, errors, protobuf, tables
 from .errors import APIError
 from .registry import Registry, WriteOptions
-from .resources import ResourceDef, by_plural, lookup
+from .resources import ResourceDef, by_plural, group_versions, lookup
 from .selector import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
 from .storage import Store
 from .watch import Subscription, WatchHub, WEvent
@@ -385,7 +385,7 @@ class APIServer:
         parts = [p for p in path.split("/") if p]
         if not parts:
             return self._json({"paths": sorted({"/api", "/api/v1", "/apis", "/version", "/openapi/v3", "/healthz"}
-                                               | {f"/apis/{g}/{v}" for g, v in _gvs() if g})})
+                                               | {f"/apis/{g}/{v}" for g, v in group_versions() if g})})
         if parts[0] == "openapi":
             return self._openapi(request, parts)
         if parts[0] not in ("api", "apis"):
@@ -968,8 +968,3 @@ async def _aiter(it: Any) -> AsyncIterator[Any]:
         for x in it:
             yield x
 
-
-def _gvs() -> list[tuple[str, str]]:
-    from .resources import group_versions
-
-    return group_versions()
