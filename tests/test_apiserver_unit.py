@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from cluster.apiserver import auth, errors, patch, schema, tables, validation
+from cluster.apiserver import auth, errors, patch, schema, tables
+from cluster.apiserver import strategies as validation
 from cluster.api.quantity import QuantityError, canonical, parse_quantity
 from cluster.apiserver.selector import (from_label_selector_object, parse_field_selector,
                                         parse_label_selector)

@@ -41,7 +41,8 @@ from .resources import ResourceDef, by_plural
 from ..api.timestamps import rfc3339
 from .selector import FieldSelector, LabelSelector, from_label_selector_object
 from .storage import Store, decode, decode_kv
-from .validation import DEFAULT_TOLERATION_SECONDS, add_default_tolerations, qos_class, validate_scale
+from .strategies.pods import DEFAULT_TOLERATION_SECONDS, add_default_tolerations, qos_class
+from .validation import validate_scale
 from .watch import WEvent
 
 ObjectCheck = Callable[[dict[str, Any] | None, dict[str, Any] | None], None] | None

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import validation as val
 from .errors import Cause
+from .strategies import (configmaps, deployments, endpoints, events, leases, namespaces, nodes, pods,
+                         replicasets, secrets, services, workloads)
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
@@ -101,11 +102,11 @@ RESOURCES: list[ResourceDef] = [
     ResourceDef("", "v1", "Namespace", "namespaces", False, "V1Namespace", name_check="label", short_names=("ns",),
                 subresources=(Subresource("status", "Namespace", _STATUS), Subresource("finalize", "Namespace",
                                                                                         ("update",))),
-                field_labels=frozenset({"status.phase"}), default=val.default_namespace,
-                validate=val.validate_namespace, return_deleted_object=False),
+                field_labels=frozenset({"status.phase"}), default=namespaces.default_namespace,
+                validate=namespaces.validate_namespace, return_deleted_object=False),
     ResourceDef("", "v1", "Node", "nodes", False, "V1Node", short_names=("no",),
                 subresources=(Subresource("status", "Node", _STATUS),),
-                field_labels=frozenset({"spec.unschedulable"}), validate=val.validate_node,
+                field_labels=frozenset({"spec.unschedulable"}), validate=nodes.validate_node,
                 reset_status_on_create=False),
     ResourceDef("", "v1", "Pod", "pods", True, "V1Pod", short_names=("po",), categories=("all",),
                 subresources=(Subresource("status", "Pod", _STATUS), Subresource("binding", "Binding", ("create",)),
@@ -114,37 +115,37 @@ RESOURCES: list[ResourceDef] = [
                 field_labels=frozenset({"spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
                                         "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
                                         "status.podIP", "status.nominatedNodeName"}),
-                default=val.default_pod, validate=val.validate_pod, validate_status=val.validate_pod_status,
+                default=pods.default_pod, validate=pods.validate_pod, validate_status=pods.validate_pod_status,
                 has_generation=True, return_deleted_object=True),
     ResourceDef("", "v1", "Service", "services", True, "V1Service", name_check="dns1035", short_names=("svc",),
                 categories=("all",), subresources=(Subresource("status", "Service", _STATUS),),
-                default=val.default_service, validate=val.validate_service),
+                default=services.default_service, validate=services.validate_service),
     ResourceDef("", "v1", "Endpoints", "endpoints", True, "V1Endpoints", short_names=("ep",),
-                default=val.default_endpoints, validate=val.validate_endpoints),
+                default=endpoints.default_endpoints, validate=endpoints.validate_endpoints),
     ResourceDef("", "v1", "ConfigMap", "configmaps", True, "V1ConfigMap", short_names=("cm",),
-                validate=val.validate_configmap),
+                validate=configmaps.validate_configmap),
     ResourceDef("", "v1", "Secret", "secrets", True, "V1Secret", field_labels=frozenset({"type"}),
-                default=val.default_secret, validate=val.validate_secret),
+                default=secrets.default_secret, validate=secrets.validate_secret),
     ResourceDef("", "v1", "Event", "events", True, "CoreV1Event", short_names=("ev",),
                 field_labels=frozenset({"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
                                         "involvedObject.uid", "involvedObject.apiVersion",
                                         "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
                                         "reportingComponent", "source", "type"}),
-                default=val.default_event, validate=val.validate_event),
+                default=events.default_event, validate=events.validate_event),
     ResourceDef("apps", "v1", "Deployment", "deployments", True, "V1Deployment", short_names=("deploy",),
                 categories=("all",),
                 subresources=(Subresource("status", "Deployment", _STATUS),
                               Subresource("scale", "Scale", _STATUS, "autoscaling", "v1")),
-                default=val.default_deployment, validate=val.validate_deployment,
-                validate_status=val.validate_workload_status, has_generation=True),
+                default=deployments.default_deployment, validate=deployments.validate_deployment,
+                validate_status=workloads.validate_workload_status, has_generation=True),
     ResourceDef("apps", "v1", "ReplicaSet", "replicasets", True, "V1ReplicaSet", short_names=("rs",),
                 categories=("all",),
                 subresources=(Subresource("status", "ReplicaSet", _STATUS),
                               Subresource("scale", "Scale", _STATUS, "autoscaling", "v1")),
                 field_labels=frozenset({"status.replicas"}),
-                default=val.default_replicaset, validate=val.validate_replicaset,
-                validate_status=val.validate_workload_status, has_generation=True),
-    ResourceDef("coordination.k8s.io", "v1", "Lease", "leases", True, "V1Lease", validate=val.validate_lease),
+                default=replicasets.default_replicaset, validate=replicasets.validate_replicaset,
+                validate_status=workloads.validate_workload_status, has_generation=True),
+    ResourceDef("coordination.k8s.io", "v1", "Lease", "leases", True, "V1Lease", validate=leases.validate_lease),
 ]
 
 GROUPS: dict[str, list[str]] = {}

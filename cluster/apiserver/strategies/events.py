@@ -1,0 +1,35 @@
+"""Events (core/v1): defaulting and validation.
+
+Concurrency: pure functions; defaulting mutates only the object it is given,
+which belongs to one request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import errors
+from ..errors import Cause
+from ..validation import V, validate_metadata
+
+
+def validate_event(obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
+    v = V()
+    validate_metadata(obj, "subdomain", True, v)
+    io = obj.get("involvedObject") or {}
+    ns = (obj.get("metadata") or {}).get("namespace")
+    ions = io.get("namespace")
+    if ions and ns and ions != ns:
+        v.invalid("involvedObject.namespace", ions, "does not match event.namespace")
+    if len(obj.get("message") or "") > 4096:
+        v.add(errors.too_long("message", 4096))
+    v.enum("type", obj.get("type") or None, ["Normal", "Warning"])
+    return v.causes
+
+
+def default_event(obj: dict[str, Any]) -> None:
+    obj.setdefault("type", "Normal")
+    if obj.get("firstTimestamp"):
+        obj.setdefault("count", 1)
+    obj.setdefault("reportingComponent", "")
+    obj.setdefault("reportingInstance", "")
