@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import ipaddress
 import json
 import random
 import time
@@ -41,7 +40,8 @@ from .resources import ResourceDef, by_plural
 from ..api.timestamps import rfc3339
 from .selector import FieldSelector, LabelSelector, from_label_selector_object
 from .storage import Store, decode, decode_kv
-from .strategies.pods import DEFAULT_TOLERATION_SECONDS, add_default_tolerations, qos_class
+from .strategies import build as build_strategies
+from .strategy import Settings, Strategy
 from .validation import validate_scale
 from .watch import WEvent
 
@@ -49,9 +49,6 @@ ObjectCheck = Callable[[dict[str, Any] | None, dict[str, Any] | None], None] | N
 MAX_RETRIES = 20
 MAX_LATEST_KEYS = 100_000   # the update fast path's cache of latest values (oldest entries dropped first)
 GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-EVENT_TTL = 3600
-CREATE_ON_UPDATE = {"leases", "events", "endpoints"}
-IMMORTAL_NAMESPACES = {"default", "kube-system", "kube-public"}
 
 
 @dataclass
@@ -69,17 +66,16 @@ def _dump(o: Any) -> str:
 
 
 class Registry:
-    def __init__(self, store: Store, service_cidr: str = "127.96.0.0/16",
-                 node_port_range: tuple[int, int] = (30000, 32767),
-                 default_toleration_seconds: int = DEFAULT_TOLERATION_SECONDS) -> None:
+    def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self.store = store
-        self.default_toleration_seconds = default_toleration_seconds
-        self.service_net = ipaddress.ip_network(service_cidr)
-        self.node_ports = node_port_range
+        self.strategies = build_strategies(settings or Settings())
         self.namespaces: dict[str, dict[str, Any]] = {}
-        self._event_lease: tuple[int, float] = (0, 0.0)
+        self._leases: dict[int, tuple[int, float]] = {}   # ttl -> (lease id, when granted)
         self.latest: dict[str, tuple[int, bytes]] = {}   # key -> (mod_revision, value), as the hub saw it
         self.update_stats = {"cached_first_try": 0, "cached_stale": 0}
+
+    def strategy(self, rdef: ResourceDef) -> Strategy:
+        return self.strategies[rdef.group_resource]
 
     # ------------------------------------------------------------ caches
 
@@ -158,9 +154,13 @@ class Registry:
         causes = list(extra)
         req = schema.decode(obj, rdef.schema, check_required=True)
         causes += [c for c in req.causes if c.reason == "FieldValueRequired"]
-        fn = rdef.validate_status if status else rdef.validate
-        if fn is not None:
-            causes += fn(obj, old)
+        strategy = self.strategy(rdef)
+        if old is None:
+            causes += strategy.validate(obj)
+        elif status:
+            causes += strategy.validate_status_update(obj, old)
+        else:
+            causes += strategy.validate_update(obj, old)
         if causes:
             raise self._invalid(rdef, obj, causes)
 
@@ -276,18 +276,16 @@ class Registry:
                 raise errors.forbidden(f'{rdef.plural} "{md.get("name")}" is forbidden: unable to create new '
                                        f"content in namespace {ns} because it is being terminated",
                                        rdef.plural, rdef.group, md.get("name", ""))
+        strategy = self.strategy(rdef)
         for attempt in range(MAX_RETRIES):
-            extra_absent: list[str] = []
-            extra_puts: list[tuple[str, bytes]] = []
-            if rdef.plural == "services":
-                extra_absent, extra_puts = self._allocate_service(obj, None, retry=attempt)
+            claims = strategy.reserve(obj, None, attempt)
             lease = 0
-            if rdef.plural == "events" and not opts.dry_run:
-                lease = await self._events_lease()
+            if strategy.ttl_seconds and not opts.dry_run:
+                lease = await self._lease(strategy.ttl_seconds)
             if opts.dry_run:
                 return obj
-            res = await self.store.create(rdef.key(ns, md["name"]), obj, extra_absent=extra_absent,
-                                          extra_puts=extra_puts, lease=lease)
+            res = await self.store.create(rdef.key(ns, md["name"]), obj, extra_absent=[k for k, _ in claims],
+                                          extra_puts=claims, lease=lease)
             if res.succeeded:
                 md["resourceVersion"] = str(res.revision)
                 return obj
@@ -296,15 +294,17 @@ class Registry:
                     md["name"] = md["generateName"] + "".join(random.choice(GENERATE_CHARS) for _ in range(5))
                     continue
                 raise errors.already_exists(rdef.plural, rdef.group, md["name"])
-            # an allocation collided: try other addresses/ports
-        raise errors.internal("could not allocate a service address after several attempts")
+            # a reserved key collided: the strategy picks again
+        raise errors.internal(strategy.reservation_exhausted)
 
-    async def _events_lease(self) -> int:
-        lid, at = self._event_lease
+    async def _lease(self, ttl: int) -> int:
+        # One lease a minute per TTL serves every object created in that minute: each expires between ttl
+        # and ttl + 60 seconds after its creation, for one lease grant instead of one per object.
+        lid, at = self._leases.get(ttl, (0, 0.0))
         if lid and time.monotonic() - at < 60:
             return lid
-        lid = await self.store.lease_grant(EVENT_TTL + 60)
-        self._event_lease = (lid, time.monotonic())
+        lid = await self.store.lease_grant(ttl + 60)
+        self._leases[ttl] = (lid, time.monotonic())
         return lid
 
     def _prepare_create(self, rdef: ResourceDef, obj: dict[str, Any]) -> None:
@@ -316,127 +316,25 @@ class Registry:
             md["name"] = md["generateName"] + "".join(random.choice(GENERATE_CHARS) for _ in range(5))
         md["uid"] = str(uuid.uuid4())
         md["creationTimestamp"] = rfc3339()
-        if rdef.has_generation:
+        strategy = self.strategy(rdef)
+        if strategy.has_generation:
             md["generation"] = 1
-        if rdef.default is not None:
-            rdef.default(obj)
-        if rdef.has_status and rdef.reset_status_on_create:
-            obj["status"] = {}
-        if rdef.plural == "pods":
-            add_default_tolerations(obj.setdefault("spec", {}), self.default_toleration_seconds)
-            obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
-        elif rdef.plural == "namespaces":
-            obj["status"] = {"phase": "Active"}
-        elif rdef.plural == "services":
-            obj["status"] = {"loadBalancer": {}}
-        elif rdef.plural == "replicasets":
-            # ReplicaSetStatus.replicas is required; Kubernetes stores its zero value.
-            obj["status"] = {"replicas": 0}
-
-    # ---------------------------------------------------- service allocation
-
-    def _ip_key(self, ip: str) -> str:
-        return f"/registry/ranges/serviceips/{ip}"
-
-    def _port_key(self, port: int) -> str:
-        return f"/registry/ranges/servicenodeports/{port}"
-
-    def _random_ip(self) -> str:
-        net = self.service_net
-        size = net.num_addresses
-        # Skip the network address, the first address (the kubernetes service) and the broadcast address.
-        return str(net.network_address + random.randrange(2, max(3, size - 1)))
-
-    def _allocate_service(self, obj: dict[str, Any], old: dict[str, Any] | None,
-                          retry: int) -> tuple[list[str], list[tuple[str, bytes]]]:
-        spec = obj.setdefault("spec", {})
-        absent: list[str] = []
-        puts: list[tuple[str, bytes]] = []
-        owner = f"{obj['metadata'].get('namespace')}/{obj['metadata'].get('name')}".encode()
-        typ = spec.get("type", "ClusterIP")
-        old_spec = (old or {}).get("spec") or {}
-        if typ != "ExternalName" and spec.get("clusterIP") != "None":
-            ip = spec.get("clusterIP")
-            if old is not None and old_spec.get("clusterIP") and ip == old_spec.get("clusterIP"):
-                pass
-            else:
-                if ip:
-                    try:
-                        addr = ipaddress.ip_address(ip)
-                    except ValueError:
-                        addr = None
-                    if addr is None or addr not in self.service_net:
-                        raise errors.invalid_object("Service", "", obj["metadata"].get("name", ""), [errors.invalid(
-                            "spec.clusterIPs", [ip], f"failed to allocate IP {ip}: the provided IP ({ip}) is not in "
-                                                     f"the valid range. The range of valid IPs is {self.service_net}")])
-                    if retry > 0:
-                        raise errors.invalid_object("Service", "", obj["metadata"].get("name", ""), [errors.invalid(
-                            "spec.clusterIPs", [ip], f"failed to allocate IP {ip}: provided IP is already allocated")])
-                else:
-                    ip = self._random_ip()
-                spec["clusterIP"] = ip
-                spec["clusterIPs"] = [ip]
-                absent.append(self._ip_key(ip))
-                puts.append((self._ip_key(ip), owner))
-        elif typ == "ExternalName":
-            spec.pop("clusterIP", None)
-            spec.pop("clusterIPs", None)
-        elif spec.get("clusterIP") == "None":
-            spec["clusterIPs"] = ["None"]
-        if typ in ("NodePort", "LoadBalancer"):
-            old_ports = {p.get("nodePort") for p in old_spec.get("ports") or [] if p.get("nodePort")}
-            used = set(old_ports)
-            for p in spec.get("ports") or []:
-                np_ = p.get("nodePort")
-                if np_ and np_ in old_ports:
-                    continue
-                if np_:
-                    if retry > 0:
-                        raise errors.invalid_object("Service", "", obj["metadata"].get("name", ""), [errors.invalid(
-                            "spec.ports[0].nodePort", np_, "provided port is already allocated")])
-                else:
-                    np_ = random.randint(*self.node_ports)
-                    while np_ in used:
-                        np_ = random.randint(*self.node_ports)
-                    p["nodePort"] = np_
-                used.add(np_)
-                absent.append(self._port_key(np_))
-                puts.append((self._port_key(np_), owner))
-        else:
-            for p in spec.get("ports") or []:
-                p.pop("nodePort", None)
-        return absent, puts
-
-    def _service_releases(self, obj: dict[str, Any], new: dict[str, Any] | None) -> list[str]:
-        spec = obj.get("spec") or {}
-        nspec = (new or {}).get("spec") or {}
-        out = []
-        ip = spec.get("clusterIP")
-        if ip and ip != "None" and ip != nspec.get("clusterIP"):
-            out.append(self._ip_key(ip))
-        keep = {p.get("nodePort") for p in nspec.get("ports") or []}
-        for p in spec.get("ports") or []:
-            if p.get("nodePort") and p["nodePort"] not in keep:
-                out.append(self._port_key(p["nodePort"]))
-        return out
+        strategy.default(obj)
+        if rdef.has_status:
+            status = strategy.initial_status(obj)
+            if status is not None:
+                obj["status"] = status
+        strategy.prepare_for_create(obj)
 
     # ------------------------------------------------------------ update
 
     def _prepare_update(self, rdef: ResourceDef, new: dict[str, Any], old: dict[str, Any],
                         subresource: str | None) -> dict[str, Any]:
-        if subresource == "status":
-            out = copy.deepcopy(old)
-            out["status"] = new.get("status") or {}
-            nmd, omd = new.get("metadata") or {}, out["metadata"]
-            # Status writers (kubelets, controllers) may also touch labels and annotations.
-            for f in ("labels", "annotations"):
-                if f in nmd:
-                    omd[f] = nmd[f]
-            return out
-        if subresource == "finalize":
-            out = copy.deepcopy(old)
-            out.setdefault("spec", {})["finalizers"] = (new.get("spec") or {}).get("finalizers") or []
-            return out
+        strategy = self.strategy(rdef)
+        if subresource is not None:
+            out = strategy.prepare_for_subresource_update(subresource, new, old)
+            if out is not None:
+                return out
         md = new.setdefault("metadata", {})
         omd = old.get("metadata") or {}
         for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation",
@@ -448,26 +346,13 @@ class Registry:
         md.pop("selfLink", None)
         if "managedFields" not in md and "managedFields" in omd:
             md["managedFields"] = omd["managedFields"]
-        if rdef.default is not None:
-            rdef.default(new)
+        strategy.default(new)
         if rdef.has_status:
             if "status" in old:
                 new["status"] = old["status"]
             else:
                 new.pop("status", None)
-        if rdef.plural == "namespaces":
-            new.setdefault("spec", {})["finalizers"] = (old.get("spec") or {}).get("finalizers") or []
-            new["status"] = old.get("status") or {}
-        if rdef.plural == "services":
-            spec, ospec = new.setdefault("spec", {}), old.get("spec") or {}
-            if not spec.get("clusterIP") and ospec.get("clusterIP") and spec.get("type") != "ExternalName":
-                spec["clusterIP"] = ospec["clusterIP"]
-                spec["clusterIPs"] = ospec.get("clusterIPs") or [ospec["clusterIP"]]
-            oldports = {(p.get("port"), p.get("protocol")): p.get("nodePort") for p in ospec.get("ports") or []}
-            if spec.get("type") in ("NodePort", "LoadBalancer"):
-                for p in spec.get("ports") or []:
-                    if not p.get("nodePort") and oldports.get((p.get("port"), p.get("protocol"))):
-                        p["nodePort"] = oldports[(p.get("port"), p.get("protocol"))]
+        strategy.prepare_for_update(new, old)
         if omd.get("deletionTimestamp"):
             added = set(md.get("finalizers") or []) - set(omd.get("finalizers") or [])
             if added:
@@ -477,21 +362,18 @@ class Registry:
         return new
 
     def _bump_generation(self, rdef: ResourceDef, new: dict[str, Any], old: dict[str, Any]) -> None:
-        if not rdef.has_generation:
+        if not self.strategy(rdef).has_generation:
             return
         gen = (old.get("metadata") or {}).get("generation") or 1
         if _dump(new.get("spec")) != _dump(old.get("spec")):
             gen += 1
         new["metadata"]["generation"] = gen
 
-    @staticmethod
-    def _should_delete(rdef: ResourceDef, obj: dict[str, Any]) -> bool:
+    def _should_delete(self, rdef: ResourceDef, obj: dict[str, Any]) -> bool:
         md = obj.get("metadata") or {}
         if not md.get("deletionTimestamp") or md.get("finalizers"):
             return False
-        if rdef.plural == "namespaces":
-            return not (obj.get("spec") or {}).get("finalizers")
-        return md.get("deletionGracePeriodSeconds") in (0, None)
+        return self.strategy(rdef).ready_to_delete(obj)
 
     async def guaranteed_update(self, rdef: ResourceDef, ns: str | None, name: str,
                                 mutate: Callable[[dict[str, Any]], Awaitable[dict[str, Any]] | dict[str, Any]],
@@ -504,6 +386,7 @@ class Registry:
         precondition. Returns the stored result (unchanged input = no write).
         """
         key = rdef.key(ns, name)
+        strategy = self.strategy(rdef)
         # First try: the value the watch hub saw last (no read). Anything it can't settle on its own - a lost
         # compare, a no-op, an error - is decided again from a live read, so a stale guess costs one retry.
         guess = None if opts.dry_run else self.latest.get(key)
@@ -541,21 +424,15 @@ class Registry:
                 return old
             if opts.dry_run:
                 return new
-            extra_absent: list[str] = []
-            extra_puts: list[tuple[str, bytes]] = []
-            extra_deletes: list[str] = []
-            if rdef.plural == "services":
-                extra_absent, extra_puts = self._allocate_service(new, old, retry=0)
-                extra_deletes = self._service_releases(old, new)
+            claims = strategy.reserve(new, old, 0)
+            releases = strategy.release(old, new)
             if self._should_delete(rdef, new):
-                if rdef.plural == "services":
-                    extra_deletes = self._service_releases(old, None)
-                res = await self.store.delete(key, mod_revision, extra_deletes=extra_deletes)
+                res = await self.store.delete(key, mod_revision, extra_deletes=strategy.release(old, None))
                 if res.succeeded:
                     return new
             else:
-                res = await self.store.update(key, new, mod_revision, extra_absent=extra_absent,
-                                              extra_puts=extra_puts, extra_deletes=extra_deletes)
+                res = await self.store.update(key, new, mod_revision, extra_absent=[k for k, _ in claims],
+                                              extra_puts=claims, extra_deletes=releases)
                 if res.succeeded:
                     new["metadata"]["resourceVersion"] = str(res.revision)
                     return new
@@ -589,7 +466,7 @@ class Registry:
             return new
 
         create = None
-        if rdef.plural in CREATE_ON_UPDATE and not subresource and not rv:
+        if self.strategy(rdef).create_on_update and not subresource and not rv:
             async def create_fn() -> dict[str, Any]:
                 nonlocal created
                 created = True
@@ -709,9 +586,8 @@ class Registry:
                      opts: WriteOptions, check: ObjectCheck = None) -> tuple[dict[str, Any], bool]:
         """DELETE. Returns (object, deleted_now)."""
         key = rdef.key(ns, name)
-        if rdef.plural == "namespaces" and name in IMMORTAL_NAMESPACES:
-            raise errors.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                                   "namespaces", "", name)
+        strategy = self.strategy(rdef)
+        strategy.check_delete(name)
         policy = options.get("propagationPolicy")
         if policy is None and options.get("orphanDependents") is not None:
             policy = "Orphan" if options["orphanDependents"] else "Background"
@@ -739,15 +615,7 @@ class Registry:
                                       f"Precondition failed: ResourceVersion in precondition: "
                                       f"{pre['resourceVersion']}, ResourceVersion in object meta: "
                                       f"{md.get('resourceVersion')}")
-            grace = 0
-            if rdef.plural == "pods":
-                spec = obj.get("spec") or {}
-                grace = grace_opt if grace_opt is not None else spec.get("terminationGracePeriodSeconds", 30)
-                if grace < 0:
-                    grace = 1
-                phase = (obj.get("status") or {}).get("phase")
-                if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
-                    grace = 0
+            grace = strategy.grace_period(obj, grace_opt)
             fins = list(md.get("finalizers") or [])
             new_fins = list(fins)
             if policy == "Orphan":
@@ -760,15 +628,15 @@ class Registry:
                     new_fins.append("foregroundDeletion")
             elif policy == "Background":
                 new_fins = [f for f in new_fins if f not in ("orphan", "foregroundDeletion")]
-            ns_pending = rdef.plural == "namespaces" and bool((obj.get("spec") or {}).get("finalizers"))
-            pending = bool(new_fins) or grace > 0 or ns_pending
+            blocked = strategy.deletion_blocked(obj)
+            pending = bool(new_fins) or grace > 0 or blocked
             if pending:
                 new = copy.deepcopy(obj)
                 nmd = new["metadata"]
                 if not md.get("deletionTimestamp"):
                     nmd["deletionTimestamp"] = rfc3339(time.time() + grace)
                     nmd["deletionGracePeriodSeconds"] = grace
-                    if rdef.has_generation:
+                    if strategy.has_generation:
                         nmd["generation"] = (md.get("generation") or 1) + 1
                 elif grace < (md.get("deletionGracePeriodSeconds") or 0):
                     nmd["deletionTimestamp"] = rfc3339(time.time() + grace)
@@ -777,9 +645,8 @@ class Registry:
                     nmd["finalizers"] = new_fins
                 else:
                     nmd.pop("finalizers", None)
-                if rdef.plural == "namespaces":
-                    new.setdefault("status", {})["phase"] = "Terminating"
-                if not self._should_delete(rdef, new) or ns_pending:
+                strategy.prepare_for_delete(new)
+                if not self._should_delete(rdef, new) or blocked:
                     if _dump(new) == _dump(obj) or opts.dry_run:
                         return new, False
                     res = await self.store.update(key, new, kv.mod_revision)
@@ -789,8 +656,7 @@ class Registry:
                     continue
             if opts.dry_run:
                 return obj, True
-            extra = self._service_releases(obj, None) if rdef.plural == "services" else []
-            res = await self.store.delete(key, kv.mod_revision, extra_deletes=extra)
+            res = await self.store.delete(key, kv.mod_revision, extra_deletes=strategy.release(obj, None))
             if res.succeeded:
                 md["resourceVersion"] = str(res.revision)
                 return obj, True

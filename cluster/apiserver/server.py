@@ -31,6 +31,7 @@ can be configured instead.) Pod address ranges must stay out of it.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import random
@@ -50,6 +51,7 @@ from .registry import Registry, WriteOptions
 from .resources import ResourceDef, by_plural, group_versions, lookup
 from .selector import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
 from .storage import Store
+from .strategy import Settings
 from .watch import Subscription, WatchHub, WEvent
 
 log = logging.getLogger("cluster.apiserver")
@@ -156,8 +158,8 @@ class APIServer:
     async def start(self) -> None:
         self.client = RaftstoreClient(self.config.raftstore_endpoints, timeout=10.0, request_timeout=2.0)
         self.store = Store(self.client)
-        self.registry = Registry(self.store, self.config.service_cidr, tuple(self.config.node_port_range),
-                                 self.config.default_toleration_seconds)
+        self.registry = Registry(self.store, Settings(self.config.service_cidr, tuple(self.config.node_port_range),
+                                                      self.config.default_toleration_seconds))
         self.hub = WatchHub(self.client)
         await self._bootstrap()
         app = web.Application(client_max_size=self.config.max_body_bytes + 1024)
@@ -207,7 +209,7 @@ class APIServer:
                     raise
         svc = by_plural("services")
         assert svc is not None
-        first_ip = str(self.registry.service_net.network_address + 1)
+        first_ip = str(ipaddress.ip_network(self.config.service_cidr).network_address + 1)
         try:
             await self.registry.create(svc, "default", {
                 "apiVersion": "v1", "kind": "Service",
@@ -579,7 +581,7 @@ class APIServer:
             if options.get("dryRun"):
                 opts.dry_run = True
             obj, deleted = await self.registry.delete(rdef, ns, name, options, opts, check)
-            if deleted and not rdef.return_deleted_object:
+            if deleted and not self.registry.strategy(rdef).return_deleted_object:
                 return self._json(errors.success_status(rdef.plural, rdef.group, name,
                                                         (obj.get("metadata") or {}).get("uid")))
             return self._render_object(request, rdef, obj)

@@ -10,6 +10,7 @@ from typing import Any
 
 from .. import errors
 from ..errors import Cause
+from ..strategy import Obj, Strategy
 from ..validation import MAX_CONFIG_SIZE, V, validate_config_keys, validate_metadata
 
 
@@ -33,3 +34,11 @@ def validate_configmap(obj: dict[str, Any], old: dict[str, Any] | None) -> list[
         if not obj.get("immutable"):
             v.forbidden("immutable", "field is immutable when `immutable` is set")
     return v.causes
+
+
+class ConfigMapStrategy(Strategy):
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validate_configmap(obj, None)
+
+    def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
+        return validate_configmap(obj, old)

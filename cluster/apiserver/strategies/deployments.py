@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import Cause
+from ..strategy import Obj
 from .podspec import default_pod_spec
-from .workloads import validate_int_or_percent, validate_workload
+from .workloads import WorkloadStrategy, validate_int_or_percent, validate_workload
 
 
 def default_deployment(obj: dict[str, Any]) -> None:
@@ -54,3 +55,14 @@ def validate_deployment(obj: dict[str, Any], old: dict[str, Any] | None) -> list
         elif pds <= (spec.get("minReadySeconds") or 0):
             v.invalid("spec.progressDeadlineSeconds", pds, "must be greater than minReadySeconds")
     return v.causes
+
+
+class DeploymentStrategy(WorkloadStrategy):
+    def default(self, obj: Obj) -> None:
+        default_deployment(obj)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validate_deployment(obj, None)
+
+    def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
+        return validate_deployment(obj, old)

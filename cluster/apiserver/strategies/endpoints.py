@@ -1,4 +1,4 @@
-"""Endpoints: defaulting (port protocol) and validation (addresses, ports).
+"""Endpoints: defaulting (port protocol) and validation (addresses, ports); PUT creates.
 
 Concurrency: pure functions; defaulting mutates only the object it is given,
 which belongs to one request.
@@ -10,6 +10,7 @@ import ipaddress
 from typing import Any
 
 from ..errors import Cause
+from ..strategy import Obj, Strategy
 from ..validation import V, validate_metadata
 
 
@@ -37,3 +38,16 @@ def default_endpoints(obj: dict[str, Any]) -> None:
     for ss in obj.get("subsets") or []:
         for p in ss.get("ports") or []:
             p.setdefault("protocol", "TCP")
+
+
+class EndpointsStrategy(Strategy):
+    create_on_update = True
+
+    def default(self, obj: Obj) -> None:
+        default_endpoints(obj)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validate_endpoints(obj, None)
+
+    def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
+        return validate_endpoints(obj, old)

@@ -1,4 +1,4 @@
-"""Events (core/v1): defaulting and validation.
+"""Events (core/v1): defaulting and validation; PUT creates; an event expires an hour after creation.
 
 Concurrency: pure functions; defaulting mutates only the object it is given,
 which belongs to one request.
@@ -10,7 +10,10 @@ from typing import Any
 
 from .. import errors
 from ..errors import Cause
+from ..strategy import Obj, Strategy
 from ..validation import V, validate_metadata
+
+EVENT_TTL = 3600
 
 
 def validate_event(obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
@@ -33,3 +36,17 @@ def default_event(obj: dict[str, Any]) -> None:
         obj.setdefault("count", 1)
     obj.setdefault("reportingComponent", "")
     obj.setdefault("reportingInstance", "")
+
+
+class EventStrategy(Strategy):
+    create_on_update = True
+    ttl_seconds = EVENT_TTL
+
+    def default(self, obj: Obj) -> None:
+        default_event(obj)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validate_event(obj, None)
+
+    def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
+        return validate_event(obj, old)

@@ -1,4 +1,4 @@
-"""Nodes: validation (podCIDR, taints, capacity; podCIDR is set once).
+"""Nodes: validation (podCIDR, taints, capacity; podCIDR is set once); a new node keeps the status it is sent.
 
 Concurrency: pure functions.
 """
@@ -10,6 +10,7 @@ from typing import Any
 
 from ...api.quantity import QuantityError, parse_quantity
 from ..errors import Cause
+from ..strategy import Obj, Strategy
 from ..validation import V, validate_metadata
 
 
@@ -45,3 +46,14 @@ def validate_node(obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause
         if oc and spec.get("podCIDR") != oc:
             v.forbidden("spec.podCIDR", "node updates may not change podCIDR except from \"\" to valid")
     return v.causes
+
+
+class NodeStrategy(Strategy):
+    def initial_status(self, obj: Obj) -> Obj | None:
+        return None  # the kubelet registers its node with the status it observed
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validate_node(obj, None)
+
+    def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
+        return validate_node(obj, old)

@@ -1,9 +1,11 @@
-"""Pods: defaulting, validation, status validation, QoS class, DefaultTolerationSeconds.
+"""Pods: defaulting, validation, QoS class, DefaultTolerationSeconds, graceful deletion.
 
 ``add_default_tolerations`` is the DefaultTolerationSeconds admission the
 registry applies to new pods (the seconds are the API server's setting).
 Pod updates may change only images, activeDeadlineSeconds, tolerations and
-terminationGracePeriodSeconds; a pod in a terminal phase stays there.
+terminationGracePeriodSeconds; a pod in a terminal phase stays there. A
+new pod starts Pending with its QoS class. DELETE of a pod bound to a node
+gives it its grace period (the kubelet stops it, then deletes it for good).
 
 Concurrency: pure functions; defaulting mutates only the object it is given,
 which belongs to one request.
@@ -15,8 +17,10 @@ import ipaddress
 import json
 from typing import Any
 
+from ...api.pods import TERMINAL_PHASES
 from ...api.quantity import QuantityError, parse_quantity
 from ..errors import Cause
+from ..strategy import Obj, Strategy
 from ..validation import V, validate_metadata
 from .podspec import default_pod_spec, validate_pod_spec
 
@@ -106,3 +110,36 @@ def validate_pod_status(obj: dict[str, Any], old: dict[str, Any] | None) -> list
     for i, c in enumerate(st.get("conditions") or []):
         v.enum(f"status.conditions[{i}].status", c.get("status"), ["True", "False", "Unknown"])
     return v.causes
+
+
+class PodStrategy(Strategy):
+    has_generation = True
+    return_deleted_object = True
+
+    def default(self, obj: Obj) -> None:
+        default_pod(obj)
+
+    def initial_status(self, obj: Obj) -> Obj | None:
+        return {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        add_default_tolerations(obj.setdefault("spec", {}), self.settings.default_toleration_seconds)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validate_pod(obj, None)
+
+    def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
+        return validate_pod(obj, old)
+
+    def validate_status_update(self, obj: Obj, old: Obj) -> list[Cause]:
+        return validate_pod_status(obj, old)
+
+    def grace_period(self, obj: Obj, requested: int | None) -> int:
+        spec = obj.get("spec") or {}
+        grace = requested if requested is not None else spec.get("terminationGracePeriodSeconds", 30)
+        if grace < 0:
+            grace = 1
+        # Nothing runs a pod that is not bound to a node or has finished: no one would end the grace period.
+        if not spec.get("nodeName") or (obj.get("status") or {}).get("phase") in TERMINAL_PHASES:
+            grace = 0
+        return grace

@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import errors
 from ..errors import Cause
+from ..strategy import Obj, Strategy
 from ..validation import MAX_CONFIG_SIZE, V, validate_config_keys, validate_metadata
 
 
@@ -49,3 +50,14 @@ def validate_secret(obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cau
         if old.get("immutable") and (data != (old.get("data") or {}) or not obj.get("immutable")):
             v.forbidden("data", "field is immutable when `immutable` is set")
     return v.causes
+
+
+class SecretStrategy(Strategy):
+    def default(self, obj: Obj) -> None:
+        default_secret(obj)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validate_secret(obj, None)
+
+    def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
+        return validate_secret(obj, old)

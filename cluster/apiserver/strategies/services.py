@@ -1,4 +1,8 @@
-"""Services: defaulting and validation.
+"""Services: defaulting, validation, and their ClusterIP and NodePort allocations.
+
+An update that leaves ``clusterIP`` or a port's ``nodePort`` empty keeps the
+allocated one. Allocations ride in the service's own txn
+(``serviceallocator``).
 
 Concurrency: pure functions; defaulting mutates only the object it is given,
 which belongs to one request.
@@ -12,7 +16,9 @@ from typing import Any
 
 from .. import errors
 from ..errors import Cause
+from ..strategy import Obj, Settings, Strategy
 from ..validation import IANA_SVC_NAME_RE, V, dns1123_label, dns1123_subdomain, validate_metadata
+from .serviceallocator import ServiceAllocator
 
 SERVICE_TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
 
@@ -106,3 +112,40 @@ def validate_service(obj: dict[str, Any], old: dict[str, Any] | None,
         if oldip and cip != oldip:
             v.invalid("spec.clusterIPs[0]", cip, "may not change once set")
     return v.causes
+
+
+class ServiceStrategy(Strategy):
+    reservation_exhausted = "could not allocate a service address after several attempts"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.allocator = ServiceAllocator(settings.service_cidr, settings.node_port_range)
+
+    def default(self, obj: Obj) -> None:
+        default_service(obj)
+
+    def initial_status(self, obj: Obj) -> Obj | None:
+        return {"loadBalancer": {}}
+
+    def prepare_for_update(self, new: Obj, old: Obj) -> None:
+        spec, ospec = new.setdefault("spec", {}), old.get("spec") or {}
+        if not spec.get("clusterIP") and ospec.get("clusterIP") and spec.get("type") != "ExternalName":
+            spec["clusterIP"] = ospec["clusterIP"]
+            spec["clusterIPs"] = ospec.get("clusterIPs") or [ospec["clusterIP"]]
+        oldports = {(p.get("port"), p.get("protocol")): p.get("nodePort") for p in ospec.get("ports") or []}
+        if spec.get("type") in ("NodePort", "LoadBalancer"):
+            for p in spec.get("ports") or []:
+                if not p.get("nodePort") and oldports.get((p.get("port"), p.get("protocol"))):
+                    p["nodePort"] = oldports[(p.get("port"), p.get("protocol"))]
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validate_service(obj, None)
+
+    def validate_update(self, obj: Obj, old: Obj) -> list[Cause]:
+        return validate_service(obj, old)
+
+    def reserve(self, obj: Obj, old: Obj | None, attempt: int) -> list[tuple[str, bytes]]:
+        return self.allocator.allocate(obj, old, retry=attempt)
+
+    def release(self, old: Obj, new: Obj | None) -> list[str]:
+        return self.allocator.releases(old, new)

@@ -1,4 +1,4 @@
-"""What the apps/v1 workloads (Deployments, ReplicaSets) share: selector/template validation and status checks.
+"""What the apps/v1 workloads (Deployments, ReplicaSets) share: selector/template validation, status, generation.
 
 Concurrency: pure functions.
 """
@@ -11,6 +11,7 @@ from typing import Any
 from .. import errors
 from ..errors import Cause
 from ..selector import from_label_selector_object
+from ..strategy import Obj, Strategy
 from ..validation import V, validate_metadata
 from .podspec import validate_pod_spec
 
@@ -87,3 +88,12 @@ def validate_workload_status(obj: dict[str, Any], old: dict[str, Any] | None) ->
               "observedGeneration", "unavailableReplicas", "terminatingReplicas"):
         v.non_negative(f"status.{f}", st.get(f))
     return v.causes
+
+
+class WorkloadStrategy(Strategy):
+    """A kind with spec.replicas, a pod template and a controller that reports observedGeneration."""
+
+    has_generation = True
+
+    def validate_status_update(self, obj: Obj, old: Obj) -> list[Cause]:
+        return validate_workload_status(obj, old)
