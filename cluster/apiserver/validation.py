@@ -221,11 +221,3 @@ def validate_config_keys(field: str, data: Any, v: V) -> int:
                                           "validation is '[-._a-zA-Z0-9]+')")
         size += len(val or "")
     return size
-
-
-# ------------------------------------------------------------------ scale
-
-def validate_scale(obj: dict[str, Any]) -> list[Cause]:
-    v = V()
-    v.non_negative("spec.replicas", (obj.get("spec") or {}).get("replicas"))
-    return v.causes

@@ -24,7 +24,14 @@ from .events import EventStrategy, default_event, validate_event
 from .leases import LeaseStrategy, validate_lease
 from .namespaces import NamespaceStrategy, default_namespace, validate_namespace
 from .nodes import NodeStrategy, validate_node
-from .pods import PodStrategy, add_default_tolerations, default_pod, qos_class, validate_pod, validate_pod_status
+from .pods import (
+    PodStrategy,
+    add_default_tolerations,
+    default_pod,
+    qos_class,
+    validate_pod,
+    validate_pod_status,
+)
 from .podspec import default_pod_spec, validate_pod_spec
 from .replicasets import ReplicaSetStrategy, default_replicaset, validate_replicaset
 from .secrets import SecretStrategy, default_secret, validate_secret

@@ -24,7 +24,6 @@ from ..strategy import Obj, Strategy
 from ..validation import V, validate_metadata
 from .podspec import default_pod_spec, validate_pod_spec
 
-
 DEFAULT_TOLERATION_SECONDS = 300  # kube-apiserver's --default-{not-ready,unreachable}-toleration-seconds
 TOLERATION_KEYS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 

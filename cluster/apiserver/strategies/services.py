@@ -17,7 +17,13 @@ from typing import Any
 from .. import errors
 from ..errors import Cause
 from ..strategy import Obj, Settings, Strategy
-from ..validation import IANA_SVC_NAME_RE, V, dns1123_label, dns1123_subdomain, validate_metadata
+from ..validation import (
+    IANA_SVC_NAME_RE,
+    V,
+    dns1123_label,
+    dns1123_subdomain,
+    validate_metadata,
+)
 from .serviceallocator import ServiceAllocator
 
 SERVICE_TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
