@@ -9,13 +9,12 @@ a namespace created a moment ago on another API server is found.
 from __future__ import annotations
 
 from . import errors
-from .resources import ResourceDef, by_plural
+from .resources import ResourceDef, served
 from .storage import Store, decode_kv
 from .strategy import Obj
 from .watch import WEvent
 
-NAMESPACES = by_plural("namespaces")
-assert NAMESPACES is not None
+NAMESPACES = served("namespaces")
 
 
 class NamespaceLifecycle:

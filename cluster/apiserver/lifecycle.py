@@ -36,6 +36,7 @@ from .strategy import Obj, Strategy
 
 # The authorizer's per-object check (auth.Decision.object_check) of (old, new); it raises to refuse.
 ObjectCheck = Callable[[Obj | None, Obj | None], None] | None
+Decoded = tuple[Obj, list[Cause]]   # a decoded body, and the problems decoding found (422 causes)
 GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 PROPAGATION_POLICIES = ["Foreground", "Background", "Orphan"]
 
@@ -52,7 +53,7 @@ def generate_name(prefix: str) -> str:
 # ----------------------------------------------------------- decoding
 
 def decode_body(rdef: ResourceDef, body: Any, opts: WriteOptions, *, type_name: str | None = None,
-                kind: str | None = None, api_version: str | None = None) -> tuple[Obj, list[Cause]]:
+                kind: str | None = None, api_version: str | None = None) -> Decoded:
     """Check kind/apiVersion, drop unknown fields (per fieldValidation), reject type errors."""
     kind = kind or rdef.kind
     api_version = api_version or rdef.api_version

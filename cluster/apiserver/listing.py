@@ -62,10 +62,10 @@ async def list_objects(store: Store, rdef: ResourceDef, ns: str | None, lsel: La
     name = fsel.exact("metadata.name")
     if name is not None and (ns or not rdef.namespaced) and not limit:
         res = await store.range(rdef.key(ns, name), b"", revision=revision)
-        items = [decode_kv(kv) for kv in res.kvs]
-        items = [o for o in items if lsel.matches((o.get("metadata") or {}).get("labels"))
+        found = [decode_kv(kv) for kv in res.kvs]
+        found = [o for o in found if lsel.matches((o.get("metadata") or {}).get("labels"))
                  and fsel.matches(o)]
-        return items, {"resourceVersion": str(revision or res.revision)}
+        return found, {"resourceVersion": str(revision or res.revision)}
     filtering = not lsel.empty or not fsel.empty
     items: list[dict[str, Any]] = []
     remaining: int | None = None

@@ -22,15 +22,14 @@ from . import errors
 from .errors import APIError
 from .negotiation import json_response
 from .registry import Registry
-from .resources import by_plural
+from .resources import served
 
 # A log source: (namespace, pod, container, params) -> bytes | str | async iterator of bytes (or an awaitable of
 # one of those). params: follow, tailLines, sinceSeconds, timestamps, previous, limitBytes (strings).
 LogSource = Callable[[str, str, str, dict[str, str]], Any]
 LOG_PARAMS = ("follow", "tailLines", "sinceSeconds", "sinceTime", "timestamps", "previous", "limitBytes")
-PODS = by_plural("pods")
-NODES = by_plural("nodes")
-assert PODS is not None and NODES is not None
+PODS = served("pods")
+NODES = served("nodes")
 
 
 class PodLogs:

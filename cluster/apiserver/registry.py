@@ -31,8 +31,9 @@ from typing import Any, Awaitable, Callable
 
 from . import errors
 from .admission import NamespaceLifecycle
-from .errors import APIError, Cause
+from .errors import APIError
 from .lifecycle import (
+    Decoded,
     ObjectCheck,
     apply_patch,
     before_update,
@@ -102,7 +103,7 @@ class Registry:
     # ------------------------------------------------------------ create
 
     async def create(self, rdef: ResourceDef, ns: str | None, body: Any, opts: WriteOptions,
-                     check: ObjectCheck = None, *, decoded: tuple[Obj, list[Cause]] | None = None,
+                     check: ObjectCheck = None, *, decoded: Decoded | None = None,
                      managed: Obj | None = None) -> Obj:
         obj, causes = decoded if decoded is not None else decode_body(rdef, body, opts)
         md = obj["metadata"]

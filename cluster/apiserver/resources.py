@@ -146,8 +146,9 @@ def by_kind(group: str, kind: str) -> ResourceDef | None:
     return _BY_KIND.get((group, kind))
 
 
-def by_plural(plural: str) -> ResourceDef | None:
-    return _BY_PLURAL.get(plural)
+def served(plural: str) -> ResourceDef:
+    """The served resource ``plural``, for code that needs one that is always there (KeyError if not)."""
+    return _BY_PLURAL[plural]
 
 
 def group_versions() -> list[tuple[str, str]]:

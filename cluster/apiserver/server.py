@@ -61,7 +61,7 @@ from .negotiation import (
 )
 from .options import WriteOptions, delete_options, list_limit, write_options
 from .registry import Registry
-from .resources import by_plural, group_versions
+from .resources import group_versions, served
 from .routing import PUBLIC_PATHS, Route, not_found, route, verb
 from .selector import (
     FieldSelector,
@@ -131,7 +131,8 @@ class APIServer:
     async def start(self) -> None:
         self.client = RaftstoreClient(self.config.raftstore_endpoints, timeout=10.0, request_timeout=2.0)
         self.store = Store(self.client)
-        self.registry = Registry(self.store, Settings(self.config.service_cidr, tuple(self.config.node_port_range),
+        lo, hi = self.config.node_port_range
+        self.registry = Registry(self.store, Settings(self.config.service_cidr, (lo, hi),
                                                       self.config.default_toleration_seconds))
         self.hub = WatchHub(self.client)
         self.watches = WatchStreamer(self.registry, self.hub, self.store, max_watches=self.config.max_watches,
@@ -157,8 +158,7 @@ class APIServer:
 
     async def _bootstrap(self) -> None:
         assert self.registry is not None and self.hub is not None
-        nsdef = by_plural("namespaces")
-        assert nsdef is not None
+        nsdef = served("namespaces")
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -183,8 +183,7 @@ class APIServer:
             except APIError as exc:
                 if exc.code != 409:
                     raise
-        svc = by_plural("services")
-        assert svc is not None
+        svc = served("services")
         first_ip = str(ipaddress.ip_network(self.config.service_cidr).network_address + 1)
         try:
             await self.registry.create(svc, "default", {

@@ -74,9 +74,10 @@ def watch_options(q: MultiMapping[str]) -> WatchOptions:
                                                  "allowWatchBookmarks to true"))
         if causes:
             raise errors.invalid_object("ListOptions", "meta.k8s.io", "", causes)
+    ts = q.get("timeoutSeconds")
     try:
         # Spread the default so that watches opened together do not all end (and re-list) together.
-        timeout = float(q.get("timeoutSeconds")) if q.get("timeoutSeconds") else 1800 * (1 + random.random())
+        timeout = float(ts) if ts else 1800 * (1 + random.random())
     except ValueError:
         raise errors.bad_request("timeoutSeconds must be a number") from None
     return WatchOptions(rv, bookmarks, send_initial, timeout)
