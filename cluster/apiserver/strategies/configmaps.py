@@ -1,6 +1,7 @@
 """ConfigMaps: validation (keys, size, binaryData, immutability).
 
-Concurrency: pure functions.
+Concurrency: pure functions, and a strategy with no mutable state that every
+request shares (see ``..strategy``).
 """
 
 from __future__ import annotations

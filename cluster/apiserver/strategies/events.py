@@ -1,7 +1,8 @@
 """Events (core/v1): defaulting and validation; PUT creates; an event expires an hour after creation.
 
-Concurrency: pure functions; defaulting mutates only the object it is given,
-which belongs to one request.
+Concurrency: pure functions, and a strategy with no mutable state that every
+request shares (see ``..strategy``); defaulting mutates only the object it is
+given, which belongs to one request.
 """
 
 from __future__ import annotations

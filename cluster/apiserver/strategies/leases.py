@@ -1,6 +1,7 @@
 """Leases (coordination.k8s.io/v1): validation; PUT creates.
 
-Concurrency: pure functions.
+Concurrency: pure functions, and a strategy with no mutable state that every
+request shares (see ``..strategy``).
 """
 
 from __future__ import annotations

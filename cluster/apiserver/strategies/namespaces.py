@@ -7,8 +7,9 @@ marks it Terminating; the namespace controller empties it and finalizes it,
 and it goes when no finalizer is left. ``default``, ``kube-system`` and
 ``kube-public`` cannot be deleted.
 
-Concurrency: pure functions; defaulting mutates only the object it is given,
-which belongs to one request.
+Concurrency: pure functions, and a strategy with no mutable state that every
+request shares (see ``..strategy``); defaulting mutates only the object it is
+given, which belongs to one request.
 """
 
 from __future__ import annotations

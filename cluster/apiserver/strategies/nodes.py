@@ -1,6 +1,7 @@
 """Nodes: validation (podCIDR, taints, capacity; podCIDR is set once); a new node keeps the status it is sent.
 
-Concurrency: pure functions.
+Concurrency: pure functions, and a strategy with no mutable state that every
+request shares (see ``..strategy``).
 """
 
 from __future__ import annotations

@@ -7,8 +7,9 @@ terminationGracePeriodSeconds; a pod in a terminal phase stays there. A
 new pod starts Pending with its QoS class. DELETE of a pod bound to a node
 gives it its grace period (the kubelet stops it, then deletes it for good).
 
-Concurrency: pure functions; defaulting mutates only the object it is given,
-which belongs to one request.
+Concurrency: pure functions, and a strategy with no mutable state that every
+request shares (see ``..strategy``); defaulting mutates only the object it is
+given, which belongs to one request.
 """
 
 from __future__ import annotations

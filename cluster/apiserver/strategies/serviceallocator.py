@@ -5,7 +5,9 @@ Every allocated address and port is a key of its own
 <port>``, the value names the owning service). A write that allocates puts
 those keys with a "must not exist" compare, so two services racing for one
 address cannot both win; a write that gives one up deletes its key. A
-random pick that collides fails the compare and the create tries again.
+pick that collides fails the compare, and the create's next attempt answers
+that the address or port is already allocated (a random pick is not drawn
+again).
 
 Concurrency: no state besides the configured ranges; ``random`` picks need
 no coordination because the txn compare decides.

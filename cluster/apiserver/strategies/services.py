@@ -4,8 +4,9 @@ An update that leaves ``clusterIP`` or a port's ``nodePort`` empty keeps the
 allocated one. Allocations ride in the service's own txn
 (``serviceallocator``).
 
-Concurrency: pure functions; defaulting mutates only the object it is given,
-which belongs to one request.
+Concurrency: pure functions, and a strategy with no mutable state that every
+request shares (see ``..strategy``); defaulting mutates only the object it is
+given, which belongs to one request.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """What the apps/v1 workloads (Deployments, ReplicaSets) share: selector/template validation, status, generation.
 
-Concurrency: pure functions.
+Concurrency: pure functions, and a strategy with no mutable state that every
+request shares (see ``..strategy``).
 """
 
 from __future__ import annotations
