@@ -93,7 +93,7 @@ def other_apply_sets(obj: dict[str, Any], manager: str | None) -> list[dict[str,
 
 
 def remove_unowned(obj: Any, old: dict[str, Any], new: dict[str, Any], others: list[dict[str, Any]],
-                    tname: str | None) -> None:
+                   tname: str | None) -> None:
     """Remove fields this manager applied before but no longer applies (and no other applier owns)."""
     if not isinstance(obj, dict):
         return
@@ -128,7 +128,7 @@ def remove_unowned(obj: Any, old: dict[str, Any], new: dict[str, Any], others: l
                         continue
                     if ik in sub and ik in newsub and isinstance(item, dict):
                         remove_unowned(item, sub[ik], newsub[ik], [o[ik] for o in others_sub if ik in o],
-                                        elem if isinstance(elem, str) else None)
+                                       elem if isinstance(elem, str) else None)
                     keep.append(item)
                 obj[name] = keep
             elif strategy == "set":

@@ -65,14 +65,16 @@ MAX_LATEST_KEYS = 100_000   # the update fast path's cache of latest values (old
 class Registry:
     def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self.store = store
-        self.strategies = build_strategies(settings or Settings())
+        settings = settings or Settings()
+        self.strategies = build_strategies(settings)
+        self.default_strategy = Strategy(settings)   # for a kind with nothing special
         self.namespace_lifecycle = NamespaceLifecycle(store)
         self._leases: dict[int, tuple[int, float]] = {}   # ttl -> (lease id, when granted)
         self.latest: dict[str, tuple[int, bytes]] = {}   # key -> (mod_revision, value), as the hub saw it
         self.update_stats = {"cached_first_try": 0, "cached_stale": 0}
 
     def strategy(self, rdef: ResourceDef) -> Strategy:
-        return self.strategies[rdef.group_resource]
+        return self.strategies.get(rdef.group_resource, self.default_strategy)
 
     def on_event(self, ev: WEvent) -> None:
         """Watch-hub listener: keeps the latest-value cache and the namespace cache current."""

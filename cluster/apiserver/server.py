@@ -235,7 +235,7 @@ class APIServer:
         parts = [p for p in path.split("/") if p]
         if not parts:
             return json_response({"paths": sorted({"/api", "/api/v1", "/apis", "/version", "/openapi/v3", "/healthz"}
-                                               | {f"/apis/{g}/{v}" for g, v in group_versions() if g})})
+                                                  | {f"/apis/{g}/{v}" for g, v in group_versions() if g})})
         if parts[0] == "openapi":
             return self._openapi(request, parts)
         if parts[0] not in ("api", "apis"):
