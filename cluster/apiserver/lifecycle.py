@@ -11,10 +11,11 @@
   ``should_delete`` (nothing holds the object any more).
 - ``apply_patch``: a JSON, merge or strategic merge patch, errors as 422s.
 
-Pure decisions: the registry does the reads and the txns around them.
+No I/O here: the registry does the reads and the txns around these steps.
 
-Concurrency: pure functions; they mutate only the objects they are handed,
-which belong to one request.
+Concurrency: functions without shared state (beyond ``random``, ``uuid`` and
+the clock); they mutate only the objects they are handed, which belong to
+one request.
 """
 
 from __future__ import annotations
