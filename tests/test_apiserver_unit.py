@@ -7,10 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from cluster.apiserver import auth, errors, patch, schema, tables, validation
 from cluster.api.quantity import QuantityError, canonical, parse_quantity
-from cluster.apiserver.selector import (from_label_selector_object, parse_field_selector,
-                                        parse_label_selector)
+from cluster.apiserver import auth, errors, patch, schema, tables
+from cluster.apiserver import strategies as validation
+from cluster.apiserver.selector import (
+    from_label_selector_object,
+    parse_field_selector,
+    parse_label_selector,
+)
 
 
 @pytest.mark.parametrize("raw,value,canon", [

@@ -24,6 +24,7 @@ served as immutable bytes.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from typing import Any
@@ -53,8 +54,6 @@ VERSION_INFO = {
 
 
 def _storage_hash(r: ResourceDef) -> str:
-    import base64
-
     return base64.b64encode(hashlib.sha256(f"{r.api_version}/{r.kind}".encode()).digest()[:8]).decode()
 
 

@@ -11,6 +11,7 @@ of the API server's single event loop.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,8 +33,6 @@ def required(path: str, detail: str = "") -> Cause:
 
 
 def _quote(value: Any) -> str:
-    import json
-
     if isinstance(value, str):
         return json.dumps(value)
     try:

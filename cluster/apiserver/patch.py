@@ -26,6 +26,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .schema_data import SCHEMAS
+
 
 class PatchError(ValueError):
     pass
@@ -208,8 +210,6 @@ PATCH_META: dict[tuple[str, str], tuple[str, str | None]] = {
 
 def field_type(type_name: str | None, fname: str) -> Any:
     """The schema type of ``fname`` in ``type_name`` (None if unknown)."""
-    from .schema_data import SCHEMAS
-
     if type_name is None or type_name not in SCHEMAS:
         return None
     return SCHEMAS[type_name]["fields"].get(fname)

@@ -1,14 +1,16 @@
-"""Generic REST semantics over ``Store``: get, list, create, update, patch, delete.
+"""Generic REST semantics over ``Store``: get, list, create, update, patch, apply, delete.
 
-This is kube-apiserver's ``registry/generic`` in small: decoding against the
-schema (unknown fields per fieldValidation, type errors -> 400), the create
-and update strategies (server-set metadata, status vs. spec, generation,
-defaults, validation -> 422), admission (namespace exists and is not
-terminating), optimistic concurrency (a stale ``resourceVersion`` -> 409;
-without one, a lost compare is retried on fresh data), graceful deletion,
-finalizers and propagation policy, service ClusterIP/NodePort allocation,
-the ``binding``, ``scale``, ``finalize`` and ``eviction`` subresources, and
-list pagination with opaque continue tokens.
+This is kube-apiserver's ``registry/generic`` store in small. Every kind
+goes through the same steps (``lifecycle``: decoding, server-set metadata,
+validation, deletion decisions); what is special about a kind comes from its
+``Strategy`` (``strategies/<kind>.py``), keys it reserves beside the object
+(service addresses) included. Around them the registry does the I/O:
+NamespaceLifecycle admission (``admission``), optimistic concurrency (a
+stale ``resourceVersion`` -> 409; without one, a lost compare is retried on
+fresh data), create-on-update, server-side apply (``managedfields``),
+graceful deletion with finalizers and propagation policy, TTLs, and lists
+(``listing``). The subresources with endpoints of their own (binding,
+eviction, scale) build on ``guaranteed_update`` (``subresources``).
 
 Concurrency: every method is a coroutine on the API server's loop; writes are
 compare-and-swap txns (see ``storage.py``). Two caches are fed by the watch
@@ -23,67 +25,59 @@ saves one Raft round per update (binding, status) on the hot path.
 
 from __future__ import annotations
 
-import base64
 import copy
-import ipaddress
-import json
-import random
 import time
-import uuid
-from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-from raftstore.client import prefix_end
-
-from . import errors, patch as patchlib, schema
+from . import errors
+from .admission import NamespaceLifecycle
 from .errors import APIError
-from .resources import ResourceDef, by_plural
-from ..api.timestamps import rfc3339
-from .selector import FieldSelector, LabelSelector, from_label_selector_object
+from .lifecycle import (
+    Decoded,
+    ObjectCheck,
+    apply_patch,
+    before_update,
+    check_preconditions,
+    decode_body,
+    delete_policy,
+    dump,
+    finalizers_for_policy,
+    generate_name,
+    mark_for_deletion,
+    prepare_create,
+    should_delete,
+    validate,
+)
+from .listing import list_objects
+from .managedfields import apply_entry, merge_applied
+from .options import WriteOptions
+from .resources import ResourceDef
+from .selector import FieldSelector, LabelSelector
 from .storage import Store, decode, decode_kv
-from .validation import DEFAULT_TOLERATION_SECONDS, add_default_tolerations, qos_class, validate_scale
+from .strategies import build as build_strategies
+from .strategy import Obj, Settings, Strategy
 from .watch import WEvent
 
-ObjectCheck = Callable[[dict[str, Any] | None, dict[str, Any] | None], None] | None
 MAX_RETRIES = 20
 MAX_LATEST_KEYS = 100_000   # the update fast path's cache of latest values (oldest entries dropped first)
-GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-EVENT_TTL = 3600
-CREATE_ON_UPDATE = {"leases", "events", "endpoints"}
-IMMORTAL_NAMESPACES = {"default", "kube-system", "kube-public"}
-
-
-@dataclass
-class WriteOptions:
-    dry_run: bool = False
-    field_manager: str | None = None
-    field_validation: str = "Warn"  # Strict | Warn | Ignore
-    force: bool = False
-    duplicates: list[str] = field(default_factory=list)  # duplicate JSON fields seen while parsing the body
-    warnings: list[str] = field(default_factory=list)  # out: Warning headers to send
-
-
-def _dump(o: Any) -> str:
-    return json.dumps(o, sort_keys=True, separators=(",", ":"))
 
 
 class Registry:
-    def __init__(self, store: Store, service_cidr: str = "127.96.0.0/16",
-                 node_port_range: tuple[int, int] = (30000, 32767),
-                 default_toleration_seconds: int = DEFAULT_TOLERATION_SECONDS) -> None:
+    def __init__(self, store: Store, settings: Settings | None = None) -> None:
         self.store = store
-        self.default_toleration_seconds = default_toleration_seconds
-        self.service_net = ipaddress.ip_network(service_cidr)
-        self.node_ports = node_port_range
-        self.namespaces: dict[str, dict[str, Any]] = {}
-        self._event_lease: tuple[int, float] = (0, 0.0)
+        settings = settings or Settings()
+        self.strategies = build_strategies(settings)
+        self.default_strategy = Strategy(settings)   # for a kind with nothing special
+        self.namespace_lifecycle = NamespaceLifecycle(store)
+        self._leases: dict[int, tuple[int, float]] = {}   # ttl -> (lease id, when granted)
         self.latest: dict[str, tuple[int, bytes]] = {}   # key -> (mod_revision, value), as the hub saw it
         self.update_stats = {"cached_first_try": 0, "cached_stale": 0}
 
-    # ------------------------------------------------------------ caches
+    def strategy(self, rdef: ResourceDef) -> Strategy:
+        return self.strategies.get(rdef.group_resource, self.default_strategy)
 
     def on_event(self, ev: WEvent) -> None:
-        """Watch-hub listener: keeps the namespace cache and the latest-value cache current."""
+        """Watch-hub listener: keeps the latest-value cache and the namespace cache current."""
         latest = self.latest
         if ev.type == "DELETE" or ev.value is None:
             latest.pop(ev.key, None)
@@ -92,80 +86,11 @@ class Registry:
             latest[ev.key] = (ev.revision, ev.value)
             if len(latest) > MAX_LATEST_KEYS:
                 del latest[next(iter(latest))]
-        if not ev.key.startswith("/registry/namespaces/"):
-            return
-        name = ev.key.rsplit("/", 1)[1]
-        if ev.type == "DELETE":
-            self.namespaces.pop(name, None)
-        else:
-            obj = ev.obj()
-            if obj is not None:
-                self.namespaces[name] = obj
-
-    async def _namespace(self, name: str) -> dict[str, Any] | None:
-        ns = self.namespaces.get(name)
-        if ns is not None and not (ns.get("metadata") or {}).get("deletionTimestamp"):
-            return ns
-        kv = await self.store.get(f"/registry/namespaces/{name}")
-        return decode_kv(kv) if kv is not None else None
-
-    # ----------------------------------------------------------- decoding
-
-    def decode_body(self, rdef: ResourceDef, body: Any, opts: WriteOptions, *, type_name: str | None = None,
-                    kind: str | None = None, api_version: str | None = None) -> tuple[dict[str, Any], list[errors.Cause]]:
-        """Check kind/apiVersion, drop unknown fields (per fieldValidation), reject type errors."""
-        kind = kind or rdef.kind
-        api_version = api_version or rdef.api_version
-        if not isinstance(body, dict):
-            raise errors.bad_request(f"the body of the request must be a JSON object, got {type(body).__name__}")
-        bkind, bav = body.get("kind"), body.get("apiVersion")
-        if bkind not in (None, "") and bkind != kind:
-            raise errors.bad_request(f'{bkind} in version "{api_version.split("/")[-1]}" cannot be handled as a '
-                                     f"{kind}: the object kind ({bkind}) does not match the resource kind ({kind})")
-        if bav not in (None, "") and bav != api_version:
-            raise errors.bad_request(f"the API version in the data ({bav}) does not match the expected API version "
-                                     f"({api_version})")
-        dec = schema.decode(body, type_name or rdef.schema, check_required=False)
-        if dec.type_errors:
-            raise errors.bad_request(f'{kind} in version "{api_version.split("/")[-1]}" cannot be handled as a '
-                                     f"{kind}: json: {dec.type_errors[0]}")
-        problems = [f'unknown field "{u}"' for u in dec.unknown] + [f'duplicate field "{d}"' for d in opts.duplicates]
-        if problems:
-            if opts.field_validation == "Strict":
-                raise errors.bad_request("strict decoding error: " + ", ".join(problems))
-            if opts.field_validation == "Warn":
-                opts.warnings.extend(problems)
-        obj = dec.obj
-        obj["kind"] = kind
-        obj["apiVersion"] = api_version
-        obj.setdefault("metadata", {})
-        return obj, dec.causes
-
-    def _invalid(self, rdef: ResourceDef, obj: dict[str, Any], causes: list[errors.Cause],
-                 kind: str | None = None, group: str | None = None) -> APIError:
-        seen: set[tuple[str, str]] = set()
-        uniq = []
-        for c in causes:
-            if (c.field, c.reason) not in seen:
-                seen.add((c.field, c.reason))
-                uniq.append(c)
-        name = (obj.get("metadata") or {}).get("name") or ""
-        return errors.invalid_object(kind or rdef.kind, rdef.group if group is None else group, name, uniq)
-
-    def _validate(self, rdef: ResourceDef, obj: dict[str, Any], old: dict[str, Any] | None,
-                  extra: list[errors.Cause], *, status: bool = False) -> None:
-        causes = list(extra)
-        req = schema.decode(obj, rdef.schema, check_required=True)
-        causes += [c for c in req.causes if c.reason == "FieldValueRequired"]
-        fn = rdef.validate_status if status else rdef.validate
-        if fn is not None:
-            causes += fn(obj, old)
-        if causes:
-            raise self._invalid(rdef, obj, causes)
+        self.namespace_lifecycle.on_event(ev)
 
     # ------------------------------------------------------------- reads
 
-    async def get(self, rdef: ResourceDef, ns: str | None, name: str) -> dict[str, Any]:
+    async def get(self, rdef: ResourceDef, ns: str | None, name: str) -> Obj:
         kv = await self.store.get(rdef.key(ns, name))
         if kv is None:
             raise errors.not_found(rdef.plural, rdef.group, name)
@@ -173,82 +98,16 @@ class Registry:
 
     async def list(self, rdef: ResourceDef, ns: str | None, lsel: LabelSelector, fsel: FieldSelector, *,
                    limit: int = 0, cont: str | None = None, rv: str | None = None,
-                   rv_match: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        prefix = rdef.key_prefix(ns)
-        end = prefix_end(prefix.encode())
-        revision = 0
-        start = prefix
-        if cont:
-            try:
-                tok = json.loads(base64.urlsafe_b64decode(cont + "=" * (-len(cont) % 4)))
-                revision = int(tok["rv"])
-                start = prefix + tok["start"]
-                if tok.get("v") != "meta.k8s.io/v1":
-                    raise ValueError("version")
-            except (ValueError, KeyError, TypeError):
-                raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion "
-                                         "(version meta.k8s.io/v1)") from None
-        elif rv_match == "Exact":
-            if not rv or not rv.isdigit():
-                raise errors.bad_request("resourceVersionMatch=Exact requires a resourceVersion")
-            revision = int(rv)
-        # A single named object: one key read.
-        name = fsel.exact("metadata.name")
-        if name is not None and (ns or not rdef.namespaced) and not limit:
-            res = await self.store.range(rdef.key(ns, name), b"", revision=revision)
-            items = [decode_kv(kv) for kv in res.kvs]
-            items = [o for o in items if lsel.matches((o.get("metadata") or {}).get("labels"))
-                     and fsel.matches(o)]
-            return items, {"resourceVersion": str(revision or res.revision)}
-        filtering = not lsel.empty or not fsel.empty
-        items: list[dict[str, Any]] = []
-        remaining: int | None = None
-        next_start: str | None = None
-        try:
-            while True:
-                batch = 0 if not limit else (max(limit, 500) if filtering else limit)
-                res = await self.store.range(start, end, revision=revision, limit=batch)
-                if not revision:
-                    revision = res.revision
-                for i, kv in enumerate(res.kvs):
-                    obj = decode_kv(kv)
-                    if filtering and not (lsel.matches((obj.get("metadata") or {}).get("labels"))
-                                          and fsel.matches(obj)):
-                        continue
-                    items.append(obj)
-                    if limit and len(items) >= limit:
-                        more_here = i < len(res.kvs) - 1 or res.more
-                        if more_here:
-                            next_start = kv.key.decode() + "\x00"
-                            if not filtering:
-                                remaining = res.count - (i + 1)
-                        break
-                else:
-                    if res.more and res.kvs:
-                        start = res.kvs[-1].key.decode() + "\x00"
-                        if not limit or len(items) < limit:
-                            continue
-                    break
-                break
-        except APIError as e:
-            if e.code == 410 and cont:
-                raise errors.gone("The provided continue parameter is too old to display a consistent list "
-                                  "result. You can start a new list without the continue parameter.") from None
-            raise
-        meta: dict[str, Any] = {"resourceVersion": str(revision)}
-        if next_start is not None:
-            tok = {"v": "meta.k8s.io/v1", "rv": revision, "start": next_start[len(prefix):]}
-            meta["continue"] = base64.urlsafe_b64encode(json.dumps(tok, separators=(",", ":")).encode()).decode()
-            if remaining is not None:
-                meta["remainingItemCount"] = remaining
-        return items, meta
+                   rv_match: str | None = None) -> tuple[list[Obj], dict[str, Any]]:
+        return await list_objects(self.store, rdef, ns, lsel, fsel, limit=limit, cont=cont, rv=rv,
+                                  rv_match=rv_match)
 
     # ------------------------------------------------------------ create
 
     async def create(self, rdef: ResourceDef, ns: str | None, body: Any, opts: WriteOptions,
-                     check: ObjectCheck = None, *, decoded: tuple[dict[str, Any], list[errors.Cause]] | None = None,
-                     managed: dict[str, Any] | None = None) -> dict[str, Any]:
-        obj, causes = decoded if decoded is not None else self.decode_body(rdef, body, opts)
+                     check: ObjectCheck = None, *, decoded: Decoded | None = None,
+                     managed: Obj | None = None) -> Obj:
+        obj, causes = decoded if decoded is not None else decode_body(rdef, body, opts)
         md = obj["metadata"]
         if rdef.namespaced:
             bns = md.get("namespace")
@@ -261,241 +120,51 @@ class Registry:
         if md.get("resourceVersion"):
             raise errors.bad_request("resourceVersion should not be set on objects to be created")
         generated = not md.get("name") and bool(md.get("generateName"))
-        self._prepare_create(rdef, obj)
+        strategy = self.strategy(rdef)
+        prepare_create(rdef, strategy, obj)
         if managed is not None:
             md["managedFields"] = [managed]
-        self._validate(rdef, obj, None, causes)
+        validate(rdef, strategy, obj, None, causes)
         if check is not None:
             check(None, obj)
         if rdef.namespaced and ns:
-            nso = await self._namespace(ns)
-            if nso is None:
-                raise errors.not_found("namespaces", "", ns)
-            if (nso.get("metadata") or {}).get("deletionTimestamp"):
-                raise errors.forbidden(f'{rdef.plural} "{md.get("name")}" is forbidden: unable to create new '
-                                       f"content in namespace {ns} because it is being terminated",
-                                       rdef.plural, rdef.group, md.get("name", ""))
+            await self.namespace_lifecycle.admit(rdef, ns, md.get("name"))
         for attempt in range(MAX_RETRIES):
-            extra_absent: list[str] = []
-            extra_puts: list[tuple[str, bytes]] = []
-            if rdef.plural == "services":
-                extra_absent, extra_puts = self._allocate_service(obj, None, retry=attempt)
+            claims = strategy.reserve(obj, None, attempt)
             lease = 0
-            if rdef.plural == "events" and not opts.dry_run:
-                lease = await self._events_lease()
+            if strategy.ttl_seconds and not opts.dry_run:
+                lease = await self._lease(strategy.ttl_seconds)
             if opts.dry_run:
                 return obj
-            res = await self.store.create(rdef.key(ns, md["name"]), obj, extra_absent=extra_absent,
-                                          extra_puts=extra_puts, lease=lease)
+            res = await self.store.create(rdef.key(ns, md["name"]), obj, extra_absent=[k for k, _ in claims],
+                                          extra_puts=claims, lease=lease)
             if res.succeeded:
                 md["resourceVersion"] = str(res.revision)
                 return obj
             if res.current is not None:
                 if generated:
-                    md["name"] = md["generateName"] + "".join(random.choice(GENERATE_CHARS) for _ in range(5))
+                    md["name"] = generate_name(md["generateName"])
                     continue
                 raise errors.already_exists(rdef.plural, rdef.group, md["name"])
-            # an allocation collided: try other addresses/ports
-        raise errors.internal("could not allocate a service address after several attempts")
+            # a reserved key collided: the strategy picks again
+        raise errors.internal(strategy.reservation_exhausted)
 
-    async def _events_lease(self) -> int:
-        lid, at = self._event_lease
+    async def _lease(self, ttl: int) -> int:
+        # One lease a minute per TTL serves every object created in that minute: each expires between ttl
+        # and ttl + 60 seconds after its creation, for one lease grant instead of one per object.
+        lid, at = self._leases.get(ttl, (0, 0.0))
         if lid and time.monotonic() - at < 60:
             return lid
-        lid = await self.store.lease_grant(EVENT_TTL + 60)
-        self._event_lease = (lid, time.monotonic())
+        lid = await self.store.lease_grant(ttl + 60)
+        self._leases[ttl] = (lid, time.monotonic())
         return lid
-
-    def _prepare_create(self, rdef: ResourceDef, obj: dict[str, Any]) -> None:
-        md = obj["metadata"]
-        for f in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                  "generation", "selfLink"):
-            md.pop(f, None)
-        if not md.get("name") and md.get("generateName"):
-            md["name"] = md["generateName"] + "".join(random.choice(GENERATE_CHARS) for _ in range(5))
-        md["uid"] = str(uuid.uuid4())
-        md["creationTimestamp"] = rfc3339()
-        if rdef.has_generation:
-            md["generation"] = 1
-        if rdef.default is not None:
-            rdef.default(obj)
-        if rdef.has_status and rdef.reset_status_on_create:
-            obj["status"] = {}
-        if rdef.plural == "pods":
-            add_default_tolerations(obj.setdefault("spec", {}), self.default_toleration_seconds)
-            obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
-        elif rdef.plural == "namespaces":
-            obj["status"] = {"phase": "Active"}
-        elif rdef.plural == "services":
-            obj["status"] = {"loadBalancer": {}}
-        elif rdef.plural == "replicasets":
-            # ReplicaSetStatus.replicas is required; Kubernetes stores its zero value.
-            obj["status"] = {"replicas": 0}
-
-    # ---------------------------------------------------- service allocation
-
-    def _ip_key(self, ip: str) -> str:
-        return f"/registry/ranges/serviceips/{ip}"
-
-    def _port_key(self, port: int) -> str:
-        return f"/registry/ranges/servicenodeports/{port}"
-
-    def _random_ip(self) -> str:
-        net = self.service_net
-        size = net.num_addresses
-        # Skip the network address, the first address (the kubernetes service) and the broadcast address.
-        return str(net.network_address + random.randrange(2, max(3, size - 1)))
-
-    def _allocate_service(self, obj: dict[str, Any], old: dict[str, Any] | None,
-                          retry: int) -> tuple[list[str], list[tuple[str, bytes]]]:
-        spec = obj.setdefault("spec", {})
-        absent: list[str] = []
-        puts: list[tuple[str, bytes]] = []
-        owner = f"{obj['metadata'].get('namespace')}/{obj['metadata'].get('name')}".encode()
-        typ = spec.get("type", "ClusterIP")
-        old_spec = (old or {}).get("spec") or {}
-        if typ != "ExternalName" and spec.get("clusterIP") != "None":
-            ip = spec.get("clusterIP")
-            if old is not None and old_spec.get("clusterIP") and ip == old_spec.get("clusterIP"):
-                pass
-            else:
-                if ip:
-                    try:
-                        addr = ipaddress.ip_address(ip)
-                    except ValueError:
-                        addr = None
-                    if addr is None or addr not in self.service_net:
-                        raise errors.invalid_object("Service", "", obj["metadata"].get("name", ""), [errors.invalid(
-                            "spec.clusterIPs", [ip], f"failed to allocate IP {ip}: the provided IP ({ip}) is not in "
-                                                     f"the valid range. The range of valid IPs is {self.service_net}")])
-                    if retry > 0:
-                        raise errors.invalid_object("Service", "", obj["metadata"].get("name", ""), [errors.invalid(
-                            "spec.clusterIPs", [ip], f"failed to allocate IP {ip}: provided IP is already allocated")])
-                else:
-                    ip = self._random_ip()
-                spec["clusterIP"] = ip
-                spec["clusterIPs"] = [ip]
-                absent.append(self._ip_key(ip))
-                puts.append((self._ip_key(ip), owner))
-        elif typ == "ExternalName":
-            spec.pop("clusterIP", None)
-            spec.pop("clusterIPs", None)
-        elif spec.get("clusterIP") == "None":
-            spec["clusterIPs"] = ["None"]
-        if typ in ("NodePort", "LoadBalancer"):
-            old_ports = {p.get("nodePort") for p in old_spec.get("ports") or [] if p.get("nodePort")}
-            used = set(old_ports)
-            for p in spec.get("ports") or []:
-                np_ = p.get("nodePort")
-                if np_ and np_ in old_ports:
-                    continue
-                if np_:
-                    if retry > 0:
-                        raise errors.invalid_object("Service", "", obj["metadata"].get("name", ""), [errors.invalid(
-                            "spec.ports[0].nodePort", np_, "provided port is already allocated")])
-                else:
-                    np_ = random.randint(*self.node_ports)
-                    while np_ in used:
-                        np_ = random.randint(*self.node_ports)
-                    p["nodePort"] = np_
-                used.add(np_)
-                absent.append(self._port_key(np_))
-                puts.append((self._port_key(np_), owner))
-        else:
-            for p in spec.get("ports") or []:
-                p.pop("nodePort", None)
-        return absent, puts
-
-    def _service_releases(self, obj: dict[str, Any], new: dict[str, Any] | None) -> list[str]:
-        spec = obj.get("spec") or {}
-        nspec = (new or {}).get("spec") or {}
-        out = []
-        ip = spec.get("clusterIP")
-        if ip and ip != "None" and ip != nspec.get("clusterIP"):
-            out.append(self._ip_key(ip))
-        keep = {p.get("nodePort") for p in nspec.get("ports") or []}
-        for p in spec.get("ports") or []:
-            if p.get("nodePort") and p["nodePort"] not in keep:
-                out.append(self._port_key(p["nodePort"]))
-        return out
 
     # ------------------------------------------------------------ update
 
-    def _prepare_update(self, rdef: ResourceDef, new: dict[str, Any], old: dict[str, Any],
-                        subresource: str | None) -> dict[str, Any]:
-        if subresource == "status":
-            out = copy.deepcopy(old)
-            out["status"] = new.get("status") or {}
-            nmd, omd = new.get("metadata") or {}, out["metadata"]
-            # Status writers (kubelets, controllers) may also touch labels and annotations.
-            for f in ("labels", "annotations"):
-                if f in nmd:
-                    omd[f] = nmd[f]
-            return out
-        if subresource == "finalize":
-            out = copy.deepcopy(old)
-            out.setdefault("spec", {})["finalizers"] = (new.get("spec") or {}).get("finalizers") or []
-            return out
-        md = new.setdefault("metadata", {})
-        omd = old.get("metadata") or {}
-        for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation",
-                  "namespace", "name"):
-            if f in omd:
-                md[f] = omd[f]
-            else:
-                md.pop(f, None)
-        md.pop("selfLink", None)
-        if "managedFields" not in md and "managedFields" in omd:
-            md["managedFields"] = omd["managedFields"]
-        if rdef.default is not None:
-            rdef.default(new)
-        if rdef.has_status:
-            if "status" in old:
-                new["status"] = old["status"]
-            else:
-                new.pop("status", None)
-        if rdef.plural == "namespaces":
-            new.setdefault("spec", {})["finalizers"] = (old.get("spec") or {}).get("finalizers") or []
-            new["status"] = old.get("status") or {}
-        if rdef.plural == "services":
-            spec, ospec = new.setdefault("spec", {}), old.get("spec") or {}
-            if not spec.get("clusterIP") and ospec.get("clusterIP") and spec.get("type") != "ExternalName":
-                spec["clusterIP"] = ospec["clusterIP"]
-                spec["clusterIPs"] = ospec.get("clusterIPs") or [ospec["clusterIP"]]
-            oldports = {(p.get("port"), p.get("protocol")): p.get("nodePort") for p in ospec.get("ports") or []}
-            if spec.get("type") in ("NodePort", "LoadBalancer"):
-                for p in spec.get("ports") or []:
-                    if not p.get("nodePort") and oldports.get((p.get("port"), p.get("protocol"))):
-                        p["nodePort"] = oldports[(p.get("port"), p.get("protocol"))]
-        if omd.get("deletionTimestamp"):
-            added = set(md.get("finalizers") or []) - set(omd.get("finalizers") or [])
-            if added:
-                raise errors.invalid_object(rdef.kind, rdef.group, omd.get("name", ""), [errors.forbidden_field(
-                    "metadata.finalizers", "no new finalizers can be added if the object is being deleted, found "
-                                           f"new finalizers {sorted(added)!r}")])
-        return new
-
-    def _bump_generation(self, rdef: ResourceDef, new: dict[str, Any], old: dict[str, Any]) -> None:
-        if not rdef.has_generation:
-            return
-        gen = (old.get("metadata") or {}).get("generation") or 1
-        if _dump(new.get("spec")) != _dump(old.get("spec")):
-            gen += 1
-        new["metadata"]["generation"] = gen
-
-    @staticmethod
-    def _should_delete(rdef: ResourceDef, obj: dict[str, Any]) -> bool:
-        md = obj.get("metadata") or {}
-        if not md.get("deletionTimestamp") or md.get("finalizers"):
-            return False
-        if rdef.plural == "namespaces":
-            return not (obj.get("spec") or {}).get("finalizers")
-        return md.get("deletionGracePeriodSeconds") in (0, None)
-
     async def guaranteed_update(self, rdef: ResourceDef, ns: str | None, name: str,
-                                mutate: Callable[[dict[str, Any]], Awaitable[dict[str, Any]] | dict[str, Any]],
+                                mutate: Callable[[Obj], Awaitable[Obj] | Obj],
                                 opts: WriteOptions, *, check: ObjectCheck = None, precondition: bool = False,
-                                create: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> dict[str, Any]:
+                                create: Callable[[], Awaitable[Obj]] | None = None) -> Obj:
         """Read, mutate, compare-and-swap; retry on a lost race unless the caller pinned a resourceVersion.
 
         ``mutate`` gets a private copy of the stored object and returns the new
@@ -503,6 +172,7 @@ class Registry:
         precondition. Returns the stored result (unchanged input = no write).
         """
         key = rdef.key(ns, name)
+        strategy = self.strategy(rdef)
         # First try: the value the watch hub saw last (no read). Anything it can't settle on its own - a lost
         # compare, a no-op, an error - is decided again from a live read, so a stale guess costs one retry.
         guess = None if opts.dry_run else self.latest.get(key)
@@ -534,27 +204,21 @@ class Registry:
                     continue
                 raise
             new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-            if _dump(new) == _dump(old):
+            if dump(new) == dump(old):
                 if cached:
                     continue  # "nothing to do" must be judged against the current object
                 return old
             if opts.dry_run:
                 return new
-            extra_absent: list[str] = []
-            extra_puts: list[tuple[str, bytes]] = []
-            extra_deletes: list[str] = []
-            if rdef.plural == "services":
-                extra_absent, extra_puts = self._allocate_service(new, old, retry=0)
-                extra_deletes = self._service_releases(old, new)
-            if self._should_delete(rdef, new):
-                if rdef.plural == "services":
-                    extra_deletes = self._service_releases(old, None)
-                res = await self.store.delete(key, mod_revision, extra_deletes=extra_deletes)
+            claims = strategy.reserve(new, old, 0)
+            releases = strategy.release(old, new)
+            if should_delete(strategy, new):
+                res = await self.store.delete(key, mod_revision, extra_deletes=strategy.release(old, None))
                 if res.succeeded:
                     return new
             else:
-                res = await self.store.update(key, new, mod_revision, extra_absent=extra_absent,
-                                              extra_puts=extra_puts, extra_deletes=extra_deletes)
+                res = await self.store.update(key, new, mod_revision, extra_absent=[k for k, _ in claims],
+                                              extra_puts=claims, extra_deletes=releases)
                 if res.succeeded:
                     new["metadata"]["resourceVersion"] = str(res.revision)
                     return new
@@ -566,9 +230,9 @@ class Registry:
         raise errors.conflict(rdef.plural, rdef.group, name, "too many concurrent updates; please retry")
 
     async def update(self, rdef: ResourceDef, ns: str | None, name: str, body: Any, opts: WriteOptions,
-                     check: ObjectCheck = None, subresource: str | None = None) -> tuple[dict[str, Any], bool]:
+                     check: ObjectCheck = None, subresource: str | None = None) -> tuple[Obj, bool]:
         """PUT. Returns (object, created)."""
-        new_in, causes = self.decode_body(rdef, body, opts)
+        new_in, causes = decode_body(rdef, body, opts)
         md = new_in["metadata"]
         if md.get("name") and md["name"] != name:
             raise errors.bad_request(f"the name of the object ({md['name']}) does not match the name on the URL "
@@ -577,19 +241,17 @@ class Registry:
             raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the "
                                      "request")
         rv = md.get("resourceVersion")
+        strategy = self.strategy(rdef)
         created = False
 
-        def mutate(old: dict[str, Any]) -> dict[str, Any]:
+        def mutate(old: Obj) -> Obj:
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(rdef.plural, rdef.group, name)
-            new = self._prepare_update(rdef, copy.deepcopy(new_in), old, subresource)
-            self._bump_generation(rdef, new, old)
-            self._validate(rdef, new, old, causes, status=subresource == "status")
-            return new
+            return before_update(rdef, strategy, copy.deepcopy(new_in), old, subresource, causes)
 
         create = None
-        if rdef.plural in CREATE_ON_UPDATE and not subresource and not rv:
-            async def create_fn() -> dict[str, Any]:
+        if strategy.create_on_update and not subresource and not rv:
+            async def create_fn() -> Obj:
                 nonlocal created
                 created = True
                 md.setdefault("name", name)
@@ -601,57 +263,30 @@ class Registry:
 
     # ------------------------------------------------------------- patch
 
-    def apply_patch(self, rdef: ResourceDef, current: dict[str, Any], ptype: str, body: Any,
-                    type_name: str | None = None) -> dict[str, Any]:
-        try:
-            if ptype == "json":
-                out = patchlib.json_patch(current, body)
-            elif ptype == "merge":
-                if not isinstance(body, dict):
-                    raise patchlib.PatchError("a merge patch must be a JSON object")
-                out = patchlib.merge_patch(current, body)
-            else:  # strategic or apply
-                out = patchlib.strategic_merge_patch(current, body, type_name or rdef.schema)
-        except patchlib.TestFailed as exc:
-            raise errors.APIError(422, "Invalid", str(exc)) from None
-        except patchlib.PatchError as exc:
-            raise errors.APIError(422, "Invalid", f"the server rejected our request due to an error in our "
-                                                  f"request: {exc}") from None
-        if not isinstance(out, dict):
-            raise errors.bad_request("the patch did not produce a JSON object")
-        return out
-
     async def patch(self, rdef: ResourceDef, ns: str | None, name: str, ptype: str, body: Any, opts: WriteOptions,
-                    check: ObjectCheck = None, subresource: str | None = None) -> tuple[dict[str, Any], bool]:
+                    check: ObjectCheck = None, subresource: str | None = None) -> tuple[Obj, bool]:
         """PATCH (json / merge / strategic / apply). Returns (object, created)."""
         if ptype == "apply":
             return await self._apply(rdef, ns, name, body, opts, check, subresource)
-        precondition = False
+        strategy = self.strategy(rdef)
 
-        def mutate(old: dict[str, Any]) -> dict[str, Any]:
-            nonlocal precondition
-            patched = self.apply_patch(rdef, old, ptype, body)
-            new_in, causes = self.decode_body(rdef, patched, opts)
+        def mutate(old: Obj) -> Obj:
+            patched = apply_patch(old, ptype, body, rdef.schema)
+            new_in, causes = decode_body(rdef, patched, opts)
             rv = new_in["metadata"].get("resourceVersion")
             if rv and rv != old["metadata"]["resourceVersion"]:
-                precondition = True
                 raise errors.conflict(rdef.plural, rdef.group, name)
-            if rv and isinstance(body, dict) and "resourceVersion" in (body.get("metadata") or {}):
-                precondition = True
             if new_in["metadata"].get("name") not in (None, name):
                 raise errors.bad_request(f"the name of the object ({new_in['metadata']['name']}) does not match "
                                          f"the name on the URL ({name})")
-            new = self._prepare_update(rdef, new_in, old, subresource)
-            self._bump_generation(rdef, new, old)
-            self._validate(rdef, new, old, causes, status=subresource == "status")
-            return new
+            return before_update(rdef, strategy, new_in, old, subresource, causes)
 
         pinned = isinstance(body, dict) and bool((body.get("metadata") or {}).get("resourceVersion"))
         obj = await self.guaranteed_update(rdef, ns, name, mutate, opts, check=check, precondition=pinned)
         return obj, False
 
     async def _apply(self, rdef: ResourceDef, ns: str | None, name: str, body: Any, opts: WriteOptions,
-                     check: ObjectCheck, subresource: str | None) -> tuple[dict[str, Any], bool]:
+                     check: ObjectCheck, subresource: str | None) -> tuple[Obj, bool]:
         if not opts.field_manager:
             raise errors.invalid_object("PatchOptions", "meta.k8s.io", "", [errors.required(
                 "fieldManager", "is required for apply patch")])
@@ -664,15 +299,13 @@ class Registry:
         if bmd.get("name") not in (None, name):
             raise errors.bad_request(f"the name of the object ({bmd.get('name')}) does not match the name on the "
                                      f"URL ({name})")
-        config, causes = self.decode_body(rdef, copy.deepcopy(body), opts)
+        config, causes = decode_body(rdef, copy.deepcopy(body), opts)
         config["metadata"]["name"] = name
-        managed = {"manager": opts.field_manager, "operation": "Apply", "apiVersion": rdef.api_version,
-                   "time": rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(config, rdef.schema)}
-        if subresource:
-            managed["subresource"] = subresource
+        managed = apply_entry(opts.field_manager, rdef.api_version, config, rdef.schema, subresource)
+        strategy = self.strategy(rdef)
         created = False
 
-        async def create_fn() -> dict[str, Any]:
+        async def create_fn() -> Obj:
             nonlocal created
             if subresource:
                 raise errors.not_found(rdef.plural, rdef.group, name)
@@ -680,23 +313,13 @@ class Registry:
             return await self.create(rdef, ns, None, opts, check, decoded=(copy.deepcopy(config), causes),
                                      managed=managed)
 
-        def mutate(old: dict[str, Any]) -> dict[str, Any]:
+        def mutate(old: Obj) -> Obj:
             cfg = copy.deepcopy(config)
             rv = cfg["metadata"].pop("resourceVersion", None)
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(rdef.plural, rdef.group, name)
-            prev = _managed_entry(old, opts.field_manager)
-            merged = self.apply_patch(rdef, old, "strategic", cfg)
-            if prev is not None:
-                _remove_unowned(merged, prev.get("fieldsV1") or {}, managed["fieldsV1"], _other_apply_sets(
-                    old, opts.field_manager), rdef.schema)
-            entries = [e for e in (old.get("metadata") or {}).get("managedFields") or []
-                       if not (e.get("manager") == opts.field_manager and e.get("operation") == "Apply")]
-            merged.setdefault("metadata", {})["managedFields"] = entries + [managed]
-            new = self._prepare_update(rdef, merged, old, subresource)
-            self._bump_generation(rdef, new, old)
-            self._validate(rdef, new, old, causes, status=subresource == "status")
-            return new
+            merged = merge_applied(old, cfg, managed, opts.field_manager, rdef.schema)
+            return before_update(rdef, strategy, merged, old, subresource, causes)
 
         obj = await self.guaranteed_update(rdef, ns, name, mutate, opts, check=check,
                                            precondition=bool(bmd.get("resourceVersion")), create=create_fn)
@@ -705,21 +328,12 @@ class Registry:
     # ------------------------------------------------------------ delete
 
     async def delete(self, rdef: ResourceDef, ns: str | None, name: str, options: dict[str, Any],
-                     opts: WriteOptions, check: ObjectCheck = None) -> tuple[dict[str, Any], bool]:
+                     opts: WriteOptions, check: ObjectCheck = None) -> tuple[Obj, bool]:
         """DELETE. Returns (object, deleted_now)."""
         key = rdef.key(ns, name)
-        if rdef.plural == "namespaces" and name in IMMORTAL_NAMESPACES:
-            raise errors.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                                   "namespaces", "", name)
-        policy = options.get("propagationPolicy")
-        if policy is None and options.get("orphanDependents") is not None:
-            policy = "Orphan" if options["orphanDependents"] else "Background"
-        if policy not in (None, "Orphan", "Background", "Foreground"):
-            raise errors.invalid_object("DeleteOptions", "meta.k8s.io", "", [errors.unsupported(
-                "propagationPolicy", policy, ["Foreground", "Background", "Orphan"])])
-        grace_opt = options.get("gracePeriodSeconds")
-        if grace_opt is not None and (not isinstance(grace_opt, int) or isinstance(grace_opt, bool)):
-            raise errors.bad_request("gracePeriodSeconds must be an integer")
+        strategy = self.strategy(rdef)
+        strategy.check_delete(name)
+        policy, grace_opt = delete_policy(options)
         pre = options.get("preconditions") or {}
         for _ in range(MAX_RETRIES):
             kv = await self.store.get(key)
@@ -729,246 +343,24 @@ class Registry:
             md = obj["metadata"]
             if check is not None:
                 check(obj, None)
-            if pre.get("uid") and pre["uid"] != md.get("uid"):
-                raise errors.conflict(rdef.plural, rdef.group, name,
-                                      f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: "
-                                      f"{md.get('uid')}")
-            if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
-                raise errors.conflict(rdef.plural, rdef.group, name,
-                                      f"Precondition failed: ResourceVersion in precondition: "
-                                      f"{pre['resourceVersion']}, ResourceVersion in object meta: "
-                                      f"{md.get('resourceVersion')}")
-            grace = 0
-            if rdef.plural == "pods":
-                spec = obj.get("spec") or {}
-                grace = grace_opt if grace_opt is not None else spec.get("terminationGracePeriodSeconds", 30)
-                if grace < 0:
-                    grace = 1
-                phase = (obj.get("status") or {}).get("phase")
-                if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
-                    grace = 0
-            fins = list(md.get("finalizers") or [])
-            new_fins = list(fins)
-            if policy == "Orphan":
-                new_fins = [f for f in new_fins if f != "foregroundDeletion"]
-                if "orphan" not in new_fins:
-                    new_fins.append("orphan")
-            elif policy == "Foreground":
-                new_fins = [f for f in new_fins if f != "orphan"]
-                if "foregroundDeletion" not in new_fins:
-                    new_fins.append("foregroundDeletion")
-            elif policy == "Background":
-                new_fins = [f for f in new_fins if f not in ("orphan", "foregroundDeletion")]
-            ns_pending = rdef.plural == "namespaces" and bool((obj.get("spec") or {}).get("finalizers"))
-            pending = bool(new_fins) or grace > 0 or ns_pending
-            if pending:
-                new = copy.deepcopy(obj)
-                nmd = new["metadata"]
-                if not md.get("deletionTimestamp"):
-                    nmd["deletionTimestamp"] = rfc3339(time.time() + grace)
-                    nmd["deletionGracePeriodSeconds"] = grace
-                    if rdef.has_generation:
-                        nmd["generation"] = (md.get("generation") or 1) + 1
-                elif grace < (md.get("deletionGracePeriodSeconds") or 0):
-                    nmd["deletionTimestamp"] = rfc3339(time.time() + grace)
-                    nmd["deletionGracePeriodSeconds"] = grace
-                if new_fins:
-                    nmd["finalizers"] = new_fins
-                else:
-                    nmd.pop("finalizers", None)
-                if rdef.plural == "namespaces":
-                    new.setdefault("status", {})["phase"] = "Terminating"
-                if not self._should_delete(rdef, new) or ns_pending:
-                    if _dump(new) == _dump(obj) or opts.dry_run:
+            check_preconditions(rdef, name, md, pre)
+            grace = strategy.grace_period(obj, grace_opt)
+            finalizers = finalizers_for_policy(md.get("finalizers") or [], policy)
+            blocked = strategy.deletion_blocked(obj)
+            if finalizers or grace > 0 or blocked:
+                new = mark_for_deletion(strategy, obj, grace, finalizers)
+                if not should_delete(strategy, new) or blocked:
+                    if dump(new) == dump(obj) or opts.dry_run:
                         return new, False
                     res = await self.store.update(key, new, kv.mod_revision)
                     if res.succeeded:
-                        nmd["resourceVersion"] = str(res.revision)
+                        new["metadata"]["resourceVersion"] = str(res.revision)
                         return new, False
                     continue
             if opts.dry_run:
                 return obj, True
-            extra = self._service_releases(obj, None) if rdef.plural == "services" else []
-            res = await self.store.delete(key, kv.mod_revision, extra_deletes=extra)
+            res = await self.store.delete(key, kv.mod_revision, extra_deletes=strategy.release(obj, None))
             if res.succeeded:
                 md["resourceVersion"] = str(res.revision)
                 return obj, True
         raise errors.conflict(rdef.plural, rdef.group, name, "too many concurrent updates; please retry")
-
-    # ------------------------------------------------------ subresources
-
-    async def bind(self, ns: str, name: str, body: Any, opts: WriteOptions, check: ObjectCheck) -> None:
-        pods = by_plural("pods")
-        assert pods is not None
-        if not isinstance(body, dict):
-            raise errors.bad_request("a Binding must be a JSON object")
-        if body.get("kind") not in (None, "", "Binding"):
-            raise errors.bad_request(f"expected a Binding, got {body.get('kind')}")
-        bname = (body.get("metadata") or {}).get("name")
-        if bname and bname != name:
-            raise errors.bad_request(f"the name of the object ({bname}) does not match the name on the URL ({name})")
-        target = body.get("target") or {}
-        node = target.get("name")
-        if not node:
-            raise errors.invalid_object("Binding", "", name, [errors.required("target.name")])
-        if target.get("kind") not in (None, "", "Node"):
-            raise errors.invalid_object("Binding", "", name, [errors.invalid("target.kind", target.get("kind"),
-                                                                              "must be empty or 'Node'")])
-
-        def mutate(old: dict[str, Any]) -> dict[str, Any]:
-            spec = old.setdefault("spec", {})
-            if (old.get("metadata") or {}).get("deletionTimestamp"):
-                raise errors.conflict("pods", "", name, f"pod {name} is being deleted, cannot be assigned to a host")
-            if spec.get("nodeName"):
-                raise errors.conflict("pods", "", name, f'pod {name} is already assigned to node "{spec["nodeName"]}"')
-            uid = ((body.get("metadata") or {}).get("uid"))
-            if uid and uid != old["metadata"].get("uid"):
-                raise errors.conflict("pods", "", name, "the UID in the binding does not match the pod")
-            spec["nodeName"] = node
-            st = old.setdefault("status", {})
-            conds = [c for c in st.get("conditions") or [] if c.get("type") != "PodScheduled"]
-            conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                          "lastTransitionTime": rfc3339()})
-            conds[-1].pop("lastProbeTime")
-            st["conditions"] = conds
-            return old
-
-        await self.guaranteed_update(pods, ns, name, mutate, opts, check=check)
-
-    def scale_of(self, rdef: ResourceDef, obj: dict[str, Any]) -> dict[str, Any]:
-        md = obj.get("metadata") or {}
-        sel = (obj.get("spec") or {}).get("selector")
-        try:
-            selector = str(from_label_selector_object(sel))
-        except APIError:
-            selector = ""
-        return {
-            "kind": "Scale", "apiVersion": "autoscaling/v1",
-            "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                         if k in md},
-            "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
-            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": selector},
-        }
-
-    async def update_scale(self, rdef: ResourceDef, ns: str, name: str, opts: WriteOptions,
-                           make_scale: Callable[[dict[str, Any]], dict[str, Any]], pinned: bool) -> dict[str, Any]:
-        """Apply ``make_scale(current_scale) -> new_scale`` to the owner's spec.replicas."""
-
-        def mutate(old: dict[str, Any]) -> dict[str, Any]:
-            orig = copy.deepcopy(old)
-            new_scale = make_scale(self.scale_of(rdef, old))
-            if not isinstance(new_scale, dict):
-                raise errors.bad_request("a Scale must be a JSON object")
-            if new_scale.get("kind") not in (None, "", "Scale"):
-                raise errors.bad_request(f'{new_scale.get("kind")} in version "v1" cannot be handled as a Scale')
-            dec = schema.decode(new_scale, "V1Scale", check_required=False)
-            if dec.type_errors:
-                raise errors.bad_request(f'Scale in version "v1" cannot be handled as a Scale: json: '
-                                         f"{dec.type_errors[0]}")
-            new_scale = dec.obj
-            rv = (new_scale.get("metadata") or {}).get("resourceVersion")
-            if rv and rv != old["metadata"]["resourceVersion"]:
-                raise errors.conflict(rdef.plural, rdef.group, name)
-            causes = validate_scale(new_scale)
-            if causes:
-                raise errors.invalid_object("Scale", "autoscaling", name, causes)
-            old.setdefault("spec", {})["replicas"] = (new_scale.get("spec") or {}).get("replicas", 0)
-            self._bump_generation(rdef, old, orig)
-            return old
-
-        obj = await self.guaranteed_update(rdef, ns, name, mutate, opts, precondition=pinned)
-        return self.scale_of(rdef, obj)
-
-
-# ------------------------------------------------------ server-side apply
-
-def fields_v1(obj: Any, tname: str | None, top: bool = True) -> dict[str, Any]:
-    """The FieldsV1 set of an applied configuration (maps ``f:``, keyed list items ``k:``, set items ``v:``)."""
-    out: dict[str, Any] = {}
-    if not isinstance(obj, dict):
-        return out
-    for k, v in obj.items():
-        if top and k in ("apiVersion", "kind"):
-            continue
-        if tname == "V1ObjectMeta" and k not in ("labels", "annotations", "finalizers", "ownerReferences"):
-            continue
-        ft = patchlib.field_type(tname, k)
-        if isinstance(v, dict):
-            if isinstance(ft, list) and ft[0] == "map":
-                sub = ft[1] if isinstance(ft[1], str) else None
-                out[f"f:{k}"] = {f"f:{mk}": fields_v1(mv, sub, False) if isinstance(mv, dict) else {}
-                                 for mk, mv in v.items()}
-            else:
-                out[f"f:{k}"] = fields_v1(v, ft if isinstance(ft, str) else None, False)
-        elif isinstance(v, list):
-            strategy, key, elem = patchlib.list_strategy(tname, k)
-            if strategy == "merge" and key:
-                out[f"f:{k}"] = {_item_key(key, item): fields_v1(item, elem if isinstance(elem, str) else None, False)
-                                 for item in v if isinstance(item, dict) and key in item}
-            elif strategy == "set":
-                out[f"f:{k}"] = {f"v:{json.dumps(x)}": {} for x in v}
-            else:
-                out[f"f:{k}"] = {}
-        else:
-            out[f"f:{k}"] = {}
-    return out
-
-
-def _item_key(key: str, item: Any) -> str:
-    return f"k:{json.dumps({key: item.get(key)}, separators=(',', ':'))}" if isinstance(item, dict) else ""
-
-
-def _managed_entry(obj: dict[str, Any], manager: str | None) -> dict[str, Any] | None:
-    for e in (obj.get("metadata") or {}).get("managedFields") or []:
-        if e.get("manager") == manager and e.get("operation") == "Apply":
-            return e
-    return None
-
-
-def _other_apply_sets(obj: dict[str, Any], manager: str | None) -> list[dict[str, Any]]:
-    return [e.get("fieldsV1") or {} for e in (obj.get("metadata") or {}).get("managedFields") or []
-            if e.get("operation") == "Apply" and e.get("manager") != manager]
-
-
-def _remove_unowned(obj: Any, old: dict[str, Any], new: dict[str, Any], others: list[dict[str, Any]],
-                    tname: str | None) -> None:
-    """Remove fields this manager applied before but no longer applies (and no other applier owns)."""
-    if not isinstance(obj, dict):
-        return
-    for fk, sub in old.items():
-        if not fk.startswith("f:"):
-            continue
-        name = fk[2:]
-        others_sub = [o[fk] for o in others if isinstance(o, dict) and isinstance(o.get(fk), dict)]
-        owned_elsewhere = any(isinstance(o, dict) and fk in o for o in others)
-        if fk not in new:
-            if not owned_elsewhere and name in obj:
-                del obj[name]
-            continue
-        cur = obj.get(name)
-        newsub = new[fk] if isinstance(new[fk], dict) else {}
-        ft = patchlib.field_type(tname, name)
-        if isinstance(cur, dict) and isinstance(sub, dict) and sub:
-            if isinstance(ft, list) and ft[0] == "map":
-                for mk in list(cur):
-                    mfk = f"f:{mk}"
-                    if mfk in sub and mfk not in newsub and not any(mfk in o for o in others_sub):
-                        del cur[mk]
-            else:
-                _remove_unowned(cur, sub, newsub, others_sub, ft if isinstance(ft, str) else None)
-        elif isinstance(cur, list) and isinstance(sub, dict) and sub:
-            strategy, key, elem = patchlib.list_strategy(tname, name)
-            if strategy == "merge" and key:
-                keep = []
-                for item in cur:
-                    ik = _item_key(key, item)
-                    if ik in sub and ik not in newsub and not any(ik in o for o in others_sub):
-                        continue
-                    if ik in sub and ik in newsub and isinstance(item, dict):
-                        _remove_unowned(item, sub[ik], newsub[ik], [o[ik] for o in others_sub if ik in o],
-                                        elem if isinstance(elem, str) else None)
-                    keep.append(item)
-                obj[name] = keep
-            elif strategy == "set":
-                obj[name] = [x for x in cur if not (f"v:{json.dumps(x)}" in sub and f"v:{json.dumps(x)}" not in newsub
-                                                    and not any(f"v:{json.dumps(x)}" in o for o in others_sub))]

@@ -2,9 +2,9 @@
 
 A ``ResourceDef`` says everything the generic handlers need about a resource:
 group/version/kind/plural, scope, short names and categories (discovery),
-subresources, name rules, field-selector labels, the schema type (see
-``schema.py``), defaulting and validation functions, and strategy flags
-(status subresource, generation, what DELETE returns). Pure data.
+subresources, name rules, field-selector labels and the schema type (see
+``schema.py``). Pure data: what a kind's writes do is its strategy
+(``strategies/``), found by ``group_resource``.
 
 Concurrency: read-only module data, shared by every request coroutine.
 """
@@ -12,10 +12,6 @@ Concurrency: read-only module data, shared by every request coroutine.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
-
-from . import validation as val
-from .errors import Cause
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 
@@ -43,13 +39,10 @@ class ResourceDef:
     verbs: tuple[str, ...] = ALL_VERBS
     subresources: tuple[Subresource, ...] = ()
     field_labels: frozenset[str] = frozenset()
-    default: Callable[[dict[str, Any]], None] | None = None
-    validate: Callable[[dict[str, Any], dict[str, Any] | None], list[Cause]] | None = None
-    validate_status: Callable[[dict[str, Any], dict[str, Any] | None], list[Cause]] | None = None
-    has_generation: bool = False
-    reset_status_on_create: bool = True
-    return_deleted_object: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    group_resource: str = field(init=False)   # "pods", "deployments.apps": the key of its strategy
+
+    def __post_init__(self) -> None:
+        self.group_resource = f"{self.plural}.{self.group}" if self.group else self.plural
 
     @property
     def singular(self) -> str:
@@ -101,50 +94,37 @@ RESOURCES: list[ResourceDef] = [
     ResourceDef("", "v1", "Namespace", "namespaces", False, "V1Namespace", name_check="label", short_names=("ns",),
                 subresources=(Subresource("status", "Namespace", _STATUS), Subresource("finalize", "Namespace",
                                                                                         ("update",))),
-                field_labels=frozenset({"status.phase"}), default=val.default_namespace,
-                validate=val.validate_namespace, return_deleted_object=False),
+                field_labels=frozenset({"status.phase"})),
     ResourceDef("", "v1", "Node", "nodes", False, "V1Node", short_names=("no",),
                 subresources=(Subresource("status", "Node", _STATUS),),
-                field_labels=frozenset({"spec.unschedulable"}), validate=val.validate_node,
-                reset_status_on_create=False),
+                field_labels=frozenset({"spec.unschedulable"})),
     ResourceDef("", "v1", "Pod", "pods", True, "V1Pod", short_names=("po",), categories=("all",),
                 subresources=(Subresource("status", "Pod", _STATUS), Subresource("binding", "Binding", ("create",)),
                               Subresource("eviction", "Eviction", ("create",), "policy", "v1"),
                               Subresource("log", "Pod", ("get",))),
                 field_labels=frozenset({"spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
                                         "spec.serviceAccountName", "spec.hostNetwork", "status.phase",
-                                        "status.podIP", "status.nominatedNodeName"}),
-                default=val.default_pod, validate=val.validate_pod, validate_status=val.validate_pod_status,
-                has_generation=True, return_deleted_object=True),
+                                        "status.podIP", "status.nominatedNodeName"})),
     ResourceDef("", "v1", "Service", "services", True, "V1Service", name_check="dns1035", short_names=("svc",),
-                categories=("all",), subresources=(Subresource("status", "Service", _STATUS),),
-                default=val.default_service, validate=val.validate_service),
-    ResourceDef("", "v1", "Endpoints", "endpoints", True, "V1Endpoints", short_names=("ep",),
-                default=val.default_endpoints, validate=val.validate_endpoints),
-    ResourceDef("", "v1", "ConfigMap", "configmaps", True, "V1ConfigMap", short_names=("cm",),
-                validate=val.validate_configmap),
-    ResourceDef("", "v1", "Secret", "secrets", True, "V1Secret", field_labels=frozenset({"type"}),
-                default=val.default_secret, validate=val.validate_secret),
+                categories=("all",), subresources=(Subresource("status", "Service", _STATUS),)),
+    ResourceDef("", "v1", "Endpoints", "endpoints", True, "V1Endpoints", short_names=("ep",)),
+    ResourceDef("", "v1", "ConfigMap", "configmaps", True, "V1ConfigMap", short_names=("cm",)),
+    ResourceDef("", "v1", "Secret", "secrets", True, "V1Secret", field_labels=frozenset({"type"})),
     ResourceDef("", "v1", "Event", "events", True, "CoreV1Event", short_names=("ev",),
                 field_labels=frozenset({"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
                                         "involvedObject.uid", "involvedObject.apiVersion",
                                         "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
-                                        "reportingComponent", "source", "type"}),
-                default=val.default_event, validate=val.validate_event),
+                                        "reportingComponent", "source", "type"})),
     ResourceDef("apps", "v1", "Deployment", "deployments", True, "V1Deployment", short_names=("deploy",),
                 categories=("all",),
                 subresources=(Subresource("status", "Deployment", _STATUS),
-                              Subresource("scale", "Scale", _STATUS, "autoscaling", "v1")),
-                default=val.default_deployment, validate=val.validate_deployment,
-                validate_status=val.validate_workload_status, has_generation=True),
+                              Subresource("scale", "Scale", _STATUS, "autoscaling", "v1"))),
     ResourceDef("apps", "v1", "ReplicaSet", "replicasets", True, "V1ReplicaSet", short_names=("rs",),
                 categories=("all",),
                 subresources=(Subresource("status", "ReplicaSet", _STATUS),
                               Subresource("scale", "Scale", _STATUS, "autoscaling", "v1")),
-                field_labels=frozenset({"status.replicas"}),
-                default=val.default_replicaset, validate=val.validate_replicaset,
-                validate_status=val.validate_workload_status, has_generation=True),
-    ResourceDef("coordination.k8s.io", "v1", "Lease", "leases", True, "V1Lease", validate=val.validate_lease),
+                field_labels=frozenset({"status.replicas"})),
+    ResourceDef("coordination.k8s.io", "v1", "Lease", "leases", True, "V1Lease"),
 ]
 
 GROUPS: dict[str, list[str]] = {}
@@ -166,8 +146,9 @@ def by_kind(group: str, kind: str) -> ResourceDef | None:
     return _BY_KIND.get((group, kind))
 
 
-def by_plural(plural: str) -> ResourceDef | None:
-    return _BY_PLURAL.get(plural)
+def served(plural: str) -> ResourceDef:
+    """The served resource ``plural``, for code that needs one that is always there (KeyError if not)."""
+    return _BY_PLURAL[plural]
 
 
 def group_versions() -> list[tuple[str, str]]:

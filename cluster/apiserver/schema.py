@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import errors
 from ..api.quantity import QuantityError, canonical
+from . import errors
 from .schema_data import SCHEMAS
 
 _JSON_TYPE = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}

@@ -11,7 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from ..api import selectors as _sel
-from ..api.selectors import FieldRequirement, FieldSelector, LabelSelector, Requirement, field_value
+from ..api.selectors import (
+    FieldRequirement,
+    FieldSelector,
+    LabelSelector,
+    Requirement,
+    field_value,
+)
 from .errors import bad_request
 
 __all__ = ["FieldRequirement", "FieldSelector", "LabelSelector", "Requirement", "field_value",

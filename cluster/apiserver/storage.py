@@ -29,7 +29,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from raftstore.client import Compacted, KeyValue, RaftstoreClient, RaftstoreError, Unavailable, prefix_end
+from raftstore.client import (
+    Compacted,
+    KeyValue,
+    RaftstoreClient,
+    RaftstoreError,
+    Unavailable,
+    prefix_end,
+)
 
 from . import errors
 

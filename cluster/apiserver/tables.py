@@ -15,10 +15,10 @@ objects they render.
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Any, Callable
 
 from ..api.timestamps import parse_time
+from .selector import from_label_selector_object
 
 Cell = Callable[[dict[str, Any], float], Any]
 
@@ -177,8 +177,6 @@ def _images(obj: dict[str, Any], now: float) -> str:
 
 
 def _selector(obj: dict[str, Any], now: float) -> str:
-    from .selector import from_label_selector_object
-
     sel = (obj.get("spec") or {}).get("selector")
     if not sel:
         return "<none>"
