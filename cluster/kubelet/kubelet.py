@@ -42,10 +42,10 @@ from typing import Any
 import aiohttp
 
 from .. import images
-from ..client import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, ApiError, Client, EventRecorder, Informer
 from ..api.quantity import int_value, milli_value
 from ..api.timestamps import micro_time, rfc3339
-from ..runtime import ProcessRuntime
+from ..client import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, ApiError, Client, EventRecorder, Informer
+from ..runtime import Runtime, RuntimeOptions, create_runtime
 from .config import KubeletConfig
 from .ipam import PodIPAM
 from .pods import PodWorker
@@ -54,7 +54,6 @@ from .server import KubeletServer
 log = logging.getLogger("raykube.kubelet")
 
 KUBELET_VERSION = "v1.30.0-raykube"
-RUNTIME_VERSION = "raykube-process://0.1.0"
 
 
 class Kubelet:
@@ -68,7 +67,7 @@ class Kubelet:
                                        ca_data=config.ca_data, user_agent=f"kubelet/{config.name}",
                                        retry_deadline=30.0)
         self.ipam = PodIPAM(config.pod_cidr or "127.16.0.0/24")
-        self.runtime: ProcessRuntime | None = None  # type: ignore[assignment]
+        self.runtime: Runtime | None = None
         self.events = EventRecorder(self.client, "kubelet", config.name, host=config.name, enabled=config.events)
         self.server = KubeletServer(self)
         self.workers: dict[str, PodWorker] = {}
@@ -93,12 +92,9 @@ class Kubelet:
     async def start(self) -> None:
         cfg = self.config
         os.makedirs(os.path.join(cfg.state_dir, "pods"), exist_ok=True)
-        if cfg.hollow:
-            from ..hollow import HollowRuntime
-
-            self.runtime = HollowRuntime(cfg.name)  # type: ignore[assignment]
-        else:
-            self.runtime = ProcessRuntime(cfg.name, cgroups=cfg.cgroups, poll_interval=cfg.rss_poll_interval)
+        runtime = self.runtime = create_runtime(cfg.runtime, RuntimeOptions(
+            node=cfg.name, cgroups=cfg.cgroups, poll_interval=cfg.rss_poll_interval))
+        if not runtime.simulated:  # probes and hooks share one HTTP session
             self.http_session = aiohttp.ClientSession()
         if cfg.serve_http:
             await self.server.start(self.node_ip, cfg.kubelet_port)
@@ -111,7 +107,7 @@ class Kubelet:
         self.events.start()
         self.events.event(self._node_ref, "Normal", "Starting", "Starting kubelet.")
         self.events.event(self._node_ref, "Normal", "NodeReady",
-                          f"Node {cfg.name} status is now: NodeReady ({self.runtime.limiter.describe()})")
+                          f"Node {cfg.name} status is now: NodeReady ({runtime.limiter.describe()})")
         if not self.external_pods:
             self.informer = Informer(self.client, PODS, None, field_selector=f"spec.nodeName={cfg.name}",
                                      resync_period=max(5.0, cfg.resync_seconds or 10.0),
@@ -122,8 +118,8 @@ class Kubelet:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._lease_loop(), name="lease"),
                        loop.create_task(self._node_status_loop(), name="node-status")]
-        log.info("kubelet %s up: InternalIP %s, podCIDR %s, port %d, limits: %s", cfg.name, self.node_ip,
-                 cfg.pod_cidr, self.server.port, self.runtime.limiter.describe())
+        log.info("kubelet %s up: InternalIP %s, podCIDR %s, port %d, %s runtime, limits: %s", cfg.name,
+                 self.node_ip, cfg.pod_cidr, self.server.port, runtime.name, runtime.limiter.describe())
 
     async def run(self) -> None:
         await self._stopped.wait()
@@ -257,7 +253,7 @@ class Kubelet:
             "nodeInfo": {
                 "machineID": self._machine_id(), "systemUUID": self._system_uuid, "bootID": self._boot_id(),
                 "kernelVersion": uname.release, "osImage": f"raykube node on {uname.system} {uname.release}",
-                "containerRuntimeVersion": RUNTIME_VERSION, "kubeletVersion": KUBELET_VERSION,
+                "containerRuntimeVersion": self.runtime.version, "kubeletVersion": KUBELET_VERSION,
                 "kubeProxyVersion": KUBELET_VERSION, "operatingSystem": "linux",
                 "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(uname.machine, uname.machine),
             },
@@ -306,7 +302,7 @@ class Kubelet:
 
     async def _register_node(self) -> None:
         cfg = self.config
-        node = {
+        node: dict[str, Any] = {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": cfg.name, "labels": self._node_labels(), "annotations": self._node_annotations()},
             "spec": {"podCIDR": cfg.pod_cidr, "podCIDRs": [cfg.pod_cidr], "providerID": f"raykube://{cfg.name}"},

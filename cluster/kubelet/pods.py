@@ -50,7 +50,7 @@ from .. import images
 from ..api.quantity import int_value, milli_value
 from ..client import PODS, ApiError
 from ..api.timestamps import rfc3339
-from ..runtime import ContainerSpec, ExitStatus, Process, ProbeContext, StartError, run_probe
+from ..runtime import ContainerInstance, ContainerSpec, ExitStatus, ProbeContext, StartError, run_probe
 from .envvars import EnvError, build_env, expand
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class ContainerRecord:
         self.spec = spec
         self.name: str = spec.get("name", "")
         self.init = init
-        self.proc: Process | None = None
+        self.proc: ContainerInstance | None = None
         self.container_id: str | None = None
         self.instances = 0                       # processes started so far
         self.restart_count = 0
@@ -617,8 +617,8 @@ class PodWorker:
                                  field_path=self._field_path(rec))
 
     # ------------------------------------------------------------- probes
-    def _start_probes(self, rec: ContainerRecord, proc: Process, env: dict[str, str], cwd: str) -> None:
-        if self.kl.config.hollow:  # nothing runs, so every probe passes
+    def _start_probes(self, rec: ContainerRecord, proc: ContainerInstance, env: dict[str, str], cwd: str) -> None:
+        if self.kl.runtime is not None and self.kl.runtime.simulated:  # nothing runs, so every probe passes
             for kind in ("startup", "liveness", "readiness"):
                 rec.results[kind] = True
             return
@@ -635,7 +635,7 @@ class PodWorker:
                 rec.probe_tasks.append(loop.create_task(self._probe_loop(rec, proc, kind, probe, ctx),
                                                         name=f"probe/{self.key}/{rec.name}/{kind}"))
 
-    async def _probe_loop(self, rec: ContainerRecord, proc: Process, kind: str, probe: dict[str, Any],
+    async def _probe_loop(self, rec: ContainerRecord, proc: ContainerInstance, kind: str, probe: dict[str, Any],
                           ctx: ProbeContext) -> None:
         delay = float(probe.get("initialDelaySeconds") or 0)
         period = max(1.0, float(probe.get("periodSeconds") or 10))
@@ -921,7 +921,7 @@ class PodWorker:
             "containers": [{"name": r.name, "init": r.init, "pid": r.proc.pid if r.running and r.proc else None,
                             "pgid": r.proc.pgid if r.running and r.proc else None,
                             "restartCount": r.restart_count, "log": r.log_path, "previousLog": r.prev_log_path,
-                            "cgroup": r.proc.cgroup.paths if r.running and r.proc and r.proc.cgroup else None,
+                            "cgroup": r.proc.cgroup_paths if r.running and r.proc else None,
                             "ready": r.ready, "started": r.started,
                             "waiting": list(r.waiting) if r.waiting else None}
                            for r in self.all_recs()],
