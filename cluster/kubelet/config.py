@@ -56,6 +56,7 @@ class KubeletConfig:
     container_nice: int = 5             # containers run this much nicer than the kubelet (0 = same priority)
     ray_node_id: str | None = None      # recorded as a label when hosted by a Ray actor
     runtime: str = "process"            # container runtime (cluster.runtime.registry): process | hollow
+    network: str = "loopback"           # pod network (cluster.network.registry)
     serve_http: bool = True             # the log/status HTTP server (hollow fleets turn it off)
 
     def __post_init__(self) -> None:

@@ -45,9 +45,9 @@ from .. import images
 from ..api.quantity import int_value, milli_value
 from ..api.timestamps import micro_time, rfc3339
 from ..client import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, ApiError, Client, EventRecorder, Informer
+from ..network import NetworkOptions, PodNetwork, create_network
 from ..runtime import Runtime, RuntimeOptions, create_runtime
 from .config import KubeletConfig
-from .ipam import PodIPAM
 from .pods import PodWorker
 from .server import KubeletServer
 
@@ -66,7 +66,8 @@ class Kubelet:
         self.client = client or Client(config.api_url, token=config.read_token(), ca_file=config.ca_file,
                                        ca_data=config.ca_data, user_agent=f"kubelet/{config.name}",
                                        retry_deadline=30.0)
-        self.ipam = PodIPAM(config.pod_cidr or "127.16.0.0/24")
+        self.network: PodNetwork = create_network(config.network, NetworkOptions(
+            node=config.name, pod_cidr=config.pod_cidr or "127.16.0.0/24"))
         self.runtime: Runtime | None = None
         self.events = EventRecorder(self.client, "kubelet", config.name, host=config.name, enabled=config.events)
         self.server = KubeletServer(self)
@@ -118,8 +119,9 @@ class Kubelet:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._lease_loop(), name="lease"),
                        loop.create_task(self._node_status_loop(), name="node-status")]
-        log.info("kubelet %s up: InternalIP %s, podCIDR %s, port %d, %s runtime, limits: %s", cfg.name,
-                 self.node_ip, cfg.pod_cidr, self.server.port, runtime.name, runtime.limiter.describe())
+        log.info("kubelet %s up: InternalIP %s, podCIDR %s (%s network), port %d, %s runtime, limits: %s",
+                 cfg.name, self.node_ip, cfg.pod_cidr, self.network.name, self.server.port, runtime.name,
+                 runtime.limiter.describe())
 
     async def run(self) -> None:
         await self._stopped.wait()

@@ -239,7 +239,7 @@ class PodWorker:
             return
         if self.terminal_phase is not None:
             await self._stop_all(0.0)
-            self._release_network()
+            await self._release_network()
             await self._write_status()
             return
         if not self.admitted:
@@ -251,7 +251,7 @@ class PodWorker:
                 await self._write_status()
                 return
             self.admitted = True
-        if self.pod_ip is None and not self._setup_network():
+        if self.pod_ip is None and not await self._setup_network():
             await self._write_status()
             self.wake_after(5.0)
             return
@@ -311,30 +311,27 @@ class PodWorker:
         if st.get("startTime"):
             self.start_time = st["startTime"]
 
-    def _setup_network(self) -> bool:
+    async def _setup_network(self) -> bool:
         kl = self.kl
         if self.spec.get("hostNetwork"):
             self.pod_ip = kl.node_ip
         else:
             old = (self.pod.get("status") or {}).get("podIP")
-            if old and kl.ipam.reserve(self.uid, old):
-                self.pod_ip = old
-            else:
-                try:
-                    self.pod_ip = kl.ipam.allocate(self.uid)
-                except Exception as exc:  # noqa: BLE001 - IPAMExhausted
-                    self.phase_reason = ("NetworkNotReady", str(exc))
-                    kl.events.event(self.pod, "Warning", "FailedCreatePodSandBox", str(exc))
-                    return False
+            try:
+                self.pod_ip = await kl.network.setup(self.uid, old or None)
+            except Exception as exc:  # noqa: BLE001 - any network failure leaves the pod NetworkNotReady
+                self.phase_reason = ("NetworkNotReady", str(exc))
+                kl.events.event(self.pod, "Warning", "FailedCreatePodSandBox", str(exc))
+                return False
         if self.start_time is None:
             self.start_time = rfc3339()
         self.start_mono = time.monotonic()
         os.makedirs(self.pod_dir, exist_ok=True)
         return True
 
-    def _release_network(self) -> None:
+    async def _release_network(self) -> None:
         if not self.spec.get("hostNetwork"):
-            self.kl.ipam.release(self.uid)
+            await self.kl.network.teardown(self.uid)
 
     def _grace(self) -> float:
         g = self.meta.get("deletionGracePeriodSeconds")
@@ -732,7 +729,7 @@ class PodWorker:
                                   "startedAt": None, "finishedAt": rfc3339()}
             elif rec.waiting is not None:
                 rec.waiting = None
-        self._release_network()
+        await self._release_network()
         if not self.deleted:
             if self.terminal_phase is None:
                 failed = any((r.terminated or {}).get("exitCode") not in (0, None) for r in self.recs)
