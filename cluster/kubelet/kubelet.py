@@ -42,11 +42,12 @@ from typing import Any
 import aiohttp
 
 from .. import images
-from ..api.quantity import int_value, milli_value
+from ..api.resources import pod_requests, resource_list
 from ..api.timestamps import micro_time, rfc3339
 from ..client import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, ApiError, Client, EventRecorder, Informer
 from ..network import NetworkOptions, PodNetwork, create_network
 from ..runtime import Runtime, RuntimeOptions, create_runtime
+from .admission import admission_rejection
 from .config import KubeletConfig
 from .pods import PodWorker
 from .server import KubeletServer
@@ -177,24 +178,11 @@ class Kubelet:
             w.mark_deleted(pod)
 
     def admit(self, w: PodWorker) -> tuple[str, str] | None:
-        """The kubelet's admission: None, or (reason, message) to reject the pod (phase Failed), as
-        Kubernetes does for pods bound to a node that cannot fit them (OutOfcpu, OutOfmemory, OutOfpods)."""
-        others = [o for o in self.workers.values() if o is not w and o.admitted and o.terminal_phase is None]
-        if len(others) + 1 > self.config.max_pods:
-            return "OutOfpods", f"Node didn't have enough resource: pods, requested: 1, used: {len(others)}, " \
-                                f"capacity: {self.config.max_pods}"
-        cpu, mem = w.requests()
-        used_cpu = sum(o.requests()[0] for o in others)
-        used_mem = sum(o.requests()[1] for o in others)
-        cap_cpu = milli_value(self.config.cpu) or 0
-        cap_mem = int_value(self.config.memory) or 0
-        if cpu and used_cpu + cpu > cap_cpu:
-            return "OutOfcpu", f"Node didn't have enough resource: cpu, requested: {cpu}m, used: {used_cpu}m, " \
-                               f"capacity: {cap_cpu}m"
-        if mem and used_mem + mem > cap_mem:
-            return "OutOfmemory", f"Node didn't have enough resource: memory, requested: {mem}, used: {used_mem}, " \
-                                  f"capacity: {cap_mem}"
-        return None
+        """The kubelet's admission (``admission``): None, or (reason, message) to reject the pod (phase
+        Failed): OutOfpods, OutOfcpu, OutOfmemory against the pods admitted here and not finished."""
+        others = [pod_requests(o.pod) for o in self.workers.values()
+                  if o is not w and o.admitted and o.terminal_phase is None]
+        return admission_rejection(pod_requests(w.pod), others, resource_list(self._capacity()))
 
     def worker_done(self, w: PodWorker) -> None:
         if self.workers.get(w.uid) is w:

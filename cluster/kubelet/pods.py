@@ -48,8 +48,8 @@ from typing import TYPE_CHECKING, Any
 
 from .. import images
 from ..api.quantity import int_value, milli_value
-from ..client import PODS, ApiError
 from ..api.timestamps import rfc3339
+from ..client import PODS, ApiError
 from ..runtime import ContainerInstance, ContainerSpec, ExitStatus, ProbeContext, StartError, run_probe
 from .envvars import EnvError, build_env, expand
 
@@ -529,18 +529,6 @@ class PodWorker:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-max_lines:])
-
-    def requests(self) -> tuple[int, int]:
-        """(cpu millis, memory bytes) this pod requests: max(sum of containers, largest init container)."""
-        def req(c: dict[str, Any]) -> tuple[int, int]:
-            r = (c.get("resources") or {}).get("requests") or {}
-            return milli_value(r.get("cpu")) or 0, int_value(r.get("memory")) or 0
-
-        main = [req(c) for c in self.spec.get("containers") or []]
-        init = [req(c) for c in self.spec.get("initContainers") or []]
-        cpu = max([sum(c for c, _ in main)] + [c for c, _ in init])
-        mem = max([sum(m for _, m in main)] + [m for _, m in init])
-        return cpu, mem
 
     def _prune_logs(self, log_dir: str, keep: set[str | None]) -> None:
         try:
