@@ -181,7 +181,7 @@ class Kubelet:
         """The kubelet's admission (``admission``): None, or (reason, message) to reject the pod (phase
         Failed): OutOfpods, OutOfcpu, OutOfmemory against the pods admitted here and not finished."""
         others = [pod_requests(o.pod) for o in self.workers.values()
-                  if o is not w and o.admitted and o.terminal_phase is None]
+                  if o is not w and o.state.admitted and o.state.terminal_phase is None]
         return admission_rejection(pod_requests(w.pod), others, resource_list(self._capacity()))
 
     def worker_done(self, w: PodWorker) -> None:
