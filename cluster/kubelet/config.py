@@ -1,10 +1,15 @@
-"""Kubelet configuration (one ``KubeletConfig`` per node)."""
+"""Kubelet configuration (one ``KubeletConfig`` per node).
+
+Concurrency: plain data, built once and then only read.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import psutil
 
 from ..addresses import node_addresses
 from ..profiles import get_profile
@@ -17,8 +22,6 @@ RESYNC = {"kubernetes": 60.0, "demo": 10.0}
 
 def _host_memory() -> int:
     try:
-        import psutil
-
         return int(psutil.virtual_memory().total)
     except Exception:  # noqa: BLE001
         return 8 * 2**30

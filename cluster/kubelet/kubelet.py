@@ -3,9 +3,12 @@
 ``Kubelet(KubeletConfig)``; ``await start()`` then ``await run()`` (or
 ``await stop()``). On start it:
 
-1. detects how it can limit containers (``cluster.runtime.cgroups``) and
-   starts its HTTP server (logs, ``/pods``, ``/runtime``) on the node's
-   InternalIP;
+1. creates its container runtime (``cluster.runtime.create_runtime`` by
+   ``config.runtime``; the process runtime detects how it can limit
+   containers, ``cluster.runtime.cgroups``) - its pod network
+   (``cluster.network.create_network`` by ``config.network``) exists from
+   construction - and starts its HTTP server (logs, ``/pods``, ``/runtime``)
+   on the node's InternalIP;
 2. registers its Node - labels (``kubernetes.io/hostname``, ``/os``,
    ``/arch``), ``spec.podCIDR(s)``, ``providerID``, registration taints;
    status with capacity and allocatable (cpu, memory, pods), addresses
