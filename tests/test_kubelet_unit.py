@@ -13,8 +13,8 @@ import pytest
 
 from cluster import images
 from cluster.kubelet.envvars import EnvError, build_env, expand
-from cluster.kubelet.ipam import IPAMExhausted, PodIPAM
 from cluster.kubelet.server import _tail
+from cluster.network.ipam import IPAMExhausted, PodIPAM
 from cluster.runtime import ContainerSpec, ProcessRuntime, StartError
 
 pytestmark = pytest.mark.timeout(60)

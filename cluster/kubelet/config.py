@@ -1,10 +1,15 @@
-"""Kubelet configuration (one ``KubeletConfig`` per node)."""
+"""Kubelet configuration (one ``KubeletConfig`` per node).
+
+Concurrency: plain data, built once and then only read.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import psutil
 
 from ..addresses import node_addresses
 from ..profiles import get_profile
@@ -17,8 +22,6 @@ RESYNC = {"kubernetes": 60.0, "demo": 10.0}
 
 def _host_memory() -> int:
     try:
-        import psutil
-
         return int(psutil.virtual_memory().total)
     except Exception:  # noqa: BLE001
         return 8 * 2**30
@@ -55,7 +58,8 @@ class KubeletConfig:
     events: bool = True
     container_nice: int = 5             # containers run this much nicer than the kubelet (0 = same priority)
     ray_node_id: str | None = None      # recorded as a label when hosted by a Ray actor
-    hollow: bool = False                # simulated containers (cluster.hollow): nothing runs
+    runtime: str = "process"            # container runtime (cluster.runtime.registry): process | hollow
+    network: str = "loopback"           # pod network (cluster.network.registry)
     serve_http: bool = True             # the log/status HTTP server (hollow fleets turn it off)
 
     def __post_init__(self) -> None:

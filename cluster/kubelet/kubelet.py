@@ -3,9 +3,12 @@
 ``Kubelet(KubeletConfig)``; ``await start()`` then ``await run()`` (or
 ``await stop()``). On start it:
 
-1. detects how it can limit containers (``cluster.runtime.cgroups``) and
-   starts its HTTP server (logs, ``/pods``, ``/runtime``) on the node's
-   InternalIP;
+1. creates its container runtime (``cluster.runtime.create_runtime`` by
+   ``config.runtime``; the process runtime detects how it can limit
+   containers, ``cluster.runtime.cgroups``) - its pod network
+   (``cluster.network.create_network`` by ``config.network``) exists from
+   construction - and starts its HTTP server (logs, ``/pods``, ``/runtime``)
+   on the node's InternalIP;
 2. registers its Node - labels (``kubernetes.io/hostname``, ``/os``,
    ``/arch``), ``spec.podCIDR(s)``, ``providerID``, registration taints;
    status with capacity and allocatable (cpu, memory, pods), addresses
@@ -42,19 +45,19 @@ from typing import Any
 import aiohttp
 
 from .. import images
-from ..client import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, ApiError, Client, EventRecorder, Informer
-from ..api.quantity import int_value, milli_value
+from ..api.resources import pod_requests, resource_list
 from ..api.timestamps import micro_time, rfc3339
-from ..runtime import ProcessRuntime
+from ..client import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, ApiError, Client, EventRecorder, Informer
+from ..network import NetworkOptions, PodNetwork, create_network
+from ..runtime import Runtime, RuntimeOptions, create_runtime
+from .admission import admission_rejection
 from .config import KubeletConfig
-from .ipam import PodIPAM
 from .pods import PodWorker
 from .server import KubeletServer
 
 log = logging.getLogger("raykube.kubelet")
 
 KUBELET_VERSION = "v1.30.0-raykube"
-RUNTIME_VERSION = "raykube-process://0.1.0"
 
 
 class Kubelet:
@@ -67,8 +70,9 @@ class Kubelet:
         self.client = client or Client(config.api_url, token=config.read_token(), ca_file=config.ca_file,
                                        ca_data=config.ca_data, user_agent=f"kubelet/{config.name}",
                                        retry_deadline=30.0)
-        self.ipam = PodIPAM(config.pod_cidr or "127.16.0.0/24")
-        self.runtime: ProcessRuntime | None = None  # type: ignore[assignment]
+        self.network: PodNetwork = create_network(config.network, NetworkOptions(
+            node=config.name, pod_cidr=config.pod_cidr or "127.16.0.0/24"))
+        self.runtime: Runtime | None = None
         self.events = EventRecorder(self.client, "kubelet", config.name, host=config.name, enabled=config.events)
         self.server = KubeletServer(self)
         self.workers: dict[str, PodWorker] = {}
@@ -93,12 +97,9 @@ class Kubelet:
     async def start(self) -> None:
         cfg = self.config
         os.makedirs(os.path.join(cfg.state_dir, "pods"), exist_ok=True)
-        if cfg.hollow:
-            from ..hollow import HollowRuntime
-
-            self.runtime = HollowRuntime(cfg.name)  # type: ignore[assignment]
-        else:
-            self.runtime = ProcessRuntime(cfg.name, cgroups=cfg.cgroups, poll_interval=cfg.rss_poll_interval)
+        runtime = self.runtime = create_runtime(cfg.runtime, RuntimeOptions(
+            node=cfg.name, cgroups=cfg.cgroups, poll_interval=cfg.rss_poll_interval))
+        if not runtime.simulated:  # probes and hooks share one HTTP session
             self.http_session = aiohttp.ClientSession()
         if cfg.serve_http:
             await self.server.start(self.node_ip, cfg.kubelet_port)
@@ -111,7 +112,7 @@ class Kubelet:
         self.events.start()
         self.events.event(self._node_ref, "Normal", "Starting", "Starting kubelet.")
         self.events.event(self._node_ref, "Normal", "NodeReady",
-                          f"Node {cfg.name} status is now: NodeReady ({self.runtime.limiter.describe()})")
+                          f"Node {cfg.name} status is now: NodeReady ({runtime.limiter.describe()})")
         if not self.external_pods:
             self.informer = Informer(self.client, PODS, None, field_selector=f"spec.nodeName={cfg.name}",
                                      resync_period=max(5.0, cfg.resync_seconds or 10.0),
@@ -122,8 +123,9 @@ class Kubelet:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._lease_loop(), name="lease"),
                        loop.create_task(self._node_status_loop(), name="node-status")]
-        log.info("kubelet %s up: InternalIP %s, podCIDR %s, port %d, limits: %s", cfg.name, self.node_ip,
-                 cfg.pod_cidr, self.server.port, self.runtime.limiter.describe())
+        log.info("kubelet %s up: InternalIP %s, podCIDR %s (%s network), port %d, %s runtime, limits: %s",
+                 cfg.name, self.node_ip, cfg.pod_cidr, self.network.name, self.server.port, runtime.name,
+                 runtime.limiter.describe())
 
     async def run(self) -> None:
         await self._stopped.wait()
@@ -179,24 +181,11 @@ class Kubelet:
             w.mark_deleted(pod)
 
     def admit(self, w: PodWorker) -> tuple[str, str] | None:
-        """The kubelet's admission: None, or (reason, message) to reject the pod (phase Failed), as
-        Kubernetes does for pods bound to a node that cannot fit them (OutOfcpu, OutOfmemory, OutOfpods)."""
-        others = [o for o in self.workers.values() if o is not w and o.admitted and o.terminal_phase is None]
-        if len(others) + 1 > self.config.max_pods:
-            return "OutOfpods", f"Node didn't have enough resource: pods, requested: 1, used: {len(others)}, " \
-                                f"capacity: {self.config.max_pods}"
-        cpu, mem = w.requests()
-        used_cpu = sum(o.requests()[0] for o in others)
-        used_mem = sum(o.requests()[1] for o in others)
-        cap_cpu = milli_value(self.config.cpu) or 0
-        cap_mem = int_value(self.config.memory) or 0
-        if cpu and used_cpu + cpu > cap_cpu:
-            return "OutOfcpu", f"Node didn't have enough resource: cpu, requested: {cpu}m, used: {used_cpu}m, " \
-                               f"capacity: {cap_cpu}m"
-        if mem and used_mem + mem > cap_mem:
-            return "OutOfmemory", f"Node didn't have enough resource: memory, requested: {mem}, used: {used_mem}, " \
-                                  f"capacity: {cap_mem}"
-        return None
+        """The kubelet's admission (``admission``): None, or (reason, message) to reject the pod (phase
+        Failed): OutOfpods, OutOfcpu, OutOfmemory against the pods admitted here and not finished."""
+        others = [pod_requests(o.pod) for o in self.workers.values()
+                  if o is not w and o.state.admitted and o.state.terminal_phase is None]
+        return admission_rejection(pod_requests(w.pod), others, resource_list(self._capacity()))
 
     def worker_done(self, w: PodWorker) -> None:
         if self.workers.get(w.uid) is w:
@@ -257,7 +246,7 @@ class Kubelet:
             "nodeInfo": {
                 "machineID": self._machine_id(), "systemUUID": self._system_uuid, "bootID": self._boot_id(),
                 "kernelVersion": uname.release, "osImage": f"raykube node on {uname.system} {uname.release}",
-                "containerRuntimeVersion": RUNTIME_VERSION, "kubeletVersion": KUBELET_VERSION,
+                "containerRuntimeVersion": self.runtime.version, "kubeletVersion": KUBELET_VERSION,
                 "kubeProxyVersion": KUBELET_VERSION, "operatingSystem": "linux",
                 "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(uname.machine, uname.machine),
             },
@@ -306,7 +295,7 @@ class Kubelet:
 
     async def _register_node(self) -> None:
         cfg = self.config
-        node = {
+        node: dict[str, Any] = {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": cfg.name, "labels": self._node_labels(), "annotations": self._node_annotations()},
             "spec": {"podCIDR": cfg.pod_cidr, "podCIDRs": [cfg.pod_cidr], "providerID": f"raykube://{cfg.name}"},

@@ -13,6 +13,9 @@
   tests and operators use to find a container's processes).
 
 No authentication: it listens on a loopback address only.
+
+Concurrency: aiohttp handlers on the kubelet's asyncio loop; a ``follow``
+stream polls the log file every 0.1 s.
 """
 
 from __future__ import annotations
@@ -105,15 +108,15 @@ class KubeletServer:
             return _status(404, "NotFound", f'pod "{pod}" in namespace "{ns}" is not running on node '
                                             f'"{self.kl.config.name}"')
         current, previous, running = worker.log_paths(container)
-        if current is None and previous is None and not any(r.name == container for r in worker.all_recs()):
+        if current is None and previous is None and worker.state.find(container) is None:
             return _status(404, "NotFound", f'container "{container}" not found in pod "{pod}"')
         want_prev = q.get("previous", "").lower() in ("true", "1")
         path = previous if want_prev else current
         if want_prev and path is None:
             return _status(400, "BadRequest", f'previous terminated container "{container}" in pod "{pod}" not found')
         if path is None or not os.path.exists(path):
-            rec = next((r for r in worker.all_recs() if r.name == container), None)
-            reason = rec.waiting[0] if rec and rec.waiting else "ContainerCreating"
+            c = worker.state.find(container)
+            reason = c.waiting[0] if c and c.waiting else "ContainerCreating"
             return _status(400, "BadRequest", f'container "{container}" in pod "{pod}" is waiting to start: {reason}')
         try:
             tail = int(q["tailLines"]) if q.get("tailLines") else -1

@@ -55,7 +55,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import psutil
+
 from .cgroups import ContainerCgroup, Limiter, detect
+from .interface import ContainerInstance, ContainerSpec, ExitStatus, RuntimeOptions, StartError
 
 log = logging.getLogger("raykube.runtime")
 
@@ -94,62 +97,20 @@ def wrapper_argv(argv: list[str], *, nice: int, pdeath_parent: int | None, procs
     return argv
 
 
-class StartError(Exception):
-    """The container's process could not be started (exit code 128, reason StartError)."""
-
-
 @dataclass
-class ContainerSpec:
-    id: str                      # unique per container instance
-    pod_key: str                 # namespace/name
-    pod_uid: str
-    name: str                    # container name
-    argv: list[str]
-    env: dict[str, str]
-    cwd: str
-    log_path: str
-    memory_limit: int | None = None       # bytes
-    cpu_limit_millis: int | None = None
-    cpu_request_millis: int | None = None
-    pdeathsig: bool = True
-    nice: int = 0                         # added to the kubelet's niceness (workloads yield to the control plane)
+class Process(ContainerInstance):
+    """A container instance that is a real process group."""
 
-
-@dataclass
-class ExitStatus:
-    exit_code: int
-    signal: int | None
-    oom_killed: bool
-    message: str
-    finished_at: float   # wall clock
-
-    @property
-    def reason(self) -> str:
-        if self.oom_killed:
-            return "OOMKilled"
-        return "Completed" if self.exit_code == 0 else "Error"
-
-
-@dataclass
-class Process:
-    spec: ContainerSpec
-    pid: int
-    started_at: float                          # wall clock
     popen: subprocess.Popen[bytes]
     cgroup: ContainerCgroup | None
-    exited: asyncio.Future[ExitStatus]
     pidfd: int | None = None
     oom_message: str | None = None             # set by the RSS poller when it kills
     stop_requested: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def pgid(self) -> int:
-        return self.pid
-
-    @property
-    def running(self) -> bool:
-        return not self.exited.done()
+    def cgroup_paths(self) -> list[str] | None:
+        return self.cgroup.paths if self.cgroup else None
 
 
 def _human(n: int) -> str:
@@ -170,6 +131,12 @@ def _killpg(pgid: int, sig: int) -> bool:
 
 
 class ProcessRuntime:
+    """The ``process`` runtime (``cluster.runtime.interface.Runtime``)."""
+
+    name = "process"
+    version = "raykube-process://0.1.0"
+    simulated = False
+
     def __init__(self, node: str, *, cgroups: str = "auto", poll_interval: float = 0.25,
                  limiter: Limiter | None = None) -> None:
         self.node = node
@@ -182,6 +149,10 @@ class ProcessRuntime:
         # exec wrappers (sh, setpriv, nice) when the host has them, else a (slower) preexec_fn
         self.use_wrappers = _SETPRIV is not None and _NICE is not None and os.path.exists(_SH)
         log.info("runtime for node %s: %s", node, self.limiter.describe())
+
+    @classmethod
+    def from_options(cls, opts: RuntimeOptions) -> "ProcessRuntime":
+        return cls(opts.node, cgroups=opts.cgroups, poll_interval=opts.poll_interval)
 
     # ------------------------------------------------------------------ start
     async def start(self, spec: ContainerSpec) -> Process:
@@ -233,7 +204,8 @@ class ProcessRuntime:
             raise StartError(msg) from exc
         finally:
             logf.close()
-        proc = Process(spec, popen.pid, time.time(), popen, cg, loop.create_future())
+        proc = Process(spec=spec, pid=popen.pid, started_at=time.time(), exited=loop.create_future(), popen=popen,
+                       cgroup=cg)
         with self._lock:
             self.procs[spec.id] = proc
         try:
@@ -321,8 +293,9 @@ class ProcessRuntime:
         if proc.running:
             _killpg(proc.pgid, sig)
 
-    async def stop(self, proc: Process, grace: float, *, reason: str = "") -> ExitStatus:
+    async def stop(self, proc: ContainerInstance, grace: float, *, reason: str = "") -> ExitStatus:
         """SIGTERM the group, wait ``grace`` s, SIGKILL; return the exit status."""
+        assert isinstance(proc, Process), "an instance of another runtime"
         if proc.exited.done():
             return proc.exited.result()
         proc.stop_requested = True
@@ -363,8 +336,6 @@ class ProcessRuntime:
 
     # ------------------------------------------------------- memory (no cgroup)
     async def _rss_poller(self) -> None:
-        import psutil
-
         page = os.sysconf("SC_PAGE_SIZE")
         while not self._closed:
             limited = [p for p in list(self.procs.values())

@@ -5,6 +5,8 @@ Kubernetes' host-local plugin reserves it) are never handed out; addresses
 are given in rotation so a freed address is reused as late as possible
 (sockets of the old pod may linger in TIME_WAIT). ``reserve`` re-claims an
 address a pod already has (a kubelet that restarted).
+
+Concurrency: plain in-memory state, owned by one asyncio loop (no awaits inside).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import ipaddress
 
 
 class IPAMExhausted(RuntimeError):
-    pass
+    """No free address is left in the range."""
 
 
 class PodIPAM:

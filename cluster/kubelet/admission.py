@@ -1,0 +1,35 @@
+"""The kubelet's admission: can this node take one more pod? (kubelet's ``lifecycle`` predicate)
+
+``admission_rejection(pod, admitted, capacity)`` -> None, or ``(reason,
+message)`` to fail the pod (``OutOfpods``, ``OutOfcpu``, ``OutOfmemory``), as
+Kubernetes does for pods bound to a node that cannot fit them. Requests are
+``cluster.api.resources.pod_requests`` - the scheduler's own computation
+(containers summed, each init container as a floor, overhead added) - so a
+pod the scheduler placed is never turned away for a different arithmetic.
+
+Concurrency: pure functions.
+"""
+
+from __future__ import annotations
+
+from ..api.resources import CPU, MEMORY, PODS, PodRequests, add_into
+
+CHECKED = (PODS, CPU, MEMORY)        # what the node reports capacity for, in the order they are checked
+
+
+def admission_rejection(pod: PodRequests, admitted: list[PodRequests],
+                        capacity: dict[str, int]) -> tuple[str, str] | None:
+    """``pod`` against ``capacity`` (cpu in millicores, memory in bytes, pods) minus what the ``admitted``
+    pods (still running on the node) request; a request of 0 always fits."""
+    used: dict[str, int] = {}
+    for other in admitted:
+        add_into(used, other.exact)
+    used[PODS] = len(admitted)
+    want = {**pod.exact, PODS: 1}
+    for name in CHECKED:
+        n, u, cap = want.get(name, 0), used.get(name, 0), capacity.get(name, 0)
+        if n and u + n > cap:
+            unit = "m" if name == CPU else ""
+            return f"OutOf{name}", (f"Node didn't have enough resource: {name}, requested: {n}{unit}, "
+                                    f"used: {u}{unit}, capacity: {cap}{unit}")
+    return None
