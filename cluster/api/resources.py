@@ -3,7 +3,7 @@ pods, ephemeral-storage) in whole units, rounded up as the scheduler does.
 
 ``pod_requests`` is kube-scheduler's ``computePodResourceRequest`` (containers summed, each init
 container as a floor, overhead added) and is what both the scheduler's fit filter and the
-kubelet's admission use; ``insufficient_resources`` is the fit check itself.
+kubelet's admission use; ``insufficient_resources`` is the fit check both run (NodeResourcesFit).
 
 Concurrency: pure functions and frozen data; callers own the objects.
 """
@@ -92,3 +92,20 @@ def node_allocatable(node: dict[str, Any]) -> dict[str, int]:
     alloc = resource_list(st.get("allocatable") or st.get("capacity"))
     alloc.setdefault(PODS, DEFAULT_MAX_PODS)
     return alloc
+
+
+def insufficient_resources(want: dict[str, int], used: dict[str, int], allocatable: dict[str, int]) -> list[str]:
+    """The resources of ``want`` (in its order) that do not fit in ``allocatable`` minus ``used``.
+
+    A request of 0 always fits; a resource the node does not report has nothing allocatable,
+    except ephemeral storage, which such a node does not limit (as kube-scheduler)."""
+    out: list[str] = []
+    for name, n in want.items():
+        alloc = allocatable.get(name)
+        if alloc is None:
+            if name == EPHEMERAL:
+                continue
+            alloc = 0
+        if n and n > alloc - used.get(name, 0):
+            out.append(name)
+    return out

@@ -12,7 +12,7 @@ Concurrency: pure functions.
 
 from __future__ import annotations
 
-from ..api.resources import CPU, MEMORY, PODS, PodRequests, add_into
+from ..api.resources import CPU, MEMORY, PODS, PodRequests, add_into, insufficient_resources
 
 CHECKED = (PODS, CPU, MEMORY)        # what the node reports capacity for, in the order they are checked
 
@@ -25,11 +25,12 @@ def admission_rejection(pod: PodRequests, admitted: list[PodRequests],
     for other in admitted:
         add_into(used, other.exact)
     used[PODS] = len(admitted)
-    want = {**pod.exact, PODS: 1}
-    for name in CHECKED:
-        n, u, cap = want.get(name, 0), used.get(name, 0), capacity.get(name, 0)
-        if n and u + n > cap:
-            unit = "m" if name == CPU else ""
-            return f"OutOf{name}", (f"Node didn't have enough resource: {name}, requested: {n}{unit}, "
-                                    f"used: {u}{unit}, capacity: {cap}{unit}")
-    return None
+    want = {name: 1 if name == PODS else pod.exact.get(name, 0) for name in CHECKED}
+    short = insufficient_resources(want, used, {name: capacity.get(name, 0) for name in CHECKED})
+    if not short:
+        return None
+    name = short[0]
+    n, u, cap = want[name], used.get(name, 0), capacity.get(name, 0)
+    unit = "m" if name == CPU else ""
+    return f"OutOf{name}", (f"Node didn't have enough resource: {name}, requested: {n}{unit}, "
+                            f"used: {u}{unit}, capacity: {cap}{unit}")

@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..runner.component import (add_common_args, client_from_args, election_from_args, main_loop,
-                                     run_with_election)
+from ..runner.component import add_common_args, client_from_args, election_from_args, main_loop, run_with_election
 from .scheduler import Scheduler, SchedulerConfig
 
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..api.meta import controller_uid
+from ..api.resources import PodRequests, pod_requests
 from ..client.clock import REAL_CLOCK, Clock
 from ..client.resources import key_of
 from .predicates import NodeInfo
-from ..api.meta import controller_uid
-from ..api.resources import PodRequests, pod_requests
 
 
 class SchedulerCache:

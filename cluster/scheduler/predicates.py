@@ -22,10 +22,18 @@ from typing import Any
 
 from ..api.meta import controller_uid
 from ..api.nodes import node_ready_status
-from ..api.resources import (CPU, DEFAULT_MAX_PODS, EPHEMERAL, MEMORY, PODS, PodRequests, add_into,
-                             node_allocatable)
-
+from ..api.resources import (
+    CPU,
+    DEFAULT_MAX_PODS,
+    MEMORY,
+    PODS,
+    PodRequests,
+    add_into,
+    insufficient_resources,
+    node_allocatable,
+)
 from ..api.taints import taint_str, tolerates, untolerated_taint
+
 
 # --------------------------------------------------------------- affinity
 def _expr_matches(expr: dict[str, Any], value: str | None) -> bool:
@@ -157,16 +165,8 @@ def insufficient(pod_req: PodRequests, ni: NodeInfo) -> list[str]:
     out: list[str] = []
     if ni.pod_count + 1 > ni.allocatable.get(PODS, DEFAULT_MAX_PODS):
         out.append(R_TOO_MANY_PODS)
-    for name, want in pod_req.exact.items():
-        if name == PODS:
-            continue
-        alloc = ni.allocatable.get(name)
-        if alloc is None:
-            if name == EPHEMERAL:
-                continue  # nodes that don't report ephemeral storage don't limit it
-            alloc = 0
-        if want > alloc - ni.requested.get(name, 0):
-            out.append(f"Insufficient {name}")
+    want = {k: v for k, v in pod_req.exact.items() if k != PODS}
+    out += [f"Insufficient {name}" for name in insufficient_resources(want, ni.requested, ni.allocatable)]
     return out
 
 

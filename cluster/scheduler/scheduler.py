@@ -34,13 +34,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..client import NODES, PODS, ApiError, Client, EventRecorder, Informer, key_of
-from ..client.clock import REAL_CLOCK, Clock
-from ..api.timestamps import rfc3339
-from .cache import SchedulerCache
-from .predicates import filter_node, fit_error_message, num_feasible_nodes_to_find, score_nodes
 from ..api.nodes import node_ready_status
 from ..api.resources import pod_requests
+from ..api.timestamps import rfc3339
+from ..client import NODES, PODS, ApiError, Client, EventRecorder, Informer, key_of
+from ..client.clock import REAL_CLOCK, Clock
+from .cache import SchedulerCache
+from .predicates import filter_node, fit_error_message, num_feasible_nodes_to_find, score_nodes
 from .queue import QueuedPod, SchedulingQueue
 
 log = logging.getLogger("raykube.scheduler")
