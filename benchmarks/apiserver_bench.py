@@ -101,10 +101,13 @@ def pct(xs: list[float], p: float) -> float:
 
 
 def summary(lat_ms: list[float]) -> dict[str, float]:
-    return {"p50_ms": pct(lat_ms, 50), "p90_ms": pct(lat_ms, 90), "p99_ms": pct(lat_ms, 99),
-            "max_ms": max(lat_ms) if lat_ms else float("nan"),
-            "mean_ms": (sum(lat_ms) / len(lat_ms)) if lat_ms else float("nan")}
-
+    return {
+        "p50_ms": pct(lat_ms, 50),
+        "p90_ms": pct(lat_ms, 90),
+        "p99_ms": pct(lat_ms, 99),
+        "max_ms": max(lat_ms) if lat_ms else float("nan"),
+        "mean_ms": (sum(lat_ms) / len(lat_ms)) if lat_ms else float("nan"),
+    }
 
 
 # ================================================================= phases
@@ -113,12 +116,15 @@ def split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
-def closed_cell(conn: dict[str, Any], pids: list[int], op: str, conc: int, args: argparse.Namespace,
-                tag: str) -> dict[str, Any]:
+def closed_cell(
+    conn: dict[str, Any], pids: list[int], op: str, conc: int, args: argparse.Namespace, tag: str
+) -> dict[str, Any]:
     shares = split(conc, args.load_procs)
     start_at = time.time() + 2.0 + 0.05 * conc  # time for the processes to start and pre-connect
-    specs = [("closed", (conn, op, n, i, start_at, args.warmup, args.duration, f"{tag}-{conc}"))
-             for i, n in enumerate(shares)]
+    specs = [
+        ("closed", (conn, op, n, i, start_at, args.warmup, args.duration, f"{tag}-{conc}"))
+        for i, n in enumerate(shares)
+    ]
     import threading
 
     cpu_mark: dict[str, float] = {}
@@ -140,18 +146,32 @@ def closed_cell(conn: dict[str, Any], pids: list[int], op: str, conc: int, args:
             errors[k] = errors.get(k, 0) + v
     ops = len(lat)
     cpu = cpu_mark.get("end", 0.0) - cpu_mark.get("start", 0.0)
-    return {"op": op, "concurrency": conc, "ops": ops, "throughput": ops / args.duration, **summary(lat),
-            "errors": errors, "server_cpu_ms_per_op": (cpu * 1000.0 / ops) if ops else None,
-            "server_cpu_cores": cpu / args.duration}
+    return {
+        "op": op,
+        "concurrency": conc,
+        "ops": ops,
+        "throughput": ops / args.duration,
+        **summary(lat),
+        "errors": errors,
+        "server_cpu_ms_per_op": (cpu * 1000.0 / ops) if ops else None,
+        "server_cpu_cores": cpu / args.duration,
+    }
 
 
 def paced_cell(conn: dict[str, Any], args: argparse.Namespace, tag: str) -> dict[str, Any]:
     start_at = time.time() + 2.0
-    (res,) = run_procs([("paced", (conn, args.paced_rate, args.paced_seconds, start_at, tag))],
-                       timeout=args.paced_seconds + 120)
+    (res,) = run_procs(
+        [("paced", (conn, args.paced_rate, args.paced_seconds, start_at, tag))], timeout=args.paced_seconds + 120
+    )
     all_lat = [x for v in res["lat"].values() for x in v]
-    return {"rate": args.paced_rate, "seconds": args.paced_seconds, "ops": len(all_lat), **summary(all_lat),
-            "by_verb": {k: {"ops": len(v), **summary(v)} for k, v in res["lat"].items()}, "errors": res["errors"]}
+    return {
+        "rate": args.paced_rate,
+        "seconds": args.paced_seconds,
+        "ops": len(all_lat),
+        **summary(all_lat),
+        "by_verb": {k: {"ops": len(v), **summary(v)} for k, v in res["lat"].items()},
+        "errors": res["errors"],
+    }
 
 
 def watch_cell(conn: dict[str, Any], args: argparse.Namespace, tag: str) -> dict[str, Any]:
@@ -161,16 +181,23 @@ def watch_cell(conn: dict[str, Any], args: argparse.Namespace, tag: str) -> dict
     ready_q = ctx.Queue()
     out_q = ctx.Queue()
     timeout = args.events / max(1.0, args.watch_rate) + 60
-    procs = [ctx.Process(target=proc_main, args=("watchers", (conn, n, rv, args.events, ready_q, timeout, i), out_q),
-                         daemon=True) for i, n in enumerate(shares)]
+    procs = [
+        ctx.Process(
+            target=proc_main, args=("watchers", (conn, n, rv, args.events, ready_q, timeout, i), out_q), daemon=True
+        )
+        for i, n in enumerate(shares)
+    ]
     for p in procs:
         p.start()
     try:
         for _ in procs:
             ready_q.get(timeout=60)
         time.sleep(0.5)
-        writer = ctx.Process(target=proc_main, args=("writer", (conn, args.events, args.watch_rate, time.time() + 1.0,
-                                                                 tag), out_q), daemon=True)
+        writer = ctx.Process(
+            target=proc_main,
+            args=("writer", (conn, args.events, args.watch_rate, time.time() + 1.0, tag), out_q),
+            daemon=True,
+        )
         writer.start()
         procs.append(writer)
         results = []
@@ -188,13 +215,22 @@ def watch_cell(conn: dict[str, Any], args: argparse.Namespace, tag: str) -> dict
     wr = next(r for r in results if "elapsed" in r)
     lat = [x for r in wres for x in r["lat"]]
     counts = [c for r in wres for c in r["counts"]]
-    return {"watchers": args.watchers, "events": args.events, "write_rate": args.watch_rate,
-            "write_seconds": wr["elapsed"], "write_p99_ms": pct(wr["lat"], 99),
-            "deliveries": len(lat), "expected_deliveries": args.watchers * args.events,
-            "complete_watchers": sum(1 for c in counts if c >= args.events), "min_events_seen": min(counts or [0]),
-            "in_order": all(r["in_order"] for r in wres), "duplicates": sum(r["duplicates"] for r in wres),
-            "deliveries_per_s": len(lat) / wr["elapsed"] if wr["elapsed"] else None, **summary(lat),
-            "lat_sample": random.sample(lat, min(5000, len(lat)))}
+    return {
+        "watchers": args.watchers,
+        "events": args.events,
+        "write_rate": args.watch_rate,
+        "write_seconds": wr["elapsed"],
+        "write_p99_ms": pct(wr["lat"], 99),
+        "deliveries": len(lat),
+        "expected_deliveries": args.watchers * args.events,
+        "complete_watchers": sum(1 for c in counts if c >= args.events),
+        "min_events_seen": min(counts or [0]),
+        "in_order": all(r["in_order"] for r in wres),
+        "duplicates": sum(r["duplicates"] for r in wres),
+        "deliveries_per_s": len(lat) / wr["elapsed"] if wr["elapsed"] else None,
+        **summary(lat),
+        "lat_sample": random.sample(lat, min(5000, len(lat))),
+    }
 
 
 # =================================================================== main
@@ -234,10 +270,19 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(prepare(conn))
         tag = f"{int(time.time()) % 100000}"
         result: dict[str, Any] = {
-            "meta": {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "target": target, "host": platform.node(),
-                     "cpus": os.cpu_count(), "python": platform.python_version(),
-                     "loadavg_start": os.getloadavg(), "args": vars(args)},
-            "closed": [], "paced": None, "watch": None}
+            "meta": {
+                "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+                "target": target,
+                "host": platform.node(),
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "loadavg_start": os.getloadavg(),
+                "args": vars(args),
+            },
+            "closed": [],
+            "paced": None,
+            "watch": None,
+        }
         if "closed" not in skip:
             for conc in [int(c) for c in args.concurrency.split(",")]:
                 for op in args.ops.split(","):

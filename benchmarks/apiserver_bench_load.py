@@ -27,16 +27,23 @@ OBJECTS_FOR_READS = 100
 def client_for(conn: dict[str, Any]) -> Any:
     from cluster.client import Client
 
-    return Client(conn["url"], token=conn["token"], ca_data=conn["ca"].encode(), max_connections=0,
-                  retry_deadline=10.0, timeout=30.0)
+    return Client(
+        conn["url"],
+        token=conn["token"],
+        ca_data=conn["ca"].encode(),
+        max_connections=0,
+        retry_deadline=10.0,
+        timeout=30.0,
+    )
 
 
 def cm(name: str, **data: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
 
 
-async def _closed_loop(conn: dict[str, Any], op: str, tasks: int, proc: int, start_at: float, warmup: float,
-                       duration: float, tag: str) -> dict[str, Any]:
+async def _closed_loop(
+    conn: dict[str, Any], op: str, tasks: int, proc: int, start_at: float, warmup: float, duration: float, tag: str
+) -> dict[str, Any]:
     from cluster.client import CONFIGMAPS, ApiError
 
     client = client_for(conn)
@@ -141,8 +148,9 @@ async def _paced(conn: dict[str, Any], rate: float, seconds: float, start_at: fl
     return {"lat": lat, "errors": errors}
 
 
-async def _watchers(conn: dict[str, Any], n: int, rv: str, events: int, ready_q: Any, timeout: float,
-                    proc: int) -> dict[str, Any]:
+async def _watchers(
+    conn: dict[str, Any], n: int, rv: str, events: int, ready_q: Any, timeout: float, proc: int
+) -> dict[str, Any]:
     import aiohttp
 
     from cluster.client import CONFIGMAPS
@@ -166,8 +174,9 @@ async def _watchers(conn: dict[str, Any], n: int, rv: str, events: int, ready_q:
                 ready_q.put(proc)
 
         try:
-            async for ev in client.watch(CONFIGMAPS, "bench-watch", resource_version=rv, allow_bookmarks=True,
-                                         on_response=on_resp):
+            async for ev in client.watch(
+                CONFIGMAPS, "bench-watch", resource_version=rv, allow_bookmarks=True, on_response=on_resp
+            ):
                 if ev.type != "ADDED":
                     continue
                 now = time.time()

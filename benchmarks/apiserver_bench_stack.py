@@ -56,13 +56,35 @@ class Stack:
             port = s.getsockname()[1]
         log = open(os.path.join(self.dir, "apiserver.log"), "ab")  # noqa: SIM115 -- handed to the child, closed below
         self.api = subprocess.Popen(
-            [sys.executable, "-m", "cluster.apiserver", "--raftstore-endpoints", ",".join(self.cluster.endpoints),
-             "--port", str(port), "--tls-cert", pki.server_cert, "--tls-key", pki.server_key,
-             "--tokens-file", tokens_file, "--log-level", "WARNING"],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, cwd=ROOT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "cluster.apiserver",
+                "--raftstore-endpoints",
+                ",".join(self.cluster.endpoints),
+                "--port",
+                str(port),
+                "--tls-cert",
+                pki.server_cert,
+                "--tls-key",
+                pki.server_key,
+                "--tokens-file",
+                tokens_file,
+                "--log-level",
+                "WARNING",
+            ],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+            start_new_session=True,
+        )
         log.close()
-        self.conn = {"url": f"https://127.0.0.1:{port}", "token": token_for(tokens, "admin"),
-                     "ca": pki.ca_pem().decode()}
+        self.conn = {
+            "url": f"https://127.0.0.1:{port}",
+            "token": token_for(tokens, "admin"),
+            "ca": pki.ca_pem().decode(),
+        }
 
     def server_pids(self) -> list[int]:
         pids = [self.api.pid] if self.api else []

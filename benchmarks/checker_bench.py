@@ -69,7 +69,9 @@ def run_check(name: str, history: Any, expected: bool, *, quick: bool, timeout: 
         "failed_keys": result.failed_keys[:10],
         "unknown_keys": len(result.unknown_keys),
         "search_steps": sum(k.steps for k in result.keys.values()),
-        "slowest_key": None if slowest is None else {"key": slowest.key, "seconds": slowest.elapsed, "steps": slowest.steps},
+        "slowest_key": None
+        if slowest is None
+        else {"key": slowest.key, "seconds": slowest.elapsed, "steps": slowest.steps},
         "explanation": None if result.valid is not False else result.explain()[:2000],
     }
 

@@ -94,8 +94,7 @@ def pod_cidr_listeners(state_dir: str, port: int | None = None) -> list[dict[str
                 owner = ""
                 with contextlib.suppress(Exception):
                     owner = psutil.Process(c.pid).cwd() if c.pid else ""
-                out.append({"addr": f"{c.laddr.ip}:{c.laddr.port}", "our_node_range": name, "pid": c.pid,
-                            "cwd": owner})
+                out.append({"addr": f"{c.laddr.ip}:{c.laddr.port}", "our_node_range": name, "pid": c.pid, "cwd": owner})
     return sorted(out, key=lambda x: x["addr"])
 
 
@@ -124,17 +123,27 @@ class GCPauses:
 
     def summary(self, t_from: float | None, t_to: float | None) -> dict[str, Any]:
         xs = [p for p in self.pauses if (t_from is None or p[0] >= t_from) and (t_to is None or p[0] <= t_to)]
-        return {"count": len(xs), "total_s": round(sum(p[2] for p in xs), 4),
-                "max_s": round(max((p[2] for p in xs), default=0.0), 4),
-                "full_collections": sum(1 for p in xs if p[1] == 2)}
+        return {
+            "count": len(xs),
+            "total_s": round(sum(p[2] for p in xs), 4),
+            "max_s": round(max((p[2] for p in xs), default=0.0), 4),
+            "full_collections": sum(1 for p in xs if p[1] == 2),
+        }
 
 
 class Mirror:
     """A list+watch mirror of one resource: resumes from the last resourceVersion when the stream breaks,
     re-lists on 410 Gone. ``on_event(type, obj, t)`` is called for each event (``RELIST`` after a re-list)."""
 
-    def __init__(self, client: Client, res: Resource, *, namespace: str | None = None,
-                 label_selector: str | None = None, on_event: Callable[[str, dict[str, Any], float], None]) -> None:
+    def __init__(
+        self,
+        client: Client,
+        res: Resource,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        on_event: Callable[[str, dict[str, Any], float], None],
+    ) -> None:
         self.client = client
         self.res = res
         self.namespace = namespace
@@ -159,8 +168,13 @@ class Mirror:
         self.synced.set()
         while True:
             try:
-                async for ev in self.client.watch(self.res, self.namespace, resource_version=self.rv,
-                                                  label_selector=self.label_selector, timeout_seconds=300):
+                async for ev in self.client.watch(
+                    self.res,
+                    self.namespace,
+                    resource_version=self.rv,
+                    label_selector=self.label_selector,
+                    timeout_seconds=300,
+                ):
                     t = now()
                     if ev.resource_version:
                         self.rv = ev.resource_version
@@ -201,9 +215,16 @@ def console_for(width: int) -> Console:
     return Console() if sys.stdout.isatty() else Console(width=width)
 
 
-def run_on_own_cluster(args: argparse.Namespace, console: Console, *, title: str, prefix: str, nodes: int,
-                       measure: Callable[[str, dict[str, Any]], dict[str, Any]],
-                       plot: Callable[[dict[str, Any], str], None]) -> int:
+def run_on_own_cluster(
+    args: argparse.Namespace,
+    console: Console,
+    *,
+    title: str,
+    prefix: str,
+    nodes: int,
+    measure: Callable[[str, dict[str, Any]], dict[str, Any]],
+    plot: Callable[[dict[str, Any], str], None],
+) -> int:
     """Up, ``measure(state_dir, meta) -> result`` (with ``result["pass"]``), JSON + PNG, down. Exit code."""
     state_dir = os.path.abspath(args.state_dir or tempfile.mkdtemp(prefix=prefix))
     port = args.port or launcher.free_ports(1)[0]
@@ -220,9 +241,15 @@ def run_on_own_cluster(args: argparse.Namespace, console: Console, *, title: str
         st = launcher.load_state(launcher.Paths(state_dir))
         meta: dict[str, Any] = {
             "loadavg_before": list(os.getloadavg()),  # shared 2-core machine: record how busy it was
-            "state_dir": state_dir, "api": up["url"], "ray": up.get("ray_address"), "nodes": st.get("nodes"),
-            "profile": st.get("profile"), "address_slot": st.get("address_slot"), "up_seconds": up["ready_seconds"],
-            "preflight_pod_cidr_listeners": pod_cidr_listeners(state_dir)}
+            "state_dir": state_dir,
+            "api": up["url"],
+            "ray": up.get("ray_address"),
+            "nodes": st.get("nodes"),
+            "profile": st.get("profile"),
+            "address_slot": st.get("address_slot"),
+            "up_seconds": up["ready_seconds"],
+            "preflight_pod_cidr_listeners": pod_cidr_listeners(state_dir),
+        }
         result = measure(state_dir, meta)
         out = os.path.abspath(args.out)
         os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -238,9 +265,11 @@ def run_on_own_cluster(args: argparse.Namespace, console: Console, *, title: str
     finally:
         passed = bool(result and result.get("pass"))
         if args.keep:
-            console.print(f"[yellow]--keep: cluster left up[/yellow]; state dir {state_dir}; "
-                          f"kubectl --kubeconfig {state_dir}/kubeconfig get pods -o wide; "
-                          f"stop with: raykube down --state-dir {state_dir}")
+            console.print(
+                f"[yellow]--keep: cluster left up[/yellow]; state dir {state_dir}; "
+                f"kubectl --kubeconfig {state_dir}/kubeconfig get pods -o wide; "
+                f"stop with: raykube down --state-dir {state_dir}"
+            )
         elif brought_up:
             with console.status("stopping the cluster (raykube down)"):
                 try:

@@ -73,11 +73,15 @@ def etcd_binary() -> str:
 
 def etcd_version(binary: str | None = None) -> dict[str, str]:
     """``{"etcd": "3.4.23", "go": "go1.19.8", "arch": "linux/amd64"}`` from ``etcd --version``."""
-    out = subprocess.run([binary or etcd_binary(), "--version"], capture_output=True, text=True,
-                         env=_env(), timeout=30).stdout
+    out = subprocess.run(
+        [binary or etcd_binary(), "--version"], capture_output=True, text=True, env=_env(), timeout=30
+    ).stdout
     info: dict[str, str] = {}
-    for key, pat in (("etcd", r"etcd Version:\s*(\S+)"), ("go", r"Go Version:\s*(\S+)"),
-                     ("arch", r"Go OS/Arch:\s*(\S+)")):
+    for key, pat in (
+        ("etcd", r"etcd Version:\s*(\S+)"),
+        ("go", r"Go Version:\s*(\S+)"),
+        ("arch", r"Go OS/Arch:\s*(\S+)"),
+    ):
         m = re.search(pat, out)
         if m:
             info[key] = m.group(1)
@@ -88,9 +92,21 @@ def _goarch() -> str:
     import platform
 
     m = platform.machine().lower()
-    return {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm",
-            "armv6l": "arm", "i686": "386", "i386": "386", "ppc64le": "ppc64le", "s390x": "s390x",
-            "riscv64": "riscv64", "mips64": "mips64", "mips64el": "mips64le"}.get(m, m)
+    return {
+        "x86_64": "amd64",
+        "amd64": "amd64",
+        "aarch64": "arm64",
+        "arm64": "arm64",
+        "armv7l": "arm",
+        "armv6l": "arm",
+        "i686": "386",
+        "i386": "386",
+        "ppc64le": "ppc64le",
+        "s390x": "s390x",
+        "riscv64": "riscv64",
+        "mips64": "mips64",
+        "mips64el": "mips64le",
+    }.get(m, m)
 
 
 def _env() -> dict[str, str]:
@@ -109,8 +125,9 @@ def _env() -> dict[str, str]:
 
 
 def _post(url: str, body: dict[str, Any], timeout: float = 2.0) -> dict[str, Any]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), method="POST", headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.loads(r.read() or b"{}")
 
@@ -163,25 +180,45 @@ class EtcdCluster:
                 data = os.path.join(self.tmpdir, name)
                 cmd = [
                     binary,
-                    "--name", name,
-                    "--data-dir", data,
-                    "--listen-client-urls", self.client_urls[i],
-                    "--advertise-client-urls", self.client_urls[i],
-                    "--listen-peer-urls", self.peer_urls[i],
-                    "--initial-advertise-peer-urls", self.peer_urls[i],
-                    "--initial-cluster", initial,
-                    "--initial-cluster-state", "new",
-                    "--initial-cluster-token", token,
-                    "--logger", "zap",
-                    "--log-outputs", "stderr",
+                    "--name",
+                    name,
+                    "--data-dir",
+                    data,
+                    "--listen-client-urls",
+                    self.client_urls[i],
+                    "--advertise-client-urls",
+                    self.client_urls[i],
+                    "--listen-peer-urls",
+                    self.peer_urls[i],
+                    "--initial-advertise-peer-urls",
+                    self.peer_urls[i],
+                    "--initial-cluster",
+                    initial,
+                    "--initial-cluster-state",
+                    "new",
+                    "--initial-cluster-token",
+                    token,
+                    "--logger",
+                    "zap",
+                    "--log-outputs",
+                    "stderr",
                     # Defaults, spelled out so the yardstick is explicit:
-                    "--heartbeat-interval", "100",
-                    "--election-timeout", "1000",
+                    "--heartbeat-interval",
+                    "100",
+                    "--election-timeout",
+                    "1000",
                 ]
                 log = open(self.log_path(name), "ab")
                 try:
-                    self.procs[name] = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                                        env=env, start_new_session=True, close_fds=True)
+                    self.procs[name] = subprocess.Popen(
+                        cmd,
+                        stdout=log,
+                        stderr=log,
+                        stdin=subprocess.DEVNULL,
+                        env=env,
+                        start_new_session=True,
+                        close_fds=True,
+                    )
                 finally:
                     log.close()
             self.wait_healthy(timeout)
@@ -265,5 +302,7 @@ if __name__ == "__main__":  # quick manual check: python benchmarks/etcd_cluster
     with EtcdCluster() as c:
         t0 = time.monotonic()
         c.start()
-        print(f"healthy in {time.monotonic() - t0:.2f} s: {c.version} endpoints={c.endpoints} pids={c.pids} "
-              f"leader={c.leader_endpoint()} dir={c.tmpdir}")
+        print(
+            f"healthy in {time.monotonic() - t0:.2f} s: {c.version} endpoints={c.endpoints} pids={c.pids} "
+            f"leader={c.leader_endpoint()} dir={c.tmpdir}"
+        )

@@ -161,8 +161,11 @@ class _GatewayWatch(KVWatch):
         out = []
         for e in res.get("events") or []:
             kv = e.get("kv") or {}
-            out.append(WatchEvent(e.get("type", "PUT"), _unb64(kv.get("key")), _unb64(kv.get("value")),
-                                  int(kv.get("mod_revision", 0))))
+            out.append(
+                WatchEvent(
+                    e.get("type", "PUT"), _unb64(kv.get("key")), _unb64(kv.get("value")), int(kv.get("mod_revision", 0))
+                )
+            )
         return out
 
     async def _iter(self) -> AsyncIterator[WatchEvent]:
@@ -204,18 +207,24 @@ class EtcdGatewayBackend(KVBackend):
     async def start(self) -> None:
         import aiohttp
 
-        conn = aiohttp.TCPConnector(limit=self.pool, limit_per_host=self.pool, keepalive_timeout=300,
-                                    force_close=False, enable_cleanup_closed=False)
-        self.session = aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=self.timeout),
-                                             json_serialize=json.dumps)
+        conn = aiohttp.TCPConnector(
+            limit=self.pool,
+            limit_per_host=self.pool,
+            keepalive_timeout=300,
+            force_close=False,
+            enable_cleanup_closed=False,
+        )
+        self.session = aiohttp.ClientSession(
+            connector=conn, timeout=aiohttp.ClientTimeout(total=self.timeout), json_serialize=json.dumps
+        )
         # Open the pool now so the measurement never pays for connects.
         k = _b64(b"__bench_warm")
-        await asyncio.gather(*(self._post("/v3/kv/range", {"key": k, "serializable": True})
-                               for _ in range(self.pool)))
+        await asyncio.gather(*(self._post("/v3/kv/range", {"key": k, "serializable": True}) for _ in range(self.pool)))
 
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        async with self.session.post(self.endpoint + path, data=json.dumps(body),
-                                     headers={"Content-Type": "application/json"}) as r:
+        async with self.session.post(
+            self.endpoint + path, data=json.dumps(body), headers={"Content-Type": "application/json"}
+        ) as r:
             raw = await r.read()
             if r.status != 200:
                 raise BackendError(f"etcd {path}: HTTP {r.status}: {raw[:300]!r}")
@@ -238,8 +247,9 @@ class EtcdGatewayBackend(KVBackend):
         s = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=None))
         self._watch_sessions.append(s)
         body = {"create_request": {"key": _b64(prefix), "range_end": _b64(prefix_end(prefix))}}
-        resp = await s.post(self.endpoint + "/v3/watch", data=json.dumps(body),
-                            headers={"Content-Type": "application/json"})
+        resp = await s.post(
+            self.endpoint + "/v3/watch", data=json.dumps(body), headers={"Content-Type": "application/json"}
+        )
         if resp.status != 200:
             raise BackendError(f"etcd /v3/watch: HTTP {resp.status}: {(await resp.read())[:300]!r}")
         # Wait for the "created" message so the watch is established.
@@ -278,8 +288,9 @@ class _GrpcWatch(KVWatch):
     async def _iter(self) -> AsyncIterator[WatchEvent]:
         async for e in self._w:
             kind = getattr(getattr(e, "kind", None), "name", "PUT")
-            yield WatchEvent("DELETE" if kind.upper() == "DELETE" else "PUT", e.kv.key, e.kv.value,
-                             int(e.kv.mod_revision))
+            yield WatchEvent(
+                "DELETE" if kind.upper() == "DELETE" else "PUT", e.kv.key, e.kv.value, int(e.kv.mod_revision)
+            )
 
     def __aiter__(self) -> AsyncIterator[WatchEvent]:
         return self._iter()
@@ -295,8 +306,9 @@ class EtcdGrpcBackend(KVBackend):
         try:
             import aetcd  # noqa: F401
         except ImportError as exc:
-            raise BackendError("the etcd gRPC client needs aetcd: pip install -e '.[bench]' "
-                               "(or --etcd-client gateway)") from exc
+            raise BackendError(
+                "the etcd gRPC client needs aetcd: pip install -e '.[bench]' (or --etcd-client gateway)"
+            ) from exc
         from urllib.parse import urlparse
 
         u = urlparse(endpoint if "://" in endpoint else "http://" + endpoint)

@@ -144,8 +144,9 @@ def main() -> int:
             result["pass"] = False
         return result
 
-    return run_on_own_cluster(args, console, title="raykube node-loss benchmark", prefix="rk-nodeloss-", nodes=3,
-                              measure=measure, plot=plot)
+    return run_on_own_cluster(
+        args, console, title="raykube node-loss benchmark", prefix="rk-nodeloss-", nodes=3, measure=measure, plot=plot
+    )
 
 
 if __name__ == "__main__":

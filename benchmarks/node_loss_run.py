@@ -76,8 +76,9 @@ def deployment_manifest(replicas: int, port: int = 8080) -> dict[str, Any]:
     if port != 8080:
         for c in dep["spec"]["template"]["spec"]["containers"]:
             c["ports"] = [{"containerPort": port}]
-            c["env"] = [e for e in c.get("env") or [] if e.get("name") != "PORT"] + [{"name": "PORT",
-                                                                                    "value": str(port)}]
+            c["env"] = [e for e in c.get("env") or [] if e.get("name") != "PORT"] + [
+                {"name": "PORT", "value": str(port)}
+            ]
             for probe in ("readinessProbe", "livenessProbe"):
                 if (c.get(probe) or {}).get("httpGet"):
                     c[probe]["httpGet"]["port"] = port
@@ -106,8 +107,13 @@ class NodeLossRun:
 
     # ----------------------------------------------------------- views
     def ready_pods(self, exclude_node: str | None = None) -> list[dict[str, Any]]:
-        return [p for p in self.pods.items.values() if pod_ready(p) and not terminating(p)
-                and (exclude_node is None or (p.get("spec") or {}).get("nodeName") != exclude_node)]
+        return [
+            p
+            for p in self.pods.items.values()
+            if pod_ready(p)
+            and not terminating(p)
+            and (exclude_node is None or (p.get("spec") or {}).get("nodeName") != exclude_node)
+        ]
 
     def per_node(self) -> dict[str, int]:
         out = {n: 0 for n in self.nodes.items}
@@ -136,20 +142,28 @@ class NodeLossRun:
 
     # ------------------------------------------------------ watch hooks
     def _pod_event(self, etype: str, pod: dict[str, Any], t: float) -> None:
-        restarts = sum(int(c.get("restartCount") or 0) for c in (pod.get("status") or {}).get("containerStatuses")
-                       or [])
+        restarts = sum(
+            int(c.get("restartCount") or 0) for c in (pod.get("status") or {}).get("containerStatuses") or []
+        )
         if restarts > self.restarts.get(name_of(pod), 0):
             self.restarts[name_of(pod)] = restarts
-            self.restart_log.append({"t": round(t - self.t0, 3), "pod": name_of(pod), "restarts": restarts,
-                                     "node": (pod.get("spec") or {}).get("nodeName"),
-                                     "pod_ip": (pod.get("status") or {}).get("podIP")})
+            self.restart_log.append(
+                {
+                    "t": round(t - self.t0, 3),
+                    "pod": name_of(pod),
+                    "restarts": restarts,
+                    "node": (pod.get("spec") or {}).get("nodeName"),
+                    "pod_ip": (pod.get("status") or {}).get("podIP"),
+                }
+            )
         cur = self.current
         if cur is not None and cur.get("t_kill") is not None:
             name = name_of(pod)
             if etype == "ADDED" and name not in cur["victim_pods"] and cur.get("t_first_replacement") is None:
                 cur["t_first_replacement"] = t
             if cur.get("t_evicted") is None and all(
-                    v not in self.pods.items or terminating(self.pods.items[v]) for v in cur["victim_pods"]):
+                v not in self.pods.items or terminating(self.pods.items[v]) for v in cur["victim_pods"]
+            ):
                 cur["t_evicted"] = t
             if cur.get("t_recovered") is None and len(self.ready_pods(cur["victim"])) >= self.replicas:
                 cur["t_recovered"] = t
@@ -164,12 +178,17 @@ class NodeLossRun:
         if cur.get("t_notready") is None and status != "True":
             cur["t_notready"] = t
             cur["notready_status"] = status
-        if cur.get("t_tainted") is None and any(k.startswith(NODE_TAINT_PREFIX) and k.endswith(":NoExecute")
-                                                for k in node_taints(node)):
+        if cur.get("t_tainted") is None and any(
+            k.startswith(NODE_TAINT_PREFIX) and k.endswith(":NoExecute") for k in node_taints(node)
+        ):
             cur["t_tainted"] = t
             cur["taints"] = node_taints(node)
-        if cur.get("t_added") is not None and cur.get("t_back_ready") is None and status == "True" and not any(
-                k.startswith(NODE_TAINT_PREFIX) for k in node_taints(node)):
+        if (
+            cur.get("t_added") is not None
+            and cur.get("t_back_ready") is None
+            and status == "True"
+            and not any(k.startswith(NODE_TAINT_PREFIX) for k in node_taints(node))
+        ):
             cur["t_back_ready"] = t
 
     # ------------------------------------------------------------ waits
@@ -185,8 +204,10 @@ class NodeLossRun:
     def describe(self) -> str:
         ready = len(self.ready_pods(self.dead))
         pn = self.per_node()
-        nodes = " ".join(f"{n}:{pn.get(n, 0)}{'' if node_ready_status(o) == 'True' else '!'}"
-                         for n, o in sorted(self.nodes.items.items()))
+        nodes = " ".join(
+            f"{n}:{pn.get(n, 0)}{'' if node_ready_status(o) == 'True' else '!'}"
+            for n, o in sorted(self.nodes.items.items())
+        )
         return f"{self.status} — ready {ready}/{self.replicas} on live nodes — pods per node {nodes}"
 
     # -------------------------------------------------------------- run
@@ -195,9 +216,15 @@ class NodeLossRun:
         tasks = [asyncio.create_task(self.pods.run()), asyncio.create_task(self.nodes.run())]
         try:
             await asyncio.wait_for(asyncio.gather(self.pods.synced.wait(), self.nodes.synced.wait()), 60)
-            progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                TextColumn("{task.completed}/{task.total} kills"), TimeElapsedColumn(),
-                                console=self.console, transient=True)
+            progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} kills"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
+            )
             with progress:
                 bar = progress.add_task("applying the Deployment", total=args.kills)
 
@@ -209,15 +236,18 @@ class NodeLossRun:
                 tick = asyncio.create_task(ticker())
                 try:
                     self.status = f"creating Deployment {APP} ({self.replicas} replicas)"
-                    await self.client.create(DEPLOYMENTS, deployment_manifest(self.replicas, args.container_port),
-                                             NAMESPACE)
+                    await self.client.create(
+                        DEPLOYMENTS, deployment_manifest(self.replicas, args.container_port), NAMESPACE
+                    )
                     t_apply = now()
                     self.status = "waiting for the Deployment to be Ready"
                     await self.wait_for(self.settled, args.settle_timeout, "initial Deployment Ready")
                     self.apply_s = now() - t_apply
                     self.initial_spread = self.per_node()
-                    self.console.print(f"[green]✓[/green] Deployment {APP}: {self.replicas} replicas Ready in "
-                                       f"{self.apply_s:.1f} s, per node {self.initial_spread}")
+                    self.console.print(
+                        f"[green]✓[/green] Deployment {APP}: {self.replicas} replicas Ready in "
+                        f"{self.apply_s:.1f} s, per node {self.initial_spread}"
+                    )
                     for k in range(args.kills):
                         await self.one_kill(k + 1)
                         progress.advance(bar)
@@ -243,11 +273,17 @@ class NodeLossRun:
         await asyncio.sleep(args.pause)
         await self.wait_for(self.settled, args.settle_timeout, f"kill {k}: settled before the kill")
         victim = self.pick_victim()
-        victim_pods = sorted(name_of(p) for p in self.pods.items.values()
-                             if (p.get("spec") or {}).get("nodeName") == victim)
-        cur: dict[str, Any] = {"kill": k, "victim": victim, "victim_pods": victim_pods,
-                               "replicas_on_victim": len(victim_pods), "spread_before": self.per_node(),
-                               "t_kill": None}
+        victim_pods = sorted(
+            name_of(p) for p in self.pods.items.values() if (p.get("spec") or {}).get("nodeName") == victim
+        )
+        cur: dict[str, Any] = {
+            "kill": k,
+            "victim": victim,
+            "victim_pods": victim_pods,
+            "replicas_on_victim": len(victim_pods),
+            "spread_before": self.per_node(),
+            "t_kill": None,
+        }
         self.current = cur
         self.kills.append(cur)
         self.kill_count[victim] = self.kill_count.get(victim, 0) + 1
@@ -263,8 +299,11 @@ class NodeLossRun:
         self.marks.append({"t": cur["t_kill"] - self.t0, "what": "kill", "node": victim})
         self.status = f"kill {k}: {victim} powered off, waiting for NotReady and replacements"
         try:
-            await self.wait_for(lambda: cur.get("t_recovered") is not None and cur.get("t_notready") is not None,
-                                args.recover_timeout, f"kill {k}: replicas Ready on surviving nodes")
+            await self.wait_for(
+                lambda: cur.get("t_recovered") is not None and cur.get("t_notready") is not None,
+                args.recover_timeout,
+                f"kill {k}: replicas Ready on surviving nodes",
+            )
         except TimeoutError as exc:
             cur["error"] = str(exc)
             cur["diagnostics"] = await self.diagnostics()
@@ -289,8 +328,9 @@ class NodeLossRun:
         self._sample(now())
         self.status = f"kill {k}: waiting for {victim} Ready and the Deployment settled"
         with contextlib.suppress(TimeoutError):
-            await self.wait_for(lambda: cur.get("t_back_ready") is not None, args.settle_timeout,
-                                f"kill {k}: {victim} Ready again")
+            await self.wait_for(
+                lambda: cur.get("t_back_ready") is not None, args.settle_timeout, f"kill {k}: {victim} Ready again"
+            )
         if cur.get("t_back_ready") is None:  # node object may have been Ready without an event after re-add
             n = self.nodes.items.get(victim)
             if n and node_ready_status(n) == "True":
@@ -311,25 +351,52 @@ class NodeLossRun:
         self.console.print(
             f"kill {k}: {victim} ({len(victim_pods)} replicas) -> NotReady {fmt(cur.get('notready_s'))} s, "
             f"all {self.replicas} Ready on survivors {fmt(rec)} s; back Ready {fmt(cur.get('node_back_ready_s'))} s "
-            f"after add, settled {fmt(cur.get('settled_s'))} s; per node now {cur['spread_after']}")
+            f"after add, settled {fmt(cur.get('settled_s'))} s; per node now {cur['spread_after']}"
+        )
 
     async def diagnostics(self) -> dict[str, Any]:
         """What the API says right now (for a failed kill)."""
-        out: dict[str, Any] = {"at": now(), "nodes": [], "pods": [], "events": [], "watch_errors":
-                               {"pods": self.pods.errors[-20:], "nodes": self.nodes.errors[-20:]}}
+        out: dict[str, Any] = {
+            "at": now(),
+            "nodes": [],
+            "pods": [],
+            "events": [],
+            "watch_errors": {"pods": self.pods.errors[-20:], "nodes": self.nodes.errors[-20:]},
+        }
         try:
             nodes, _ = await self.client.list_all(NODES)
-            out["nodes"] = [{"name": name_of(n), "ready": node_ready_status(n), "taints": node_taints(n),
-                             "conditions": (n.get("status") or {}).get("conditions")} for n in nodes]
+            out["nodes"] = [
+                {
+                    "name": name_of(n),
+                    "ready": node_ready_status(n),
+                    "taints": node_taints(n),
+                    "conditions": (n.get("status") or {}).get("conditions"),
+                }
+                for n in nodes
+            ]
             pods, _ = await self.client.list_all(PODS, NAMESPACE)
-            out["pods"] = [{"name": name_of(p), "node": (p.get("spec") or {}).get("nodeName"),
-                            "phase": (p.get("status") or {}).get("phase"), "ready": pod_ready(p),
-                            "deletionTimestamp": (p.get("metadata") or {}).get("deletionTimestamp"),
-                            "labels": (p.get("metadata") or {}).get("labels")} for p in pods]
+            out["pods"] = [
+                {
+                    "name": name_of(p),
+                    "node": (p.get("spec") or {}).get("nodeName"),
+                    "phase": (p.get("status") or {}).get("phase"),
+                    "ready": pod_ready(p),
+                    "deletionTimestamp": (p.get("metadata") or {}).get("deletionTimestamp"),
+                    "labels": (p.get("metadata") or {}).get("labels"),
+                }
+                for p in pods
+            ]
             events, _ = await self.client.list_all(EVENTS, NAMESPACE)
-            out["events"] = [{"reason": e.get("reason"), "object": (e.get("involvedObject") or {}).get("name"),
-                              "message": e.get("message"), "count": e.get("count"),
-                              "last": e.get("lastTimestamp")} for e in events[-60:]]
+            out["events"] = [
+                {
+                    "reason": e.get("reason"),
+                    "object": (e.get("involvedObject") or {}).get("name"),
+                    "message": e.get("message"),
+                    "count": e.get("count"),
+                    "last": e.get("lastTimestamp"),
+                }
+                for e in events[-60:]
+            ]
         except Exception as exc:  # noqa: BLE001
             out["error"] = f"{type(exc).__name__}: {exc}"
         with contextlib.suppress(Exception):

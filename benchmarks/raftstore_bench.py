@@ -112,13 +112,25 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--watch-rate", type=float, default=100.0, help="writer puts/s in the watch cell (default 100)")
     p.add_argument("--get-keys", type=int, default=GET_KEYS_DEFAULT, help="keys preloaded for the get cell")
     p.add_argument("--op-timeout", type=float, default=10.0, help="client timeout per operation, s")
-    p.add_argument("--etcd-client", choices=["gateway", "grpc"], default="grpc",
-                   help="etcd client path: its native gRPC API via aetcd (default; pip install -e '.[bench]') "
-                        "or the JSON gRPC gateway over aiohttp")
-    p.add_argument("--etcd-endpoint", choices=["leader", "follower"], default="leader",
-                   help="which etcd member the client pins (default: the leader, etcd's best case)")
-    p.add_argument("--order", choices=["interleave", "sequential"], default="interleave",
-                   help="interleave systems cell by cell (default) or run all of one system first")
+    p.add_argument(
+        "--etcd-client",
+        choices=["gateway", "grpc"],
+        default="grpc",
+        help="etcd client path: its native gRPC API via aetcd (default; pip install -e '.[bench]') "
+        "or the JSON gRPC gateway over aiohttp",
+    )
+    p.add_argument(
+        "--etcd-endpoint",
+        choices=["leader", "follower"],
+        default="leader",
+        help="which etcd member the client pins (default: the leader, etcd's best case)",
+    )
+    p.add_argument(
+        "--order",
+        choices=["interleave", "sequential"],
+        default="interleave",
+        help="interleave systems cell by cell (default) or run all of one system first",
+    )
     p.add_argument("--keep-data", action="store_true", help="keep the clusters' data directories and logs")
     args = p.parse_args(argv)
 
@@ -172,10 +184,16 @@ def main(argv: list[str] | None = None) -> int:
         def rs_pids() -> list[int]:
             return [pid for pid in (_lc.pid(m.name) for m in _lc.config.members) if pid]
 
-        systems.append(System("raftstore", {"system": "raftstore", "endpoints": rs_endpoints,
-                                            "timeout": args.op_timeout},
-                              rs_pids, lambda: raftstore_status(rs_endpoints), rs_dir,
-                              logs=[os.path.join(rs_dir, m.name, "member.log") for m in lc.config.members]))
+        systems.append(
+            System(
+                "raftstore",
+                {"system": "raftstore", "endpoints": rs_endpoints, "timeout": args.op_timeout},
+                rs_pids,
+                lambda: raftstore_status(rs_endpoints),
+                rs_dir,
+                logs=[os.path.join(rs_dir, m.name, "member.log") for m in lc.config.members],
+            )
+        )
 
         # ---- etcd ----
         if args.against == "etcd":
@@ -186,12 +204,20 @@ def main(argv: list[str] | None = None) -> int:
             etcd.start()
             pinned = etcd.leader_endpoint() if args.etcd_endpoint == "leader" else etcd.follower_endpoint()
             _etcd = etcd
-            systems.append(System("etcd", {"system": "etcd", "endpoint": pinned, "client": args.etcd_client,
-                                           "timeout": args.op_timeout},
-                                  lambda: list(_etcd.pids.values()), lambda: etcd_status(_etcd),
-                                  etcd.tmpdir or "", logs=[etcd.log_path(n) for n in etcd.names]))
-            console.print(f"etcd {etcd.version.get('etcd')} client: {args.etcd_client}, pinned to the "
-                          f"{args.etcd_endpoint} {pinned}")
+            systems.append(
+                System(
+                    "etcd",
+                    {"system": "etcd", "endpoint": pinned, "client": args.etcd_client, "timeout": args.op_timeout},
+                    lambda: list(_etcd.pids.values()),
+                    lambda: etcd_status(_etcd),
+                    etcd.tmpdir or "",
+                    logs=[etcd.log_path(n) for n in etcd.names],
+                )
+            )
+            console.print(
+                f"etcd {etcd.version.get('etcd')} client: {args.etcd_client}, pinned to the "
+                f"{args.etcd_endpoint} {pinned}"
+            )
 
         for s in systems:
             s.status0 = s.status()
@@ -213,8 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         print_verdicts(console, targets, systems)
 
         machine["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-        doc = result_doc(args, machine, idle, results, rows, targets, systems, have_etcd,
-                         lc.config.tuning.__dict__ if lc else None)
+        doc = result_doc(
+            args, machine, idle, results, rows, targets, systems, have_etcd, lc.config.tuning.__dict__ if lc else None
+        )
         out = os.path.abspath(args.out)
         write_json(out, doc, default=lambda o: list(o) if isinstance(o, (set, array.array)) else str(o))
         png = png_beside(out)

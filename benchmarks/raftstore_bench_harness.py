@@ -80,8 +80,7 @@ class Bench:
             nworkers = 1
         else:
             nworkers = max(1, min(a.workers, cell.concurrency))
-        shares = [cell.concurrency // nworkers + (1 if i < cell.concurrency % nworkers else 0)
-                  for i in range(nworkers)]
+        shares = [cell.concurrency // nworkers + (1 if i < cell.concurrency % nworkers else 0) for i in range(nworkers)]
         params_base: dict[str, Any] = {"op_timeout": a.op_timeout}
         if cell.kind == "put":
             params_base["prefix"] = f"/bench/{cell.key}/{int(time.time() * 1000)}"
@@ -93,14 +92,19 @@ class Bench:
         counters = self.ctx.Array("q", nworkers, lock=False)
         procs = []
         conns = []
-        result: dict[str, Any] = {"system": system.name, "cell": cell.key, "concurrency": cell.concurrency,
-                                  "workers": nworkers}
+        result: dict[str, Any] = {
+            "system": system.name,
+            "cell": cell.key,
+            "concurrency": cell.concurrency,
+            "workers": nworkers,
+        }
         try:
             for i, share in enumerate(shares):
                 parent_conn, child_conn = self.ctx.Pipe()
                 params = dict(params_base, concurrency=share)
-                p = self.ctx.Process(target=worker_entry, args=(cell.kind, system.spec, params, child_conn,
-                                                                 counters, i), daemon=True)
+                p = self.ctx.Process(
+                    target=worker_entry, args=(cell.kind, system.spec, params, child_conn, counters, i), daemon=True
+                )
                 p.start()
                 child_conn.close()
                 procs.append(p)
@@ -119,8 +123,7 @@ class Bench:
                 c.send(("go", t_start, t_end))
             worker_pids = [p.pid for p in procs]
             total = a.warmup + a.duration
-            progress.update(ptask, total=total, completed=0,
-                            description=f"{system.name:9} {cell.label:10} warm-up")
+            progress.update(ptask, total=total, completed=0, description=f"{system.name:9} {cell.label:10} warm-up")
             last_n, last_t = 0, time.monotonic()
             srv0 = cli0 = None
             srv_members0: dict[str, float] = {}
@@ -136,8 +139,11 @@ class Bench:
                 rate = (n - last_n) / max(1e-6, now - last_t)
                 last_n, last_t = n, now
                 phase = "warm-up" if now < t_start else "measure"
-                progress.update(ptask, completed=min(total, now - (t_start - a.warmup)),
-                                description=f"{system.name:9} {cell.label:10} {phase} {rate:8.0f} ops/s")
+                progress.update(
+                    ptask,
+                    completed=min(total, now - (t_start - a.warmup)),
+                    description=f"{system.name:9} {cell.label:10} {phase} {rate:8.0f} ops/s",
+                )
                 time.sleep(min(0.25, max(0.001, (t_start if srv0 is None else t_end) - now)))
             pids = system.pids()
             srv1, cli1 = cpu_of(pids), cpu_of(worker_pids)
@@ -154,8 +160,9 @@ class Bench:
             for c, p in zip(conns, procs):
                 if not c.poll(max(0.0, deadline - time.monotonic())):
                     hung += 1
-                    samples.append(f"load worker {p.pid} gave no result {a.op_timeout + 20:.0f} s after the "
-                                   f"window closed (killed)")
+                    samples.append(
+                        f"load worker {p.pid} gave no result {a.op_timeout + 20:.0f} s after the window closed (killed)"
+                    )
                     continue
                 tag, payload = c.recv()
                 if tag != "result":
@@ -188,37 +195,48 @@ class Bench:
         def ms(x: float | None) -> float | None:
             return None if x is None else round(x * 1000.0, 3)
 
-        result.update({
-            "ops": ops,
-            "ops_per_s": round(ops / a.duration, 1),
-            "p50_ms": ms(pct(lat, 50)),
-            "p90_ms": ms(pct(lat, 90)),
-            "p99_ms": ms(pct(lat, 99)),
-            "max_ms": ms(lat[-1] if lat else None),
-            "mean_ms": ms(sum(lat) / ops if ops else None),
-            "errors": errors,
-            "hung": hung,
-            "error_samples": samples[:8],
-            "longest_gap_ms": ms(max(gaps) if gaps else None),
-            "server_cpu_s": None if srv_cpu is None else round(srv_cpu, 3),
-            "server_cpu_s_per_1k_ops": None if not ops or srv_cpu is None else round(srv_cpu / ops * 1000, 4),
-            "server_cpu_cores": None if srv_cpu is None else round(srv_cpu / a.duration, 3),
-            "server_cpu_s_by_pid": per_member,
-            "client_cpu_s": None if cli_cpu is None else round(cli_cpu, 3),
-            "client_cpu_s_per_1k_ops": None if not ops or cli_cpu is None else round(cli_cpu / ops * 1000, 4),
-        })
+        result.update(
+            {
+                "ops": ops,
+                "ops_per_s": round(ops / a.duration, 1),
+                "p50_ms": ms(pct(lat, 50)),
+                "p90_ms": ms(pct(lat, 90)),
+                "p99_ms": ms(pct(lat, 99)),
+                "max_ms": ms(lat[-1] if lat else None),
+                "mean_ms": ms(sum(lat) / ops if ops else None),
+                "errors": errors,
+                "hung": hung,
+                "error_samples": samples[:8],
+                "longest_gap_ms": ms(max(gaps) if gaps else None),
+                "server_cpu_s": None if srv_cpu is None else round(srv_cpu, 3),
+                "server_cpu_s_per_1k_ops": None if not ops or srv_cpu is None else round(srv_cpu / ops * 1000, 4),
+                "server_cpu_cores": None if srv_cpu is None else round(srv_cpu / a.duration, 3),
+                "server_cpu_s_by_pid": per_member,
+                "client_cpu_s": None if cli_cpu is None else round(cli_cpu, 3),
+                "client_cpu_s_per_1k_ops": None if not ops or cli_cpu is None else round(cli_cpu / ops * 1000, 4),
+            }
+        )
         if cell.kind == "watch":
             put_lat.sort()
-            result.update({"writer_rate_per_s": a.watch_rate, "events": ops, "events_expected": expected,
-                           "missed_events": missed, "put_p50_ms": ms(pct(put_lat, 50)),
-                           "put_p99_ms": ms(pct(put_lat, 99))})
+            result.update(
+                {
+                    "writer_rate_per_s": a.watch_rate,
+                    "events": ops,
+                    "events_expected": expected,
+                    "missed_events": missed,
+                    "put_p50_ms": ms(pct(put_lat, 50)),
+                    "put_p99_ms": ms(pct(put_lat, 99)),
+                }
+            )
             # Server CPU per op counts the puts: the events are their by-product.
             if srv_cpu is not None and expected:
                 result["server_cpu_s_per_1k_ops"] = round(srv_cpu / expected * 1000, 4)
         if errors or hung or (cell.kind == "watch" and missed):
-            system.anomalies.append(f"{cell.label}: {errors} errors, {hung} hung"
-                                    + (f", {missed}/{expected} watch events missed" if cell.kind == "watch" else "")
-                                    + (f"; e.g. {samples[0][:300]}" if samples else ""))
+            system.anomalies.append(
+                f"{cell.label}: {errors} errors, {hung} hung"
+                + (f", {missed}/{expected} watch events missed" if cell.kind == "watch" else "")
+                + (f"; e.g. {samples[0][:300]}" if samples else "")
+            )
         return result
 
     # ---- helpers ------------------------------------------------------------------
@@ -260,8 +278,20 @@ def raftstore_status(endpoints: list[str]) -> list[dict[str, Any]]:
             sts = await c.cluster_status()
         finally:
             await c.close()
-        keep = ("name", "role", "term", "leader", "leader_changes", "elections_seen", "commit_index",
-                "applied_index", "revision", "log_size", "fsyncs", "error")
+        keep = (
+            "name",
+            "role",
+            "term",
+            "leader",
+            "leader_changes",
+            "elections_seen",
+            "commit_index",
+            "applied_index",
+            "revision",
+            "log_size",
+            "fsyncs",
+            "error",
+        )
         return [{k: st.get(k) for k in keep if k in st} for st in sts]
 
     try:
@@ -275,9 +305,16 @@ def etcd_status(cluster: Any) -> list[dict[str, Any]]:
     for name, url in zip(cluster.names, cluster.endpoints):
         try:
             st = cluster.status(url)
-            out.append({"name": name, "leader": st.get("leader"), "member_id": st.get("header", {}).get("member_id"),
-                        "term": int(st.get("raftTerm", 0)), "raft_index": int(st.get("raftIndex", 0)),
-                        "db_size": int(st.get("dbSize", 0))})
+            out.append(
+                {
+                    "name": name,
+                    "leader": st.get("leader"),
+                    "member_id": st.get("header", {}).get("member_id"),
+                    "term": int(st.get("raftTerm", 0)),
+                    "raft_index": int(st.get("raftIndex", 0)),
+                    "db_size": int(st.get("dbSize", 0)),
+                }
+            )
         except Exception as exc:  # noqa: BLE001 -- a status that cannot be read is reported as such
             out.append({"name": name, "error": f"{type(exc).__name__}: {exc}"})
     return out
@@ -312,8 +349,9 @@ def machine_info(etcd_version: dict[str, str] | None) -> dict[str, Any]:
     }
 
 
-def run_cells(bench: Bench, order: list[tuple[Cell, System]], console: Any,
-              results: dict[str, dict[str, dict[str, Any]]]) -> None:
+def run_cells(
+    bench: Bench, order: list[tuple[Cell, System]], console: Any, results: dict[str, dict[str, dict[str, Any]]]
+) -> None:
     """Run every (cell, system) in ``order`` under one progress display, into ``results``.
 
     A cell that fails is recorded (and flagged as an anomaly) and the next
@@ -329,14 +367,19 @@ def run_cells(bench: Bench, order: list[tuple[Cell, System]], console: Any,
 
     args = bench.args
     preloaded: set[str] = set()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
         overall = progress.add_task("cells", total=len(order))
         ptask = progress.add_task("", total=1)
         for cell, system in order:
             if cell.kind == "get" and system.name not in preloaded:
-                progress.update(ptask, description=f"{system.name:9} preloading {args.get_keys} keys",
-                                completed=0)
+                progress.update(ptask, description=f"{system.name:9} preloading {args.get_keys} keys", completed=0)
                 bench.preload(system)
                 preloaded.add(system.name)
             before = system.status()
@@ -348,8 +391,10 @@ def run_cells(bench: Bench, order: list[tuple[Cell, System]], console: Any,
             after = system.status()
             r["status_before"], r["status_after"] = before, after
             if terms(before) != terms(after):
-                system.anomalies.append(f"{cell.label}: term changed during the cell "
-                                        f"({sorted(map(str, terms(before)))} -> {sorted(map(str, terms(after)))})")
+                system.anomalies.append(
+                    f"{cell.label}: term changed during the cell "
+                    f"({sorted(map(str, terms(before)))} -> {sorted(map(str, terms(after)))})"
+                )
             if not system.pids() or len(system.pids()) < 3:
                 system.anomalies.append(f"{cell.label}: only {len(system.pids())} of 3 members alive after")
             results[cell.key][system.name] = r
@@ -358,5 +403,9 @@ def run_cells(bench: Bench, order: list[tuple[Cell, System]], console: Any,
                 f"  {system.name:9} {cell.label:9} {fmt(r.get('ops_per_s'), 0):>8} ops/s  "
                 f"p50 {fmt(r.get('p50_ms'))} ms  p99 {fmt(r.get('p99_ms'))} ms  "
                 f"CPU {fmt(r.get('server_cpu_s_per_1k_ops'), 3)} s/1k"
-                + (f"  [red]errors {r.get('errors')} hung {r.get('hung')}[/]" if r.get("errors") or r.get("hung")
-                   else ""))
+                + (
+                    f"  [red]errors {r.get('errors')} hung {r.get('hung')}[/]"
+                    if r.get("errors") or r.get("hung")
+                    else ""
+                )
+            )

@@ -26,8 +26,7 @@ from typing import Any
 VALUE_SIZE = 100
 
 
-def worker_entry(kind: str, spec: dict[str, Any], params: dict[str, Any], conn: Any, counters: Any,
-                  idx: int) -> None:
+def worker_entry(kind: str, spec: dict[str, Any], params: dict[str, Any], conn: Any, counters: Any, idx: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and kills us by PID
     try:
         result = asyncio.run(_worker(kind, spec, params, conn, counters, idx))
@@ -53,8 +52,9 @@ class _Stats:
             self.error_samples.append(f"{type(exc).__name__}: {exc}"[:400])
 
 
-async def _worker(kind: str, spec: dict[str, Any], params: dict[str, Any], conn: Any, counters: Any,
-                  idx: int) -> dict[str, Any]:
+async def _worker(
+    kind: str, spec: dict[str, Any], params: dict[str, Any], conn: Any, counters: Any, idx: int
+) -> dict[str, Any]:
     from kvbackends import make_backend
 
     conc = int(params["concurrency"])
@@ -216,5 +216,11 @@ async def _worker(kind: str, spec: dict[str, Any], params: dict[str, Any], conn:
         await asyncio.wait_for(backend.close(), 5.0)
         if watcher_backend is not None:
             await asyncio.wait_for(watcher_backend.close(), 5.0)
-    return {"latencies": st.lat, "errors": st.errors, "error_samples": st.error_samples, "hung": hung,
-            "max_gap": st.max_gap if st.lat else None, **extra}
+    return {
+        "latencies": st.lat,
+        "errors": st.errors,
+        "error_samples": st.error_samples,
+        "hung": hung,
+        "max_gap": st.max_gap if st.lat else None,
+        **extra,
+    }

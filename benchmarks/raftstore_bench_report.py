@@ -84,14 +84,22 @@ def plot(path: str, cells: list[Cell], results: dict[str, dict[str, dict[str, An
     save_figure(fig, path)
 
 
-def print_tables(console: Any, args: argparse.Namespace, cells: list[Cell], names: list[str],
-                 results: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+def print_tables(
+    console: Any,
+    args: argparse.Namespace,
+    cells: list[Cell],
+    names: list[str],
+    results: dict[str, dict[str, dict[str, Any]]],
+) -> list[dict[str, Any]]:
     """Print the throughput/latency table and the CPU table; returns the summary rows."""
     from rich.table import Table
 
     have_etcd = "etcd" in names
-    table = Table(title="raftstore" + (" vs etcd" if have_etcd else "") +
-                  f" — 3 members on loopback, {args.duration:g} s per cell, 100-byte values")
+    table = Table(
+        title="raftstore"
+        + (" vs etcd" if have_etcd else "")
+        + f" — 3 members on loopback, {args.duration:g} s per cell, 100-byte values"
+    )
     table.add_column("workload")
     for n in ("raftstore", "etcd"):
         table.add_column(f"{n}\nops/s", justify="right")
@@ -103,15 +111,26 @@ def print_tables(console: Any, args: argparse.Namespace, cells: list[Cell], name
         rs, et = results[c.key].get("raftstore"), results[c.key].get("etcd")
         rtxt, rval = ratio_text(c, rs, et)
         label = c.label if c.kind != "watch" else f"put→watch @{args.watch_rate:g}/s"
-        table.add_row(label,
-                      fmt((rs or {}).get("ops_per_s"), 0), fmt((rs or {}).get("p50_ms")),
-                      fmt((rs or {}).get("p99_ms")),
-                      fmt((et or {}).get("ops_per_s"), 0), fmt((et or {}).get("p50_ms")),
-                      fmt((et or {}).get("p99_ms")), rtxt)
+        table.add_row(
+            label,
+            fmt((rs or {}).get("ops_per_s"), 0),
+            fmt((rs or {}).get("p50_ms")),
+            fmt((rs or {}).get("p99_ms")),
+            fmt((et or {}).get("ops_per_s"), 0),
+            fmt((et or {}).get("p50_ms")),
+            fmt((et or {}).get("p99_ms")),
+            rtxt,
+        )
         rs_cpu, et_cpu = (rs or {}).get("server_cpu_s_per_1k_ops"), (et or {}).get("server_cpu_s_per_1k_ops")
-        rows.append({"cell": c.key, "label": c.label, "ratio": rval,
-                     "ratio_kind": "p50 latency" if c.kind == "watch" else "throughput",
-                     "server_cpu_per_op_ratio": round(rs_cpu / et_cpu, 3) if rs_cpu and et_cpu else None})
+        rows.append(
+            {
+                "cell": c.key,
+                "label": c.label,
+                "ratio": rval,
+                "ratio_kind": "p50 latency" if c.kind == "watch" else "throughput",
+                "server_cpu_per_op_ratio": round(rs_cpu / et_cpu, 3) if rs_cpu and et_cpu else None,
+            }
+        )
     console.print(table)
     cpu_table = Table(title="CPU seconds per 1,000 ops (server = sum of 3 members; client = load generator)")
     cpu_table.add_column("workload")
@@ -125,8 +144,11 @@ def print_tables(console: Any, args: argparse.Namespace, cells: list[Cell], name
         row = [c.label]
         for n in names:
             r = results[c.key].get(n) or {}
-            row += [fmt(r.get("server_cpu_s_per_1k_ops"), 3), fmt(r.get("server_cpu_cores"), 2),
-                    fmt(r.get("client_cpu_s_per_1k_ops"), 3)]
+            row += [
+                fmt(r.get("server_cpu_s_per_1k_ops"), 3),
+                fmt(r.get("server_cpu_cores"), 2),
+                fmt(r.get("client_cpu_s_per_1k_ops"), 3),
+            ]
         if have_etcd:
             cr = next(x["server_cpu_per_op_ratio"] for x in rows if x["cell"] == c.key)
             row.append("—" if cr is None else f"{cr:.2f}×")
@@ -141,18 +163,24 @@ def bench_targets(results: dict[str, dict[str, dict[str, Any]]], have_etcd: bool
     rs64, et64 = results["put_c64"].get("raftstore") or {}, results["put_c64"].get("etcd") or {}
     if have_etcd and rs64.get("ops_per_s") and et64.get("ops_per_s"):
         ratio = rs64["ops_per_s"] / et64["ops_per_s"]
-        p99_ok = rs64.get("p99_ms") is not None and et64.get("p99_ms") is not None and \
-            rs64["p99_ms"] <= et64["p99_ms"]
-        targets.append({"target": "put c=64 throughput >= 1.5x etcd", "value": round(ratio, 3),
-                        "passed": ratio >= 1.5})
-        targets.append({"target": "put c=64 p99 <= etcd p99", "value": [rs64.get("p99_ms"), et64.get("p99_ms")],
-                        "passed": p99_ok})
+        p99_ok = rs64.get("p99_ms") is not None and et64.get("p99_ms") is not None and rs64["p99_ms"] <= et64["p99_ms"]
+        targets.append({"target": "put c=64 throughput >= 1.5x etcd", "value": round(ratio, 3), "passed": ratio >= 1.5})
+        targets.append(
+            {"target": "put c=64 p99 <= etcd p99", "value": [rs64.get("p99_ms"), et64.get("p99_ms")], "passed": p99_ok}
+        )
     else:
-        targets.append({"target": "put c=64 throughput >= 1.5x etcd, p99 <= etcd's", "value": None,
-                        "passed": None, "note": "needs --against etcd"})
+        targets.append(
+            {
+                "target": "put c=64 throughput >= 1.5x etcd, p99 <= etcd's",
+                "value": None,
+                "passed": None,
+                "note": "needs --against etcd",
+            }
+        )
     p50 = (results["put_c1"].get("raftstore") or {}).get("p50_ms")
-    targets.append({"target": "single-client put p50 <= 2 ms", "value": p50,
-                    "passed": None if p50 is None else p50 <= 2.0})
+    targets.append(
+        {"target": "single-client put p50 <= 2 ms", "value": p50, "passed": None if p50 is None else p50 <= 2.0}
+    )
     return targets
 
 
@@ -168,10 +196,17 @@ def print_verdicts(console: Any, targets: list[dict[str, Any]], systems: list[Sy
             console.print(f"  logs: {' '.join(s.logs)}")
 
 
-def result_doc(args: argparse.Namespace, machine: dict[str, Any], idle: dict[str, float],
-               results: dict[str, dict[str, dict[str, Any]]], rows: list[dict[str, Any]],
-               targets: list[dict[str, Any]], systems: list[System], have_etcd: bool,
-               raftstore_tuning: dict[str, Any] | None) -> dict[str, Any]:
+def result_doc(
+    args: argparse.Namespace,
+    machine: dict[str, Any],
+    idle: dict[str, float],
+    results: dict[str, dict[str, dict[str, Any]]],
+    rows: list[dict[str, Any]],
+    targets: list[dict[str, Any]],
+    systems: list[System],
+    have_etcd: bool,
+    raftstore_tuning: dict[str, Any] | None,
+) -> dict[str, Any]:
     """The JSON document written to ``--out``."""
     import raftstore
 
@@ -181,9 +216,14 @@ def result_doc(args: argparse.Namespace, machine: dict[str, Any], idle: dict[str
         "machine": machine,
         "raftstore_version": getattr(raftstore, "__version__", None),
         "config": {
-            "duration_s": args.duration, "warmup_s": args.warmup, "value_bytes": VALUE_SIZE,
-            "workers": args.workers, "watch_rate_per_s": args.watch_rate, "get_keys": args.get_keys,
-            "op_timeout_s": args.op_timeout, "order": args.order,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+            "value_bytes": VALUE_SIZE,
+            "workers": args.workers,
+            "watch_rate_per_s": args.watch_rate,
+            "get_keys": args.get_keys,
+            "op_timeout_s": args.op_timeout,
+            "order": args.order,
             "etcd_client": args.etcd_client if have_etcd else None,
             "etcd_pinned_endpoint": args.etcd_endpoint if have_etcd else None,
             "etcd_timing": {"heartbeat_ms": 100, "election_ms": 1000} if have_etcd else None,
@@ -191,8 +231,10 @@ def result_doc(args: argparse.Namespace, machine: dict[str, Any], idle: dict[str
             "notes": [
                 "latency = client-observed time per operation in the load generator",
                 "put→watch latency = watcher's receipt of the event - the writer's put start (same process)",
-                ("server CPU per 1k ops = delta of user+sys CPU of the 3 member processes over the measured "
-                "window / ops completed in it (watch cell: / puts issued)"),
+                (
+                    "server CPU per 1k ops = delta of user+sys CPU of the 3 member processes over the measured "
+                    "window / ops completed in it (watch cell: / puts issued)"
+                ),
                 "etcd clients pin one endpoint like etcd's own clients; here the leader (its best case)",
             ],
         },

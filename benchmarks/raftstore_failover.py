@@ -104,17 +104,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 new = await leader_name(admin, exclude=leader)
                 t_elected = time.monotonic()
                 await asyncio.sleep(args.observe)
-                window = [t for t in successes[max(0, before - 1):] if t <= time.monotonic()]
+                window = [t for t in successes[max(0, before - 1) :] if t <= time.monotonic()]
                 # Longest gap between consecutive successful writes from just
                 # before the kill until the observation window ends.
                 points = sorted([t for t in window if t >= t_kill - 1.0])
                 gaps = [b - a for a, b in zip(points, points[1:])]
                 longest = max(gaps) if gaps else float("inf")
                 first_after = next((t for t in points if t > t_kill), None)
-                kills.append({"kill": k + 1, "killed": leader, "new_leader": new,
-                              "election_s": t_elected - t_kill,
-                              "first_write_after_kill_s": None if first_after is None else first_after - t_kill,
-                              "longest_gap_s": longest, "t": t_kill - t0})
+                kills.append(
+                    {
+                        "kill": k + 1,
+                        "killed": leader,
+                        "new_leader": new,
+                        "election_s": t_elected - t_kill,
+                        "first_write_after_kill_s": None if first_after is None else first_after - t_kill,
+                        "longest_gap_s": longest,
+                        "t": t_kill - t0,
+                    }
+                )
                 cluster.start_member(leader)
                 cluster.wait_serving()
                 await caught_up(admin, cluster.config.member(leader).client)
@@ -137,8 +144,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
         "writers": args.writers,
         "client": {"request_timeout_s": args.request_timeout, "retry": "next member or leader hint"},
-        "raft": {"election_timeout_s": [cluster.config.tuning.election_min, cluster.config.tuning.election_max],
-                 "heartbeat_s": cluster.config.tuning.heartbeat},
+        "raft": {
+            "election_timeout_s": [cluster.config.tuning.election_min, cluster.config.tuning.election_max],
+            "heartbeat_s": cluster.config.tuning.heartbeat,
+        },
         "kills": kills,
         "median_longest_gap_s": statistics.median(gaps),
         "max_longest_gap_s": max(gaps),
@@ -151,13 +160,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     for col in ("kill", "killed", "new leader", "election s", "first write s", "longest gap s"):
         table.add_column(col)
     for k in kills:
-        table.add_row(str(k["kill"]), k["killed"], k["new_leader"], f"{k['election_s']:.3f}",
-                      "-" if k["first_write_after_kill_s"] is None else f"{k['first_write_after_kill_s']:.3f}",
-                      f"{k['longest_gap_s']:.3f}")
+        table.add_row(
+            str(k["kill"]),
+            k["killed"],
+            k["new_leader"],
+            f"{k['election_s']:.3f}",
+            "-" if k["first_write_after_kill_s"] is None else f"{k['first_write_after_kill_s']:.3f}",
+            f"{k['longest_gap_s']:.3f}",
+        )
     console.print(table)
     verdict = "PASS" if result["pass"] else "FAIL"
-    console.print(f"median longest gap {result['median_longest_gap_s']:.3f} s (max {result['max_longest_gap_s']:.3f} s)"
-                  f" — target ≤ {TARGET_MEDIAN_GAP} s: {verdict}")
+    console.print(
+        f"median longest gap {result['median_longest_gap_s']:.3f} s (max {result['max_longest_gap_s']:.3f} s)"
+        f" — target ≤ {TARGET_MEDIAN_GAP} s: {verdict}"
+    )
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)

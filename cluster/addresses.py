@@ -27,7 +27,7 @@ import json
 import os
 
 SLOTS = 16
-NODES_PER_SLOT = 1280   # 16 x 1280 = 20,480 node addresses: 127.16.0.0/24 .. 127.95.255.0/24 for pods
+NODES_PER_SLOT = 1280  # 16 x 1280 = 20,480 node addresses: 127.16.0.0/24 .. 127.95.255.0/24 for pods
 DEFAULT_DIR = "/tmp/raykube-address-slots"
 
 
@@ -47,8 +47,10 @@ def node_addresses(index: int, slot: int = 0) -> tuple[str, str]:
     slot; hollow nodes (nothing listens on their addresses) may go beyond."""
     g = slot * NODES_PER_SLOT + index
     if not (0 <= slot < SLOTS and index >= 0 and g < TOTAL_NODES):
-        raise ValueError(f"node index {index} in address slot {slot} is out of range "
-                         f"(slot 0..{SLOTS - 1}, index 0..{TOTAL_NODES - 1 - slot * NODES_PER_SLOT})")
+        raise ValueError(
+            f"node index {index} in address slot {slot} is out of range "
+            f"(slot 0..{SLOTS - 1}, index 0..{TOTAL_NODES - 1 - slot * NODES_PER_SLOT})"
+        )
     return f"127.1.{g // 250}.{g % 250 + 1}", f"127.{16 + g // 256}.{g % 256}.0/24"
 
 
@@ -97,7 +99,7 @@ def claim(state_dir: str, prefer: int | None = None) -> int:
     for slot in range(SLOTS):
         if owner(slot) == state_dir:
             return slot
-    for slot in (range(SLOTS) if prefer is None else [prefer]):
+    for slot in range(SLOTS) if prefer is None else [prefer]:
         path = _claim_path(slot)
         held = owner(slot)
         if held is not None and held != state_dir:
@@ -115,10 +117,14 @@ def claim(state_dir: str, prefer: int | None = None) -> int:
             f.write(state_dir + "\n")
         return slot
     if prefer is not None:
-        raise NoFreeSlot(f"this cluster's address slot {prefer} (its node and pod addresses) is held by the running "
-                         f"cluster in {owner(prefer)}; stop that one first (`raykube down --state-dir ...`)")
-    raise NoFreeSlot(f"all {SLOTS} address slots are held by running raykube clusters "
-                     f"({', '.join(filter(None, (owner(s) for s in range(SLOTS))))}); stop one with `raykube down`")
+        raise NoFreeSlot(
+            f"this cluster's address slot {prefer} (its node and pod addresses) is held by the running "
+            f"cluster in {owner(prefer)}; stop that one first (`raykube down --state-dir ...`)"
+        )
+    raise NoFreeSlot(
+        f"all {SLOTS} address slots are held by running raykube clusters "
+        f"({', '.join(filter(None, (owner(s) for s in range(SLOTS))))}); stop one with `raykube down`"
+    )
 
 
 def release(state_dir: str) -> None:

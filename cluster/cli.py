@@ -41,8 +41,11 @@ def _console() -> Any:
 
 def _add_state_dir(p: argparse.ArgumentParser, top: bool = False) -> None:
     # Accepted before or after the subcommand; the subcommand's copy must not reset the top-level one.
-    p.add_argument("--state-dir", default=None if top else argparse.SUPPRESS,
-                   help="cluster state directory (default: $RAYKUBE_STATE_DIR or ~/.raykube)")
+    p.add_argument(
+        "--state-dir",
+        default=None if top else argparse.SUPPRESS,
+        help="cluster state directory (default: $RAYKUBE_STATE_DIR or ~/.raykube)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,10 +55,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="start (or resume) the cluster")
     _add_state_dir(p)
-    p.add_argument("--nodes", type=int, default=None,
-                   help="Kubernetes nodes, one kubelet actor each (default 3, or as many as the cluster had)")
-    p.add_argument("--profile", default=None, choices=["demo", "kubernetes"],
-                   help="node-lifecycle timings: demo (2 s heartbeat, 5 s grace) or kubernetes (upstream defaults)")
+    p.add_argument(
+        "--nodes",
+        type=int,
+        default=None,
+        help="Kubernetes nodes, one kubelet actor each (default 3, or as many as the cluster had)",
+    )
+    p.add_argument(
+        "--profile",
+        default=None,
+        choices=["demo", "kubernetes"],
+        help="node-lifecycle timings: demo (2 s heartbeat, 5 s grace) or kubernetes (upstream defaults)",
+    )
     p.add_argument("--address", default=None, help="join this Ray cluster instead of starting a local head")
     p.add_argument("--port", type=int, default=launcher.DEFAULT_API_PORT, help="API server port (default 6443)")
     p.add_argument("--timeout", type=float, default=90.0)
@@ -99,7 +110,7 @@ def _split_kubectl(argv: list[str]) -> tuple[list[str], list[str]] | None:
     while i < len(argv):
         a = argv[i]
         if a == "kubectl":
-            return argv[:i], argv[i + 1:]
+            return argv[:i], argv[i + 1 :]
         if a == "--state-dir":
             i += 2
             continue
@@ -134,14 +145,24 @@ def cmd_up(args: argparse.Namespace, t0: float) -> int:
     if con:
         con.print(f"[bold]raykube up[/bold] [dim]state dir {launcher.paths_for(args.state_dir).root}[/dim]")
     try:
-        res = launcher.up(args.state_dir, nodes=args.nodes, address=args.address, port=args.port, console=con,
-                          t0=t0, timeout=args.timeout, profile=args.profile)
+        res = launcher.up(
+            args.state_dir,
+            nodes=args.nodes,
+            address=args.address,
+            port=args.port,
+            console=con,
+            t0=t0,
+            timeout=args.timeout,
+            profile=args.profile,
+        )
     except Exception as exc:  # noqa: BLE001 - report, point at the clean-up, exit non-zero
         msg = str(exc) if isinstance(exc, launcher.LauncherError) else f"{type(exc).__name__}: {exc}"
         if con:
             con.print(f"[red]✗ {msg}[/red]")
-            con.print("  logs: <state dir>/logs, <state dir>/raftstore/m*/member.log, Ray's session logs; "
-                      "clean up with `raykube down`")
+            con.print(
+                "  logs: <state dir>/logs, <state dir>/raftstore/m*/member.log, Ray's session logs; "
+                "clean up with `raykube down`"
+            )
         else:
             print(json.dumps({"error": msg}))
         return 1
@@ -153,14 +174,15 @@ def cmd_up(args: argparse.Namespace, t0: float) -> int:
         con.print(f"[yellow]already running[/yellow] at {res['url']}")
     else:
         within = "[green]within[/green]" if res["ready_seconds"] <= 15 else "[red]over[/red]"
-        con.print(f"[bold green]ready in {res['ready_seconds']:.1f} s[/bold green] ({within} the 15 s target, "
-                  f"measured from the command's start to an authenticated list)")
+        con.print(
+            f"[bold green]ready in {res['ready_seconds']:.1f} s[/bold green] ({within} the 15 s target, "
+            f"measured from the command's start to an authenticated list)"
+        )
     con.print(f"API server   {res['url']}")
     con.print(f"kubeconfig   {res['kubeconfig']}")
     if res.get("kubeconfig_viewer"):
         con.print(f"viewer       {res['kubeconfig_viewer']}")
-    con.print(f"\n  export KUBECONFIG={res['kubeconfig']}\n  kubectl get ns        "
-              f"# or: raykube kubectl get ns")
+    con.print(f"\n  export KUBECONFIG={res['kubeconfig']}\n  kubectl get ns        # or: raykube kubectl get ns")
     return 0
 
 
@@ -172,8 +194,10 @@ def cmd_down(args: argparse.Namespace) -> int:
     elif con is not None:
         if res.get("note"):
             con.print(res["note"])
-        con.print(f"stopped: {len(res['stopped_actors'])} actors, {len(res['killed_pids'])} processes"
-                  + (f"; [red]still alive: {res['leftover_pids']}[/red]" if res["leftover_pids"] else ""))
+        con.print(
+            f"stopped: {len(res['stopped_actors'])} actors, {len(res['killed_pids'])} processes"
+            + (f"; [red]still alive: {res['leftover_pids']}[/red]" if res["leftover_pids"] else "")
+        )
     return 1 if res["leftover_pids"] else 0
 
 
@@ -185,8 +209,11 @@ def render_status(s: dict[str, Any], con: Any) -> None:
         return
     con.print(f"[bold]raykube[/bold] {s['status']}  state dir {s['state_dir']}  API {s.get('url') or '-'}")
     ray = s.get("ray") or {}
-    t = Table(title=f"Ray ({ray.get('address')}, {'started by raykube' if ray.get('owned') else 'joined'}, "
-                    f"{'reachable' if ray.get('alive') else 'down'})", title_justify="left")
+    t = Table(
+        title=f"Ray ({ray.get('address')}, {'started by raykube' if ray.get('owned') else 'joined'}, "
+        f"{'reachable' if ray.get('alive') else 'down'})",
+        title_justify="left",
+    )
     for c in ("node id", "address", "alive", "CPUs", "memory GiB"):
         t.add_column(c)
     for n in ray.get("nodes") or []:
@@ -197,22 +224,36 @@ def render_status(s: dict[str, Any], con: Any) -> None:
         t.add_column(c)
     for m in s.get("raftstore") or []:
         if m.get("error"):
-            t.add_row(str(m.get("name")), str(m.get("endpoint")), "-", f"[red]{m['error'][:40]}[/red]", "", "", "",
-                      "", "")
+            t.add_row(
+                str(m.get("name")), str(m.get("endpoint")), "-", f"[red]{m['error'][:40]}[/red]", "", "", "", "", ""
+            )
             continue
         role = m.get("role", "")
-        t.add_row(str(m.get("name")), str(m.get("endpoint")), str(m.get("pid")),
-                  f"[bold]{role}[/bold]" if role == "leader" else role, str(m.get("term")), str(m.get("leader")),
-                  str(m.get("commit_index")), str(m.get("applied_index")), str(m.get("revision")))
+        t.add_row(
+            str(m.get("name")),
+            str(m.get("endpoint")),
+            str(m.get("pid")),
+            f"[bold]{role}[/bold]" if role == "leader" else role,
+            str(m.get("term")),
+            str(m.get("leader")),
+            str(m.get("commit_index")),
+            str(m.get("applied_index")),
+            str(m.get("revision")),
+        )
     con.print(t)
     t = Table(title="components (Ray actors, namespace raykube)", title_justify="left")
     for c in ("actor", "state", "restarts", "actor pid", "member pid", "url"):
         t.add_column(c)
     for c in s.get("components") or []:
         state = str(c.get("state"))
-        t.add_row(c["name"], f"[green]{state}[/green]" if state == "ALIVE" else f"[red]{state}[/red]",
-                  str(c.get("restarts")), str(c.get("actor_pid")), str(c.get("member_pid") or ""),
-                  str(c.get("url") or ""))
+        t.add_row(
+            c["name"],
+            f"[green]{state}[/green]" if state == "ALIVE" else f"[red]{state}[/red]",
+            str(c.get("restarts")),
+            str(c.get("actor_pid")),
+            str(c.get("member_pid") or ""),
+            str(c.get("url") or ""),
+        )
     con.print(t)
     t = Table(title="Kubernetes nodes", title_justify="left")
     for c in ("name", "ready", "kubelet"):
@@ -230,11 +271,15 @@ def cmd_node(args: argparse.Namespace) -> int:
     try:
         if args.node_cmd == "kill":
             res = nodes.kill_cluster_node(args.name, args.state_dir)
-            print(f"node {res['node']} powered off (kubelet pid {res.get('pid')}); "
-                  f"{len(res.get('pids_left') or [])} pod processes left")
+            print(
+                f"node {res['node']} powered off (kubelet pid {res.get('pid')}); "
+                f"{len(res.get('pids_left') or [])} pod processes left"
+            )
         else:
             res = nodes.add_cluster_node(args.state_dir, args.name)
-            print(f"node {res['node']} added: {res.get('node_ip')} pods {res.get('pod_cidr')} (kubelet pid {res.get('pid')})")
+            print(
+                f"node {res['node']} added: {res.get('node_ip')} pods {res.get('pod_cidr')} (kubelet pid {res.get('pid')})"
+            )
     except Exception as exc:  # noqa: BLE001 - one line for the user
         print(f"raykube node {args.node_cmd}: {exc}", file=sys.stderr)
         return 1

@@ -31,16 +31,22 @@ class KubeConfig:
     namespace: str = "default"
 
 
-def build(server: str, ca_pem: bytes, user: str, token: str, *, name: str = "raykube",
-          namespace: str = "default") -> dict[str, Any]:
+def build(
+    server: str, ca_pem: bytes, user: str, token: str, *, name: str = "raykube", namespace: str = "default"
+) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Config",
         "preferences": {},
-        "clusters": [{"name": name, "cluster": {
-            "server": server,
-            "certificate-authority-data": base64.b64encode(ca_pem).decode(),
-        }}],
+        "clusters": [
+            {
+                "name": name,
+                "cluster": {
+                    "server": server,
+                    "certificate-authority-data": base64.b64encode(ca_pem).decode(),
+                },
+            }
+        ],
         "users": [{"name": f"{name}-{user}", "user": {"token": token}}],
         "contexts": [{"name": name, "context": {"cluster": name, "user": f"{name}-{user}", "namespace": namespace}}],
         "current-context": name,

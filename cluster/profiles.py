@@ -26,10 +26,24 @@ class Timings:
         return asdict(self)
 
 
-KUBERNETES = Timings("kubernetes", heartbeat_seconds=10.0, node_status_seconds=10.0, node_monitor_period=5.0,
-                     node_monitor_grace=40.0, default_toleration_seconds=300, pod_gc_terminated_threshold=12500)
-DEMO = Timings("demo", heartbeat_seconds=2.0, node_status_seconds=2.0, node_monitor_period=0.5,
-               node_monitor_grace=5.0, default_toleration_seconds=0, pod_gc_terminated_threshold=1000)
+KUBERNETES = Timings(
+    "kubernetes",
+    heartbeat_seconds=10.0,
+    node_status_seconds=10.0,
+    node_monitor_period=5.0,
+    node_monitor_grace=40.0,
+    default_toleration_seconds=300,
+    pod_gc_terminated_threshold=12500,
+)
+DEMO = Timings(
+    "demo",
+    heartbeat_seconds=2.0,
+    node_status_seconds=2.0,
+    node_monitor_period=0.5,
+    node_monitor_grace=5.0,
+    default_toleration_seconds=0,
+    pod_gc_terminated_threshold=1000,
+)
 
 PROFILES: dict[str, Timings] = {t.name: t for t in (KUBERNETES, DEMO)}
 

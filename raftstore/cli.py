@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import sys
-import time
 from typing import Any
 
 from .client import KeyValue, RaftstoreClient, RaftstoreError
@@ -33,8 +32,14 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, bytes):
         return o.decode("utf-8", "replace")
     if isinstance(o, KeyValue):
-        return {"key": o.key, "value": o.value, "create_revision": o.create_revision,
-                "mod_revision": o.mod_revision, "version": o.version, "lease": o.lease}
+        return {
+            "key": o.key,
+            "value": o.value,
+            "create_revision": o.create_revision,
+            "mod_revision": o.mod_revision,
+            "version": o.version,
+            "lease": o.lease,
+        }
     raise TypeError(type(o).__name__)
 
 
@@ -116,16 +121,22 @@ def cmd_put(args: argparse.Namespace) -> int:
         res = await c.put(args.key, args.value, lease=args.lease)
         _out(args, {"revision": res["revision"]}, "OK")
         return 0
+
     return asyncio.run(_with_client(args, run))
 
 
 def cmd_get(args: argparse.Namespace) -> int:
     async def run(c: RaftstoreClient) -> int:
-        r = await c.get(args.key, prefix=args.prefix, revision=args.rev, limit=args.limit,
-                        serializable=args.consistency == "s")
-        _out(args, {"kvs": r.kvs, "count": r.count, "more": r.more, "revision": r.revision},
-             "\n".join(_kv_text(kv) for kv in r.kvs))
+        r = await c.get(
+            args.key, prefix=args.prefix, revision=args.rev, limit=args.limit, serializable=args.consistency == "s"
+        )
+        _out(
+            args,
+            {"kvs": r.kvs, "count": r.count, "more": r.more, "revision": r.revision},
+            "\n".join(_kv_text(kv) for kv in r.kvs),
+        )
         return 0
+
     return asyncio.run(_with_client(args, run))
 
 
@@ -134,6 +145,7 @@ def cmd_del(args: argparse.Namespace) -> int:
         res = await c.delete(args.key, prefix=args.prefix)
         _out(args, {"deleted": res["deleted"], "revision": res["revision"]}, str(res["deleted"]))
         return 0
+
     return asyncio.run(_with_client(args, run))
 
 
@@ -143,13 +155,13 @@ def cmd_watch(args: argparse.Namespace) -> int:
         seen = 0
         async for resp in w:
             for e in resp.events:
-                _out(args, {"type": e.type, "kv": e.kv, "revision": e.revision},
-                     f"{e.type}\n{_kv_text(e.kv)}")
+                _out(args, {"type": e.type, "kv": e.kv, "revision": e.revision}, f"{e.type}\n{_kv_text(e.kv)}")
                 seen += 1
                 if args.count and seen >= args.count:
                     await w.cancel()
                     return 0
         return 0
+
     try:
         return asyncio.run(_with_client(args, run))
     except KeyboardInterrupt:
@@ -174,6 +186,7 @@ def cmd_lease(args: argparse.Namespace) -> int:
             res = await c.lease_revoke(lid)
             _out(args, res, f"lease {lid:x} revoked")
         return 0
+
     return asyncio.run(_with_client(args, run))
 
 
@@ -182,6 +195,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
         res = await c.compact(args.rev)
         _out(args, res, f"compacted revision {args.rev}")
         return 0
+
     return asyncio.run(_with_client(args, run))
 
 
@@ -212,6 +226,7 @@ def cmd_status(args: argparse.Namespace) -> int:
                 t.add_row(*(str(r.get(col, "")) for col in STATUS_COLUMNS))
         Console().print(t)
         return 0 if all("error" not in r for r in rows) else 1
+
     return asyncio.run(_with_client(args, run))
 
 
@@ -246,8 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--create", action="store_true", help="write a local cluster.json if none exists")
     serve.add_argument("--members", type=int, default=3)
     serve.add_argument("--port", type=int, default=32379)
-    serve.add_argument("--unsafe-local-reads", action="store_true",
-                       help="PLANTED BUG: answer linearizable reads from local state without confirming leadership")
+    serve.add_argument(
+        "--unsafe-local-reads",
+        action="store_true",
+        help="PLANTED BUG: answer linearizable reads from local state without confirming leadership",
+    )
     serve.set_defaults(fn=cmd_serve)
 
     put = sub.add_parser("put", parents=[common])

@@ -88,8 +88,9 @@ class _Conn:
     @classmethod
     async def open(cls, endpoint: str, timeout: float) -> _Conn:
         host, port = endpoint.rsplit(":", 1)
-        reader, writer = await asyncio.wait_for(asyncio.open_connection(host, int(port), limit=32 * 1024 * 1024),
-                                                timeout)
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, int(port), limit=32 * 1024 * 1024), timeout
+        )
         return cls(endpoint, reader, writer)
 
     async def _read_loop(self) -> None:
@@ -199,8 +200,14 @@ class Watch:
 
 
 class RaftstoreClient:
-    def __init__(self, endpoints: list[str] | str, *, timeout: float = 15.0, request_timeout: float = 2.0,
-                 client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        endpoints: list[str] | str,
+        *,
+        timeout: float = 15.0,
+        request_timeout: float = 2.0,
+        client_id: str | None = None,
+    ) -> None:
         if isinstance(endpoints, str):
             endpoints = [e.strip() for e in endpoints.split(",") if e.strip()]
         if not endpoints:
@@ -249,8 +256,9 @@ class RaftstoreClient:
         i = self.endpoints.index(current)
         return self.endpoints[(i + 1) % len(self.endpoints)]
 
-    async def call(self, op: str, *, leader: bool = True, endpoint: str | None = None,
-                   timeout: float | None = None, **fields: Any) -> Any:
+    async def call(
+        self, op: str, *, leader: bool = True, endpoint: str | None = None, timeout: float | None = None, **fields: Any
+    ) -> Any:
         """Send one request, retrying through failover until ``timeout``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.timeout if timeout is None else timeout)
@@ -260,8 +268,9 @@ class RaftstoreClient:
         while True:
             remaining = deadline - loop.time()
             if remaining <= 0:
-                raise Unavailable("unavailable", f"{op} did not succeed in time; last error: {last}",
-                                  outcome="unknown") from last
+                raise Unavailable(
+                    "unavailable", f"{op} did not succeed in time; last error: {last}", outcome="unknown"
+                ) from last
             try:
                 conn = await self._conn(target)
                 msg = await conn.request({"op": op, **fields}, min(self.request_timeout, remaining))
@@ -304,33 +313,54 @@ class RaftstoreClient:
             self._outstanding.discard(seq)
 
     # ---- KV --------------------------------------------------------------
-    async def put(self, key: str | bytes, value: str | bytes, *, lease: int = 0, prev_kv: bool = False) -> dict[str, Any]:
+    async def put(
+        self, key: str | bytes, value: str | bytes, *, lease: int = 0, prev_kv: bool = False
+    ) -> dict[str, Any]:
         res = await self._write("put", key=_b(key), value=_b(value), lease=lease, prev_kv=prev_kv)
         if res.get("prev_kv"):
             res["prev_kv"] = KeyValue.from_wire(res["prev_kv"])
         return res
 
-    async def get(self, key: str | bytes, *, prefix: bool = False, range_end: bytes | None = None,
-                  revision: int = 0, limit: int = 0, serializable: bool = False, keys_only: bool = False,
-                  count_only: bool = False) -> RangeResult:
+    async def get(
+        self,
+        key: str | bytes,
+        *,
+        prefix: bool = False,
+        range_end: bytes | None = None,
+        revision: int = 0,
+        limit: int = 0,
+        serializable: bool = False,
+        keys_only: bool = False,
+        count_only: bool = False,
+    ) -> RangeResult:
         k = _b(key)
         end = prefix_end(k) if prefix else (range_end or b"")
-        res = await self.call("range", key=k, range_end=end, revision=revision, limit=limit,
-                              serializable=serializable, keys_only=keys_only, count_only=count_only)
+        res = await self.call(
+            "range",
+            key=k,
+            range_end=end,
+            revision=revision,
+            limit=limit,
+            serializable=serializable,
+            keys_only=keys_only,
+            count_only=count_only,
+        )
         return RangeResult([KeyValue.from_wire(d) for d in res["kvs"]], res["count"], res["more"], res["revision"])
 
     async def get_one(self, key: str | bytes, **kw: Any) -> KeyValue | None:
         r = await self.get(key, **kw)
         return r.kvs[0] if r.kvs else None
 
-    async def delete(self, key: str | bytes, *, prefix: bool = False, range_end: bytes | None = None,
-                     prev_kv: bool = False) -> dict[str, Any]:
+    async def delete(
+        self, key: str | bytes, *, prefix: bool = False, range_end: bytes | None = None, prev_kv: bool = False
+    ) -> dict[str, Any]:
         k = _b(key)
         end = prefix_end(k) if prefix else (range_end or b"")
         return await self._write("delete_range", key=k, range_end=end, prev_kv=prev_kv)
 
-    async def txn(self, compare: list[dict[str, Any]], success: list[dict[str, Any]],
-                  failure: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    async def txn(
+        self, compare: list[dict[str, Any]], success: list[dict[str, Any]], failure: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         return await self._write("txn", compare=compare, success=success, failure=failure or [])
 
     async def compact(self, revision: int) -> dict[str, Any]:
@@ -352,8 +382,15 @@ class RaftstoreClient:
         return await self.call("lease_ttl", lease_id=lease_id)
 
     # ---- watch -----------------------------------------------------------
-    def watch(self, key: str | bytes, *, prefix: bool = False, range_end: bytes | None = None,
-              start_revision: int = 0, prev_kv: bool = False) -> Watch:
+    def watch(
+        self,
+        key: str | bytes,
+        *,
+        prefix: bool = False,
+        range_end: bytes | None = None,
+        start_revision: int = 0,
+        prev_kv: bool = False,
+    ) -> Watch:
         k = _b(key)
         end = prefix_end(k) if prefix else (range_end or b"")
         w = Watch(self, k, end, start_revision, prev_kv)
@@ -368,8 +405,15 @@ class RaftstoreClient:
             while True:
                 try:
                     conn = await self._conn(target)
-                    _rid, q = conn.open_stream({"op": "watch", "key": w.key, "range_end": w.range_end,
-                                                "start_revision": next_rev, "prev_kv": w.prev_kv})
+                    _rid, q = conn.open_stream(
+                        {
+                            "op": "watch",
+                            "key": w.key,
+                            "range_end": w.range_end,
+                            "start_revision": next_rev,
+                            "prev_kv": w.prev_kv,
+                        }
+                    )
                     while True:
                         msg = await q.get()
                         if msg is None:
@@ -415,6 +459,7 @@ class RaftstoreClient:
                 return await self.status(ep)
             except RaftstoreError as exc:
                 return {"endpoint": ep, "error": str(exc)}
+
         return list(await asyncio.gather(*(one(ep) for ep in self.endpoints)))
 
     async def admin(self, endpoint: str, op: str, **fields: Any) -> Any:

@@ -132,11 +132,16 @@ class Endpoint:
                     break
                 if length > MAX_REQUEST_BYTES:
                     self.ops.inc(str(req.get("op")), "rejected")
-                    conn.send({"id": req.get("id"), "error": error(
-                        "request_too_large",
-                        f"request of {length} bytes exceeds the {MAX_REQUEST_BYTES}-byte limit",
-                        limit=MAX_REQUEST_BYTES,
-                    )})
+                    conn.send(
+                        {
+                            "id": req.get("id"),
+                            "error": error(
+                                "request_too_large",
+                                f"request of {length} bytes exceeds the {MAX_REQUEST_BYTES}-byte limit",
+                                limit=MAX_REQUEST_BYTES,
+                            ),
+                        }
+                    )
                     continue
                 self._dispatch(conn, req)
                 if writer.transport.get_write_buffer_size() > MAX_WATCH_BACKLOG_BYTES:
@@ -192,8 +197,11 @@ class Endpoint:
             elif op == "digest":
                 # Local and O(state): for convergence checks in tests and the lab.
                 with self.store.lock:
-                    result = {"digest": self.store.mvcc.digest(), "revision": self.store.mvcc.revision,
-                              "applied_index": self.node.applied_index}
+                    result = {
+                        "digest": self.store.mvcc.digest(),
+                        "revision": self.store.mvcc.revision,
+                        "applied_index": self.node.applied_index,
+                    }
                 self._reply(conn, req_id, op, result)
             elif op == "role_changes":
                 self._reply(conn, req_id, op, [c.__dict__ for c in self.node.counters.role_changes])
@@ -298,8 +306,13 @@ class Endpoint:
             for p in writes + reads:
                 self._finish(p, None, error("overloaded", f"proposal failed: {exc}"))
 
-    def _complete_batch(self, writes: list[Pending], results: list[dict[str, Any]],
-                        reads: list[Pending], read_results: list[tuple[Any, Any]]) -> None:
+    def _complete_batch(
+        self,
+        writes: list[Pending],
+        results: list[dict[str, Any]],
+        reads: list[Pending],
+        read_results: list[tuple[Any, Any]],
+    ) -> None:
         for p, res in zip(writes, results):
             self._finish(p, res.get("result"), res.get("error"))
         now = time.monotonic()
@@ -314,8 +327,12 @@ class Endpoint:
         elif fail in (FAIL_REASON.NOT_LEADER, FAIL_REASON.MISSING_LEADER):
             err = self._not_leader()
         else:
-            err = error("leader_changed", f"proposal {FAIL_NAMES.get(fail, fail)}; its outcome is unknown",
-                        outcome="unknown", leader=self.node.leader_client)
+            err = error(
+                "leader_changed",
+                f"proposal {FAIL_NAMES.get(fail, fail)}; its outcome is unknown",
+                outcome="unknown",
+                leader=self.node.leader_client,
+            )
         self.node.counters.proposals_failed += 1
         for p in writes + reads:
             self._finish(p, None, err)
@@ -336,12 +353,19 @@ class Endpoint:
         try:
             if op == "range":
                 rr = mvcc.range(
-                    req.get("key", b""), req.get("range_end", b""),
-                    revision=int(req.get("revision", 0) or 0), limit=int(req.get("limit", 0) or 0),
-                    keys_only=bool(req.get("keys_only", False)), count_only=bool(req.get("count_only", False)),
+                    req.get("key", b""),
+                    req.get("range_end", b""),
+                    revision=int(req.get("revision", 0) or 0),
+                    limit=int(req.get("limit", 0) or 0),
+                    keys_only=bool(req.get("keys_only", False)),
+                    count_only=bool(req.get("count_only", False)),
                 )
-                return {"kvs": [kv.to_wire() for kv in rr.kvs], "count": rr.count, "more": rr.more,
-                        "revision": rr.revision}, None
+                return {
+                    "kvs": [kv.to_wire() for kv in rr.kvs],
+                    "count": rr.count,
+                    "more": rr.more,
+                    "revision": rr.revision,
+                }, None
             if op in ("lease_keepalive", "lease_ttl"):
                 lease_id = req.get("lease_id")
                 if not isinstance(lease_id, int):

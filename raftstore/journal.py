@@ -169,7 +169,7 @@ class DurableJournal:
         del self._entries[pos:]
         del self._offsets[pos:]
         if self._simulate and self._end >= self._durable_end:
-            del self._staged[self._end - self._durable_end:]
+            del self._staged[self._end - self._durable_end :]
         else:
             self._staged = bytearray()
             self._durable_end = min(self._durable_end, self._end)

@@ -75,7 +75,7 @@ def _answers_as(addr: str, name: str) -> bool:
                 if not chunk:
                     return False
                 buf += chunk
-            reply = decode_body(buf[4:4 + int.from_bytes(buf[:4], "big")])
+            reply = decode_body(buf[4 : 4 + int.from_bytes(buf[:4], "big")])
     except (OSError, ValueError, Exception):  # noqa: BLE001 - anything else is "not (yet) our member"
         return False
     return (reply.get("result") or {}).get("name") == name
@@ -87,8 +87,9 @@ class LocalCluster:
         self.config = config or ClusterConfig.load(self.data_dir)
 
     @classmethod
-    def create(cls, data_dir: str, *, members: int = 3, base_port: int | None = None,
-               tuning: RaftTuning | None = None) -> "LocalCluster":
+    def create(
+        cls, data_dir: str, *, members: int = 3, base_port: int | None = None, tuning: RaftTuning | None = None
+    ) -> "LocalCluster":
         data_dir = os.path.abspath(data_dir)
         if os.path.exists(os.path.join(data_dir, "cluster.json")):
             config = ClusterConfig.load(data_dir)
@@ -141,8 +142,9 @@ class LocalCluster:
         log = open(os.path.join(mdir, "member.log"), "ab")
         cmd = [sys.executable, "-m", "raftstore.member", "--data-dir", self.data_dir, "--name", name]
         cmd += extra_args or []
-        proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                                start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True
+        )
         log.close()
         # The member writes its own PID file once it serves; until then we
         # record the child's PID so a crash during start-up is still ours.
@@ -154,8 +156,9 @@ class LocalCluster:
         return proc.pid
 
     def start(self, *, extra_args: dict[str, list[str]] | None = None) -> dict[str, int]:
-        return {m.name: self.start_member(m.name, extra_args=(extra_args or {}).get(m.name))
-                for m in self.config.members}
+        return {
+            m.name: self.start_member(m.name, extra_args=(extra_args or {}).get(m.name)) for m in self.config.members
+        }
 
     def wait_serving(self, timeout: float = 20.0) -> None:
         """Wait until every member answers ``status`` with its own name on its client port
@@ -168,8 +171,9 @@ class LocalCluster:
                     del pending[name]
                     continue
                 if self.pid(name) is None:
-                    raise RuntimeError(f"member {name} exited during start-up; see "
-                                       f"{os.path.join(self.member_dir(name), 'member.log')}")
+                    raise RuntimeError(
+                        f"member {name} exited during start-up; see {os.path.join(self.member_dir(name), 'member.log')}"
+                    )
             time.sleep(0.05)
         if pending:
             raise TimeoutError(f"members not serving after {timeout} s: {', '.join(pending)}")

@@ -52,8 +52,9 @@ async def run_member(config: ClusterConfig, name: str, data_dir: str, *, unsafe_
     with open(pidfile + ".tmp", "w") as f:  # readers must never see it empty
         f.write(str(os.getpid()))
     os.replace(pidfile + ".tmp", pidfile)
-    logging.getLogger("raftstore").info("member %s serving clients on %s, raft on %s, metrics on %s",
-                                        name, spec.client, spec.raft, spec.metrics)
+    logging.getLogger("raftstore").info(
+        "member %s serving clients on %s, raft on %s, metrics on %s", name, spec.client, spec.raft, spec.metrics
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -71,16 +72,19 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="raftstore serve", description="run one raftstore member in the foreground")
     p.add_argument("--data-dir", required=True)
     p.add_argument("--name", required=True)
-    p.add_argument("--unsafe-local-reads", action="store_true",
-                   help="PLANTED BUG for the consensus lab: answer linearizable reads from local state")
+    p.add_argument(
+        "--unsafe-local-reads",
+        action="store_true",
+        help="PLANTED BUG for the consensus lab: answer linearizable reads from local state",
+    )
     args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # pysyncobj logs CRITICAL "truncating already-applied log entries" for
     # every overlapping append-entries; the journal turns those truncations
     # into no-ops unless the terms conflict (journal.py), so they are noise.
     logging.getLogger("pysyncobj.syncobj").addFilter(
-        lambda record: "truncating already-applied" not in record.getMessage())
+        lambda record: "truncating already-applied" not in record.getMessage()
+    )
     logging.getLogger("pysyncobj").setLevel(logging.ERROR)
     # Two busy threads share the GIL; the default 5 ms switch interval would
     # add up to 5 ms to every hand-off between the client loop and Raft.

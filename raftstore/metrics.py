@@ -77,8 +77,11 @@ class _Collector:
             ("raftstore_proposals_failed", c.proposals_failed, "proposals that failed or timed out"),
             ("raftstore_applied_ops", self.ep.store.applied_ops, "state-machine ops applied"),
             ("raftstore_fsyncs", node.journal.stats.syncs, "journal syncs (group commits)"),
-            ("raftstore_raft_messages_dropped", node.transport.dropped_in + node.transport.dropped_out,
-             "Raft messages dropped by an injected partition"),
+            (
+                "raftstore_raft_messages_dropped",
+                node.transport.dropped_in + node.transport.dropped_out,
+                "Raft messages dropped by an injected partition",
+            ),
         ):
             cm = CounterMetricFamily(name, doc, labels=labels)
             cm.add_metric(me, float(value))
@@ -94,8 +97,9 @@ class _Collector:
         h = HistogramMetricFamily("raftstore_fsync_seconds", "journal fsync latency", labels=labels)
         h.add_metric(me, buckets, self.fsync_sum)
         yield h
-        ops = CounterMetricFamily("raftstore_client_ops", "client operations by type and outcome",
-                                  labels=labels + ["op", "outcome"])
+        ops = CounterMetricFamily(
+            "raftstore_client_ops", "client operations by type and outcome", labels=labels + ["op", "outcome"]
+        )
         for (op, outcome), n in sorted(self.ep.ops.counts.items()):
             ops.add_metric(me + [op, outcome], float(n))
         yield ops

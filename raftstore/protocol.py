@@ -62,9 +62,7 @@ async def read_frame(reader: asyncio.StreamReader, max_frame: int = MAX_FRAME_BY
         raise
     (length,) = _HEADER.unpack(header)
     if length > max_frame:
-        raise ProtocolError(
-            "frame_too_large", f"frame of {length} bytes exceeds the {max_frame}-byte limit"
-        )
+        raise ProtocolError("frame_too_large", f"frame of {length} bytes exceeds the {max_frame}-byte limit")
     body = await reader.readexactly(length)
     return length, body
 

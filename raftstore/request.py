@@ -16,9 +16,7 @@ from typing import Any, Final
 
 # Requests the endpoint proposes through Raft, and reads it answers after a
 # committed barrier (linearizable unless asked for "serializable").
-WRITE_OPS: Final[frozenset[str]] = frozenset(
-    {"put", "delete_range", "txn", "compact", "lease_grant", "lease_revoke"}
-)
+WRITE_OPS: Final[frozenset[str]] = frozenset({"put", "delete_range", "txn", "compact", "lease_grant", "lease_revoke"})
 BARRIER_READS: Final[frozenset[str]] = frozenset({"range", "lease_keepalive", "lease_ttl", "leases"})
 
 

@@ -25,8 +25,21 @@ ROLE_STYLE = {"leader": "bold green", "candidate": "bold yellow", "follower": "w
 def render(rows: list[dict[str, Any]], started: float, leader_changes: int) -> Group:
     leader = next((r for r in rows if r.get("role") == "leader"), None)
     t = Table(title=f"raftstore members — {time.strftime('%H:%M:%S')}", expand=False)
-    for col in ("name", "endpoint", "pid", "role", "term", "leader", "commit", "applied",
-                "lag (entries)", "lag (revs)", "revision", "elections", "partition"):
+    for col in (
+        "name",
+        "endpoint",
+        "pid",
+        "role",
+        "term",
+        "leader",
+        "commit",
+        "applied",
+        "lag (entries)",
+        "lag (revs)",
+        "revision",
+        "elections",
+        "partition",
+    ):
         t.add_column(col, justify="right" if col not in ("name", "endpoint", "role", "leader", "partition") else "left")
     for r in rows:
         if "error" in r:
@@ -38,11 +51,25 @@ def render(rows: list[dict[str, Any]], started: float, leader_changes: int) -> G
             lag_revs = str(max(0, leader["revision"] - r["revision"]))
         part = r.get("partition", {})
         cut = ",".join(sorted(set(part.get("drop_to", [])) | set(part.get("drop_from", [])))) or "-"
-        t.add_row(r["name"], r["endpoint"], str(r["pid"]), Text(r["role"], style=ROLE_STYLE.get(r["role"], "")),
-                  str(r["term"]), str(r["leader"]), str(r["commit_index"]), str(r["applied_index"]),
-                  lag_entries, lag_revs, str(r["revision"]), str(r["elections_seen"]), cut)
-    summary = Text(f"leader: {leader['name'] if leader else 'none'}   leader changes seen: {leader_changes}   "
-                   f"watching for {time.monotonic() - started:.0f} s (Ctrl-C to quit)")
+        t.add_row(
+            r["name"],
+            r["endpoint"],
+            str(r["pid"]),
+            Text(r["role"], style=ROLE_STYLE.get(r["role"], "")),
+            str(r["term"]),
+            str(r["leader"]),
+            str(r["commit_index"]),
+            str(r["applied_index"]),
+            lag_entries,
+            lag_revs,
+            str(r["revision"]),
+            str(r["elections_seen"]),
+            cut,
+        )
+    summary = Text(
+        f"leader: {leader['name'] if leader else 'none'}   leader changes seen: {leader_changes}   "
+        f"watching for {time.monotonic() - started:.0f} s (Ctrl-C to quit)"
+    )
     return Group(t, summary)
 
 

@@ -75,8 +75,12 @@ class GatedTransport(TCPTransport):
         if node.id in self.drop_from:
             self.dropped_in += 1
             return
-        if (isinstance(message, dict) and message.get("type") == "next_node_idx"
-                and message.get("success") and not message.get("reset")):
+        if (
+            isinstance(message, dict)
+            and message.get("type") == "next_node_idx"
+            and message.get("success")
+            and not message.get("reset")
+        ):
             # pysyncobj sets nextIndex from every successful reply, so the
             # reply to an older append-entries pulls nextIndex back behind
             # entries already in flight and the leader sends them all again

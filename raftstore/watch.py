@@ -53,20 +53,38 @@ class WatchHub:
         """Answer a ``watch`` request; raises ``BadRequest`` for a malformed one."""
         check_range_args(req)
         if len(conn.watchers) >= MAX_WATCHES_PER_CONN:
-            self.reply(conn, req_id, "watch", None, error(
-                "too_many_watches", f"a connection may hold at most {MAX_WATCHES_PER_CONN} watches"))
+            self.reply(
+                conn,
+                req_id,
+                "watch",
+                None,
+                error("too_many_watches", f"a connection may hold at most {MAX_WATCHES_PER_CONN} watches"),
+            )
             return
         start = int(req.get("start_revision", 0) or 0)
         with self.store.lock:
             mvcc = self.store.mvcc
             current = mvcc.revision
             if start and start < mvcc.compact_revision:
-                self.reply(conn, req_id, "watch", None, error(
-                    "compacted", f"revision {start} has been compacted (compact revision {mvcc.compact_revision})",
-                    compact_revision=mvcc.compact_revision))
+                self.reply(
+                    conn,
+                    req_id,
+                    "watch",
+                    None,
+                    error(
+                        "compacted",
+                        f"revision {start} has been compacted (compact revision {mvcc.compact_revision})",
+                        compact_revision=mvcc.compact_revision,
+                    ),
+                )
                 return
-        w = Watcher(id=req_id, key=req.get("key", b""), range_end=req.get("range_end", b""),
-                    next_rev=start if start else current + 1, prev_kv=bool(req.get("prev_kv", False)))
+        w = Watcher(
+            id=req_id,
+            key=req.get("key", b""),
+            range_end=req.get("range_end", b""),
+            next_rev=start if start else current + 1,
+            prev_kv=bool(req.get("prev_kv", False)),
+        )
         conn.watchers[req_id] = w
         self._watching = True
         self.reply(conn, req_id, "watch", {"created": True, "revision": current}, None)
@@ -101,8 +119,7 @@ class WatchHub:
             except MVCCError as exc:
                 conn.watchers.pop(w.id, None)
                 details = getattr(exc, "details", {}) or {}
-                conn.send({"id": w.id, "canceled": True,
-                           "error": error(exc.code, exc.message, **details)})
+                conn.send({"id": w.id, "canceled": True, "error": error(exc.code, exc.message, **details)})
                 return
             wire = [e.to_wire() for e in events]
         if not w.prev_kv:

@@ -40,8 +40,17 @@ def status_table(rows: list[dict]) -> Table:
             t.add_row("?", r["endpoint"], "-", "[red]down[/red]", "-", "-", "-", "-", "-")
         else:
             role = f"[bold green]{r['role']}[/bold green]" if r["role"] == "leader" else r["role"]
-            t.add_row(r["name"], r["endpoint"], str(r["pid"]), role, str(r["term"]), str(r["leader"]),
-                      str(r["commit_index"]), str(r["applied_index"]), str(r["revision"]))
+            t.add_row(
+                r["name"],
+                r["endpoint"],
+                str(r["pid"]),
+                role,
+                str(r["term"]),
+                str(r["leader"]),
+                str(r["commit_index"]),
+                str(r["applied_index"]),
+                str(r["revision"]),
+            )
     return t
 
 
@@ -77,8 +86,10 @@ async def raftstore_demo(cluster: LocalCluster) -> None:
 
     writers = [asyncio.create_task(writer(i)) for i in range(8)]
     await asyncio.sleep(1.0)
-    console.print(f"8 writers running: {len(acked)} writes acknowledged in 1 s; "
-                  f"[bold red]SIGKILL leader {leader['name']}[/bold red] (pid {leader['pid']})")
+    console.print(
+        f"8 writers running: {len(acked)} writes acknowledged in 1 s; "
+        f"[bold red]SIGKILL leader {leader['name']}[/bold red] (pid {leader['pid']})"
+    )
     t_kill = time.monotonic()
     cluster.kill(leader["name"])
     new = None
@@ -90,8 +101,12 @@ async def raftstore_demo(cluster: LocalCluster) -> None:
     t_new = time.monotonic()
     await asyncio.sleep(1.0)
     after = [t for t in acked if t > t_kill]
-    console.print(f"new leader {new['name']} (term {new['term']}) after {t_new - t_kill:.2f} s; "
-                  f"first write acknowledged {after[0] - t_kill:.2f} s after the kill" if after else "no writes yet")
+    console.print(
+        f"new leader {new['name']} (term {new['term']}) after {t_new - t_kill:.2f} s; "
+        f"first write acknowledged {after[0] - t_kill:.2f} s after the kill"
+        if after
+        else "no writes yet"
+    )
     stop.set()
     await asyncio.gather(*writers)
     cluster.start_member(leader["name"])
@@ -106,10 +121,12 @@ async def raftstore_demo(cluster: LocalCluster) -> None:
     await asyncio.sleep(0.3)
     consumer.cancel()
     console.print(status_table(await client.cluster_status()))
-    console.print(f"[bold]{len(acked)}[/bold] writes acknowledged, [bold]{stored}[/bold] stored "
-                  f"(writes whose reply was lost in the failover may be stored too); all 3 members hold the same "
-                  f"state (sha256 {digests[0]['digest'][:12]}…, revision {digests[0]['revision']}); "
-                  f"the watch saw {len(seen)} events, {len(set(seen))} distinct, in order: {seen == sorted(seen)}")
+    console.print(
+        f"[bold]{len(acked)}[/bold] writes acknowledged, [bold]{stored}[/bold] stored "
+        f"(writes whose reply was lost in the failover may be stored too); all 3 members hold the same "
+        f"state (sha256 {digests[0]['digest'][:12]}…, revision {digests[0]['revision']}); "
+        f"the watch saw {len(seen)} events, {len(set(seen))} distinct, in order: {seen == sorted(seen)}"
+    )
     if stored < len(acked):
         console.print(f"[bold red]LOST WRITES: {len(acked) - stored} acknowledged writes are missing[/bold red]")
     await client.close()
@@ -129,8 +146,9 @@ def raykube_demo(state_dir: str, keep: bool) -> None:
 
     def kubectl(*args: str, capture: bool = False) -> str:
         console.print(f"[bold]$ kubectl {' '.join(args)}[/bold]")
-        p = subprocess.run([kubectl_bin, f"--kubeconfig={kubeconfig}", *args], text=True,
-                           capture_output=capture, check=False)
+        p = subprocess.run(
+            [kubectl_bin, f"--kubeconfig={kubeconfig}", *args], text=True, capture_output=capture, check=False
+        )
         return p.stdout if capture else ""
 
     try:
@@ -146,20 +164,29 @@ def raykube_demo(state_dir: str, keep: bool) -> None:
                 with urllib.request.urlopen(f"http://{ip}:8080/", timeout=5) as r:
                     console.print(f"  curl http://{ip}:8080/ -> {r.read().decode().strip()}")
         victim = pods[0]["spec"]["nodeName"]
-        console.print(f"[bold red]$ raykube node kill {victim}[/bold red]  (its kubelet and every pod process die at once)")
+        console.print(
+            f"[bold red]$ raykube node kill {victim}[/bold red]  (its kubelet and every pod process die at once)"
+        )
         t0 = time.monotonic()
         subprocess.run([raykube, "--state-dir", state_dir, "node", "kill", victim], check=False)
         while time.monotonic() - t0 < 60:
-            items = json.loads(kubectl_quiet(kubectl_bin, kubeconfig, "get", "pods", "-l", "app=web", "-o",
-                                              "json"))["items"]
-            ok = [p for p in items if p["spec"].get("nodeName") != victim and not p["metadata"].get(
-                "deletionTimestamp") and any(c["type"] == "Ready" and c["status"] == "True"
-                                             for c in p["status"].get("conditions", []))]
+            items = json.loads(kubectl_quiet(kubectl_bin, kubeconfig, "get", "pods", "-l", "app=web", "-o", "json"))[
+                "items"
+            ]
+            ok = [
+                p
+                for p in items
+                if p["spec"].get("nodeName") != victim
+                and not p["metadata"].get("deletionTimestamp")
+                and any(c["type"] == "Ready" and c["status"] == "True" for c in p["status"].get("conditions", []))
+            ]
             if len(ok) >= 3:
                 break
             time.sleep(0.25)
-        console.print(f"3 replicas Ready on the surviving nodes {time.monotonic() - t0:.1f} s after the kill "
-                      f"(demo profile: 2 s heartbeat, 5 s grace)")
+        console.print(
+            f"3 replicas Ready on the surviving nodes {time.monotonic() - t0:.1f} s after the kill "
+            f"(demo profile: 2 s heartbeat, 5 s grace)"
+        )
         kubectl("get", "nodes")
         kubectl("get", "pods", "-o", "wide")
     finally:
@@ -168,8 +195,12 @@ def raykube_demo(state_dir: str, keep: bool) -> None:
 
 
 def kubectl_quiet(kubectl_bin: str, kubeconfig: str, *args: str) -> str:
-    return subprocess.run([kubectl_bin, f"--kubeconfig={kubeconfig}", *args], text=True, capture_output=True,
-                          check=False).stdout or "{\"items\": []}"
+    return (
+        subprocess.run(
+            [kubectl_bin, f"--kubeconfig={kubeconfig}", *args], text=True, capture_output=True, check=False
+        ).stdout
+        or '{"items": []}'
+    )
 
 
 def main() -> None:

@@ -63,19 +63,26 @@ def make_tls(directory: Path) -> tuple[str, str]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "raykube-apiserver-test")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     crt, k = directory / "tls.crt", directory / "tls.key"
     crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    k.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()))
+    k.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return str(crt), str(k)
 
 
@@ -108,9 +115,18 @@ class Env:
     def connection(self, timeout: float = 30.0) -> http.client.HTTPSConnection:
         return http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl_context(), timeout=timeout)
 
-    def request(self, method: str, path: str, body: Any = None, *, user: str | None = "admin",
-                content_type: str = "application/json", headers: dict[str, str] | None = None,
-                raw: bytes | None = None, timeout: float = 30.0) -> Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        user: str | None = "admin",
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        raw: bytes | None = None,
+        timeout: float = 30.0,
+    ) -> Response:
         h = dict(headers or {})
         if user is not None:
             h["Authorization"] = f"Bearer {self.tokens[user]}"
@@ -129,20 +145,33 @@ class Env:
     def kubeconfig(self, user: str = "admin") -> str:
         if user not in self.kubeconfigs:
             path = self.workdir / f"kubeconfig-{user}"
-            path.write_text(json.dumps({
-                "apiVersion": "v1", "kind": "Config",
-                "clusters": [{"name": "raykube", "cluster": {"server": self.url, "certificate-authority": self.ca}}],
-                "users": [{"name": user, "user": {"token": self.tokens[user]}}],
-                "contexts": [{"name": "raykube", "context": {"cluster": "raykube", "user": user,
-                                                             "namespace": "default"}}],
-                "current-context": "raykube",
-            }))
+            path.write_text(
+                json.dumps(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Config",
+                        "clusters": [
+                            {"name": "raykube", "cluster": {"server": self.url, "certificate-authority": self.ca}}
+                        ],
+                        "users": [{"name": user, "user": {"token": self.tokens[user]}}],
+                        "contexts": [
+                            {"name": "raykube", "context": {"cluster": "raykube", "user": user, "namespace": "default"}}
+                        ],
+                        "current-context": "raykube",
+                    }
+                )
+            )
             self.kubeconfigs[user] = str(path)
         return self.kubeconfigs[user]
 
     def kubectl_cmd(self, *args: str, user: str = "admin", timeout: str = "20s") -> list[str]:
-        return ["kubectl", f"--kubeconfig={self.kubeconfig(user)}", f"--request-timeout={timeout}",
-                f"--cache-dir={self.workdir / 'kubecache'}", *args]
+        return [
+            "kubectl",
+            f"--kubeconfig={self.kubeconfig(user)}",
+            f"--request-timeout={timeout}",
+            f"--cache-dir={self.workdir / 'kubecache'}",
+            *args,
+        ]
 
     def kubectl_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -150,19 +179,32 @@ class Env:
         env.pop("KUBECONFIG", None)
         return env
 
-    def kubectl(self, *args: str, user: str = "admin", input: str | None = None, check: bool = True,
-                timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run(self.kubectl_cmd(*args, user=user), input=input, capture_output=True, text=True,
-                           env=self.kubectl_env(), timeout=timeout, stdin=None if input is not None
-                           else subprocess.DEVNULL)
+    def kubectl(
+        self, *args: str, user: str = "admin", input: str | None = None, check: bool = True, timeout: float = 60.0
+    ) -> subprocess.CompletedProcess[str]:
+        p = subprocess.run(
+            self.kubectl_cmd(*args, user=user),
+            input=input,
+            capture_output=True,
+            text=True,
+            env=self.kubectl_env(),
+            timeout=timeout,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
         if check and p.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
         return p
 
     def kubectl_popen(self, *args: str, user: str = "admin") -> subprocess.Popen[str]:
-        return subprocess.Popen(self.kubectl_cmd(*args, user=user, timeout="0"), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-                                env=self.kubectl_env(), start_new_session=True)
+        return subprocess.Popen(
+            self.kubectl_cmd(*args, user=user, timeout="0"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=self.kubectl_env(),
+            start_new_session=True,
+        )
 
     # -- official Python client -------------------------------------------
     def client(self, user: str = "admin") -> Any:
@@ -258,10 +300,28 @@ def start_env(workdir: Path, extra_args: list[str] | None = None) -> tuple[Env, 
         port = free_port()
         log = open(workdir / "apiserver.log", "ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cluster.apiserver", "--raftstore-endpoints", ",".join(cluster.endpoints),
-             "--port", str(port), "--tls-cert", crt, "--tls-key", key, "--tokens-file", str(tokens_file),
-             *(extra_args or [])],
-            cwd=str(ROOT), stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "cluster.apiserver",
+                "--raftstore-endpoints",
+                ",".join(cluster.endpoints),
+                "--port",
+                str(port),
+                "--tls-cert",
+                crt,
+                "--tls-key",
+                key,
+                "--tokens-file",
+                str(tokens_file),
+                *(extra_args or []),
+            ],
+            cwd=str(ROOT),
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         env = Env(f"https://127.0.0.1:{port}", port, crt, tokens, workdir, cluster, proc.pid)
         deadline = time.monotonic() + 30

@@ -37,4 +37,3 @@ def call(
 
 def lin(h: History, **kw: Any) -> Any:
     return check_linearizable(h, **kw).valid
-

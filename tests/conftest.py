@@ -26,8 +26,12 @@ def make_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
     started: list[LocalCluster] = []
     saved_env: dict[str, str | None] = {}
 
-    def make(*, tuning: RaftTuning | None = None, env: dict[str, str] | None = None,
-             extra_args: dict[str, list[str]] | None = None) -> LocalCluster:
+    def make(
+        *,
+        tuning: RaftTuning | None = None,
+        env: dict[str, str] | None = None,
+        extra_args: dict[str, list[str]] | None = None,
+    ) -> LocalCluster:
         for k, v in (env or {}).items():
             saved_env.setdefault(k, os.environ.get(k))
             os.environ[k] = v
@@ -61,8 +65,9 @@ async def client_for() -> AsyncIterator[Callable[..., RaftstoreClient]]:
         await c.close()
 
 
-async def leader_of(client: RaftstoreClient, cluster: LocalCluster, timeout: float = 20.0,
-                    exclude: str | None = None) -> str:
+async def leader_of(
+    client: RaftstoreClient, cluster: LocalCluster, timeout: float = 20.0, exclude: str | None = None
+) -> str:
     """Name of the member every live member agrees is leader."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-
 from apiserver_fixtures import ROOT, Env, kill_pid, start_env, stop_env
 
 
@@ -104,8 +103,9 @@ class KubeEnv:
         return self._tokens.get(name) or self.env.tokens[name]
 
     # ---------------------------------------------------------- kubelets
-    def start_kubelet(self, name: str, *, index: int | None = None, args: list[str] | None = None,
-                      timeout: float = 30.0) -> KubeletProc:
+    def start_kubelet(
+        self, name: str, *, index: int | None = None, args: list[str] | None = None, timeout: float = 30.0
+    ) -> KubeletProc:
         token = self.node_token(name)
         index = index if index is not None else random.randrange(2000, 19000)
         d = self.workdir / f"kubelet-{name}"
@@ -117,10 +117,34 @@ class KubeEnv:
         logp = d / "kubelet.log"
         log = open(logp, "ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "cluster.kubelet", "--name", name, "--api", self.env.url, "--token-file", str(tok),
-             "--ca", self.env.ca, "--index", str(index), "--state-dir", str(d / "state"), "--profile", "demo",
-             "--ready-file", str(ready), *(args or [])],
-            cwd=str(ROOT), stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "cluster.kubelet",
+                "--name",
+                name,
+                "--api",
+                self.env.url,
+                "--token-file",
+                str(tok),
+                "--ca",
+                self.env.ca,
+                "--index",
+                str(index),
+                "--state-dir",
+                str(d / "state"),
+                "--profile",
+                "demo",
+                "--ready-file",
+                str(ready),
+                *(args or []),
+            ],
+            cwd=str(ROOT),
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + timeout
         while not ready.exists():
@@ -178,8 +202,14 @@ class KubeEnv:
             body["gracePeriodSeconds"] = grace
         return self.env.request("DELETE", f"/api/v1/namespaces/{namespace}/pods/{name}", body).status
 
-    def wait_pod(self, name: str, pred: Callable[[dict[str, Any]], bool], timeout: float = 20.0,
-                 namespace: str = "default", what: str = "") -> dict[str, Any]:
+    def wait_pod(
+        self,
+        name: str,
+        pred: Callable[[dict[str, Any]], bool],
+        timeout: float = 20.0,
+        namespace: str = "default",
+        what: str = "",
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         pod = None
         while time.monotonic() < deadline:
@@ -188,8 +218,10 @@ class KubeEnv:
                 return pod
             time.sleep(0.1)
         logs = "\n".join(f"--- {k}:\n{kp.log_tail(2000)}" for k, kp in self.kubelets.items())
-        raise AssertionError(f"pod {name}: timed out waiting for {what or pred}; last: "
-                             f"{json.dumps((pod or {}).get('status'), indent=1)}\n{logs}")
+        raise AssertionError(
+            f"pod {name}: timed out waiting for {what or pred}; last: "
+            f"{json.dumps((pod or {}).get('status'), indent=1)}\n{logs}"
+        )
 
     def wait_gone(self, name: str, timeout: float = 20.0, namespace: str = "default") -> float:
         t0 = time.monotonic()
@@ -201,8 +233,12 @@ class KubeEnv:
 
 
 def pod(name: str, node: str, containers: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": name}},
-            "spec": {"nodeName": node, "containers": containers, **spec}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {"nodeName": node, "containers": containers, **spec},
+    }
 
 
 def cstatus(p: dict[str, Any], container: str | None = None) -> dict[str, Any]:

@@ -35,12 +35,27 @@ PACKAGES = ("raftstore", "cluster")
 # floor of each part of cluster (by the first name after "cluster."); higher floors may import lower ones
 FLOORS: dict[str, int] = {
     "api": 0,
-    "profiles": 1, "addresses": 1, "pki": 1, "kubeconfig": 1, "images": 1,
-    "client": 2, "runner": 2,
-    "apiserver": 3, "scheduler": 3, "controllers": 3, "kubelet": 3, "runtime": 3, "network": 3, "hollow": 3,
-    "proxy": 3, "dns": 3, "registry": 3,
+    "profiles": 1,
+    "addresses": 1,
+    "pki": 1,
+    "kubeconfig": 1,
+    "images": 1,
+    "client": 2,
+    "runner": 2,
+    "apiserver": 3,
+    "scheduler": 3,
+    "controllers": 3,
+    "kubelet": 3,
+    "runtime": 3,
+    "network": 3,
+    "hollow": 3,
+    "proxy": 3,
+    "dns": 3,
+    "registry": 3,
     "actors": 4,
-    "launcher": 5, "cli": 5, "chaos": 5,
+    "launcher": 5,
+    "cli": 5,
+    "chaos": 5,
 }
 COMPONENT_FLOOR = 3
 # component -> the other components it may import
@@ -54,8 +69,8 @@ MAY_IMPORT_RAFTSTORE = {"apiserver", "actors", "launcher", "cli", "chaos"}
 @dataclass
 class Graph:
     modules: dict[str, Path]
-    edges: dict[str, set[str]] = field(default_factory=dict)        # module -> modules of ours it imports
-    external: dict[str, set[str]] = field(default_factory=dict)     # module -> top-level outside names
+    edges: dict[str, set[str]] = field(default_factory=dict)  # module -> modules of ours it imports
+    external: dict[str, set[str]] = field(default_factory=dict)  # module -> top-level outside names
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:

@@ -27,9 +27,7 @@ def txn(
     success: Iterable[dict[str, Any]] = (),
     failure: Iterable[dict[str, Any]] = (),
 ) -> dict[str, Any]:
-    return s.apply(
-        {"op": "txn", "compare": list(compare), "success": list(success), "failure": list(failure)}
-    )
+    return s.apply({"op": "txn", "compare": list(compare), "success": list(success), "failure": list(failure)})
 
 
 def cmp(key: bytes, target: str, result: str, value: Any, range_end: bytes = b"") -> dict[str, Any]:

@@ -45,8 +45,13 @@ POD_IP = "127.16.0.2"
 WALL0 = 1_700_000_000.0
 
 
-def mkpod(containers: list[dict[str, Any]], init: list[dict[str, Any]] | None = None, *,
-          status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]:
+def mkpod(
+    containers: list[dict[str, Any]],
+    init: list[dict[str, Any]] | None = None,
+    *,
+    status: dict[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
     s: dict[str, Any] = {"nodeName": "n1", "containers": containers, **spec}
     if init:
         s["initContainers"] = init
@@ -63,8 +68,15 @@ def ctr(name: str = "c", **kw: Any) -> dict[str, Any]:
 class FakeWorker:
     """Carries out a PodState's actions in memory, answering them as the pod worker would."""
 
-    def __init__(self, pod: dict[str, Any], *, base: float = 1.0, cap: float = 8.0, simulated: bool = False,
-                 rejection: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        pod: dict[str, Any],
+        *,
+        base: float = 1.0,
+        cap: float = 8.0,
+        simulated: bool = False,
+        rejection: tuple[str, str] | None = None,
+    ) -> None:
         self.st = PodState(pod, node_ip=NODE_IP, backoff_base=base, backoff_max=cap, simulated=simulated)
         self.t = 100.0
         self.rejection = rejection
@@ -91,8 +103,16 @@ class FakeWorker:
     def sync(self) -> None:
         self.feed(Sync())
 
-    def exit(self, name: str, code: int = 0, *, signal: int | None = None, message: str = "", oom: bool = False,
-             log_tail: str = "") -> None:
+    def exit(
+        self,
+        name: str,
+        code: int = 0,
+        *,
+        signal: int | None = None,
+        message: str = "",
+        oom: bool = False,
+        log_tail: str = "",
+    ) -> None:
         self.feed(ContainerExited(name, ExitStatus(code, signal, oom, message, WALL0 + self.t), log_tail))
 
     def run(self, actions: list[Action]) -> None:

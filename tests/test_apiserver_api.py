@@ -13,10 +13,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from apiserver_fixtures import Env, api  # noqa: F401  (module-scoped fixture)
 
 from raftstore.client import RaftstoreClient
-
-from apiserver_fixtures import Env, api  # noqa: F401  (module-scoped fixture)
 
 CM = "/api/v1/namespaces/default/configmaps"
 PODS = "/api/v1/namespaces/default/pods"
@@ -95,6 +94,7 @@ class Watcher:
 
 # ------------------------------------------------------------------ watch
 
+
 def test_watch_from_resource_version_delivers_each_change_once_in_order(api: Env) -> None:
     rv = api.request("GET", CM).json["metadata"]["resourceVersion"]
     revs = []
@@ -121,14 +121,17 @@ def test_watch_bookmarks_and_send_initial_events(api: Env) -> None:
     base = "/api/v1/namespaces/wl/configmaps"
     for i in range(3):
         api.request("POST", base, cm(f"init-{i}"))
-    path = (f"{base}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
-            "&timeoutSeconds=5")
+    path = (
+        f"{base}?watch=1&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true"
+        "&timeoutSeconds=5"
+    )
     evs = watch_lines(api, path, 4)
     assert [e["type"] for e in evs] == ["ADDED", "ADDED", "ADDED", "BOOKMARK"]
     bm = evs[3]["object"]
     assert bm["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
-    assert int(bm["metadata"]["resourceVersion"]) >= max(int(e["object"]["metadata"]["resourceVersion"])
-                                                          for e in evs[:3])
+    assert int(bm["metadata"]["resourceVersion"]) >= max(
+        int(e["object"]["metadata"]["resourceVersion"]) for e in evs[:3]
+    )
     # sendInitialEvents without resourceVersionMatch=NotOlderThan is invalid.
     r = api.request("GET", f"{base}?watch=1&sendInitialEvents=true")
     assert r.status == 422
@@ -159,6 +162,7 @@ def test_watch_of_compacted_revision_gets_410_expired(api: Env) -> None:
 
 # ------------------------------------------------------------------- lists
 
+
 def test_list_pagination_and_selectors(api: Env) -> None:
     ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "paged"}}
     assert api.request("POST", "/api/v1/namespaces", ns).status == 201
@@ -188,7 +192,7 @@ def test_list_pagination_and_selectors(api: Env) -> None:
     assert [i["metadata"]["name"] for i in r["items"]] == ["p0", "p2"] and r["metadata"]["continue"]
     r = api.request("GET", f"{base}?limit=2&labelSelector=even%3Dtrue&continue={r['metadata']['continue']}").json
     assert [i["metadata"]["name"] for i in r["items"]] == ["p4", "p6"]
-    r = api.request("GET", f"/api/v1/configmaps?fieldSelector=metadata.namespace%3Dpaged,metadata.name!%3Dp0").json
+    r = api.request("GET", "/api/v1/configmaps?fieldSelector=metadata.namespace%3Dpaged,metadata.name!%3Dp0").json
     assert len(r["items"]) == 8
     bad = api.request("GET", f"{base}?limit=1&continue=garbage")
     assert bad.status == 400
@@ -196,17 +200,23 @@ def test_list_pagination_and_selectors(api: Env) -> None:
 
 # --------------------------------------------------------------- deletion
 
+
 def test_finalizers_propagation_and_graceful_deletion(api: Env) -> None:
     api.request("POST", CM, {**cm("fin"), "metadata": {"name": "fin", "finalizers": ["example.com/hold"]}})
     r = api.request("DELETE", f"{CM}/fin")
     assert r.status == 200 and r.json["metadata"]["deletionTimestamp"]
     assert api.request("GET", f"{CM}/fin").status == 200  # held by its finalizer
     # New finalizers cannot be added while deleting; clearing the last one removes the object.
-    r = api.request("PATCH", f"{CM}/fin", {"metadata": {"finalizers": ["example.com/hold", "example.com/more"]}},
-                    content_type="application/merge-patch+json")
+    r = api.request(
+        "PATCH",
+        f"{CM}/fin",
+        {"metadata": {"finalizers": ["example.com/hold", "example.com/more"]}},
+        content_type="application/merge-patch+json",
+    )
     assert r.status == 422
-    r = api.request("PATCH", f"{CM}/fin", {"metadata": {"finalizers": None}},
-                    content_type="application/merge-patch+json")
+    r = api.request(
+        "PATCH", f"{CM}/fin", {"metadata": {"finalizers": None}}, content_type="application/merge-patch+json"
+    )
     assert r.status == 200
     assert api.request("GET", f"{CM}/fin").status == 404
 
@@ -225,9 +235,16 @@ def test_finalizers_propagation_and_graceful_deletion(api: Env) -> None:
     assert r.status == 200 and r.json["kind"] == "Status" and r.json["status"] == "Success"
 
     # A pod bound to a node is deleted gracefully; an unbound one at once; grace 0 forces it.
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "graceful"},
-           "spec": {"nodeName": "n1", "terminationGracePeriodSeconds": 7,
-                    "containers": [{"name": "c", "image": "busybox"}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "graceful"},
+        "spec": {
+            "nodeName": "n1",
+            "terminationGracePeriodSeconds": 7,
+            "containers": [{"name": "c", "image": "busybox"}],
+        },
+    }
     assert api.request("POST", PODS, pod).status == 201
     r = api.request("DELETE", f"{PODS}/graceful")
     assert r.json["metadata"]["deletionGracePeriodSeconds"] == 7 and r.json["metadata"]["generation"] == 2
@@ -246,12 +263,21 @@ def test_finalizers_propagation_and_graceful_deletion(api: Env) -> None:
 
 # --------------------------------------------------------------- subresources
 
+
 def test_binding_sets_node_once_and_eviction_deletes(api: Env) -> None:
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "tobind"},
-           "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "tobind"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]},
+    }
     assert api.request("POST", PODS, pod).status == 201
-    binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "tobind"},
-               "target": {"apiVersion": "v1", "kind": "Node", "name": "n1"}}
+    binding = {
+        "apiVersion": "v1",
+        "kind": "Binding",
+        "metadata": {"name": "tobind"},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": "n1"},
+    }
     r = api.request("POST", f"{PODS}/tobind/binding", binding, user="scheduler")
     assert r.status == 201 and r.json["status"] == "Success"
     got = api.request("GET", f"{PODS}/tobind").json
@@ -268,8 +294,12 @@ def test_binding_sets_node_once_and_eviction_deletes(api: Env) -> None:
 
 
 def test_services_get_cluster_ips_and_node_ports(api: Env) -> None:
-    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
     a = api.request("POST", SVCS, svc).json
     assert a["spec"]["type"] == "ClusterIP" and a["spec"]["clusterIP"].startswith("127.96.")
     assert a["spec"]["ports"][0]["protocol"] == "TCP"
@@ -294,45 +324,81 @@ def test_services_get_cluster_ips_and_node_ports(api: Env) -> None:
 
 # ------------------------------------------------------------------ patches
 
+
 def test_patch_flavours(api: Env) -> None:
-    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "patchy"},
-           "spec": {"selector": {"matchLabels": {"a": "b"}},
-                    "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "patchy"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {
+                "metadata": {"labels": {"a": "b"}},
+                "spec": {
+                    "containers": [
                         {"name": "one", "image": "x:1", "env": [{"name": "A", "value": "1"}]},
-                        {"name": "two", "image": "y:1"}]}}}}
+                        {"name": "two", "image": "y:1"},
+                    ]
+                },
+            },
+        },
+    }
     assert api.request("POST", DEPLOYS, dep).status == 201
-    smp = {"spec": {"template": {"spec": {"containers": [
-        {"name": "two", "image": "y:2"},
-        {"name": "one", "env": [{"name": "B", "value": "2"}, {"$patch": "delete", "name": "A"}]},
-        {"name": "three", "image": "z:1"}]}}}}
+    smp = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "two", "image": "y:2"},
+                        {"name": "one", "env": [{"name": "B", "value": "2"}, {"$patch": "delete", "name": "A"}]},
+                        {"name": "three", "image": "z:1"},
+                    ]
+                }
+            }
+        }
+    }
     r = api.request("PATCH", f"{DEPLOYS}/patchy", smp, content_type="application/strategic-merge-patch+json")
     assert r.status == 200, r.body
     cs = r.json["spec"]["template"]["spec"]["containers"]
     assert [(c["name"], c["image"]) for c in cs] == [("one", "x:1"), ("two", "y:2"), ("three", "z:1")]
     assert cs[0]["env"] == [{"name": "B", "value": "2"}]
     assert r.json["metadata"]["generation"] == 2
-    jp = [{"op": "replace", "path": "/spec/replicas", "value": 4},
-          {"op": "add", "path": "/metadata/labels", "value": {"x": "y"}},
-          {"op": "remove", "path": "/spec/template/spec/containers/2"}]
+    jp = [
+        {"op": "replace", "path": "/spec/replicas", "value": 4},
+        {"op": "add", "path": "/metadata/labels", "value": {"x": "y"}},
+        {"op": "remove", "path": "/spec/template/spec/containers/2"},
+    ]
     r = api.request("PATCH", f"{DEPLOYS}/patchy", jp, content_type="application/json-patch+json")
-    assert r.status == 200 and r.json["spec"]["replicas"] == 4 and len(r.json["spec"]["template"]["spec"]
-                                                                         ["containers"]) == 2
-    r = api.request("PATCH", f"{DEPLOYS}/patchy", {"spec": {"template": {"spec": {"containers": [
-        {"name": "solo", "image": "s:1"}]}}}}, content_type="application/merge-patch+json")
+    assert (
+        r.status == 200
+        and r.json["spec"]["replicas"] == 4
+        and len(r.json["spec"]["template"]["spec"]["containers"]) == 2
+    )
+    r = api.request(
+        "PATCH",
+        f"{DEPLOYS}/patchy",
+        {"spec": {"template": {"spec": {"containers": [{"name": "solo", "image": "s:1"}]}}}},
+        content_type="application/merge-patch+json",
+    )
     assert [c["name"] for c in r.json["spec"]["template"]["spec"]["containers"]] == ["solo"]
     # $patch: replace on a list.
-    r = api.request("PATCH", f"{DEPLOYS}/patchy", {"spec": {"template": {"spec": {"containers": [
-        {"$patch": "replace"}, {"name": "r", "image": "r:1"}]}}}},
-        content_type="application/strategic-merge-patch+json")
+    r = api.request(
+        "PATCH",
+        f"{DEPLOYS}/patchy",
+        {"spec": {"template": {"spec": {"containers": [{"$patch": "replace"}, {"name": "r", "image": "r:1"}]}}}},
+        content_type="application/strategic-merge-patch+json",
+    )
     assert [c["name"] for c in r.json["spec"]["template"]["spec"]["containers"]] == ["r"]
     # Server-side apply: create, then merge, with managedFields.
     applied = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"k": "v"}}
-    r = api.request("PATCH", f"{CM}/applied?fieldManager=tester", applied,
-                    content_type="application/apply-patch+yaml")
+    r = api.request("PATCH", f"{CM}/applied?fieldManager=tester", applied, content_type="application/apply-patch+yaml")
     assert r.status == 201 and r.json["data"] == {"k": "v"}
-    r = api.request("PATCH", f"{CM}/applied?fieldManager=tester",
-                    raw=b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  k2: v2\n",
-                    content_type="application/apply-patch+yaml")
+    r = api.request(
+        "PATCH",
+        f"{CM}/applied?fieldManager=tester",
+        raw=b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: applied\ndata:\n  k2: v2\n",
+        content_type="application/apply-patch+yaml",
+    )
     assert r.status == 200 and r.json["data"] == {"k2": "v2"}
     assert r.json["metadata"]["managedFields"][0]["manager"] == "tester"
     r = api.request("PATCH", f"{CM}/applied", applied, content_type="application/apply-patch+yaml")
@@ -354,8 +420,12 @@ def test_concurrent_writers_lose_no_update(api: Env) -> None:
 
     def add_label(i: int) -> int:
         # Patches without a resourceVersion are retried by the server on a lost compare.
-        r = api.request("PATCH", f"{CM}/counter", {"metadata": {"labels": {f"l{i}": "x"}}},
-                        content_type="application/merge-patch+json")
+        r = api.request(
+            "PATCH",
+            f"{CM}/counter",
+            {"metadata": {"labels": {f"l{i}": "x"}}},
+            content_type="application/merge-patch+json",
+        )
         assert r.status == 200, r.body
         return 1
 
@@ -369,19 +439,38 @@ def test_concurrent_writers_lose_no_update(api: Env) -> None:
 
 # --------------------------------------------------------------- discovery
 
+
 def test_discovery_documents(api: Env) -> None:
-    agg = api.request("GET", "/apis", headers={
-        "Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"})
+    agg = api.request(
+        "GET",
+        "/apis",
+        headers={"Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"},
+    )
     assert agg.headers["Content-Type"] == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
     groups = {g["metadata"]["name"]: g for g in agg.json["items"]}
     assert {"apps", "coordination.k8s.io"} <= set(groups)
     deps = next(r for r in groups["apps"]["versions"][0]["resources"] if r["resource"] == "deployments")
-    assert {"subresource": "scale", "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
-            "verbs": ["get", "patch", "update"]} in deps["subresources"]
+    assert {
+        "subresource": "scale",
+        "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+        "verbs": ["get", "patch", "update"],
+    } in deps["subresources"]
     core = api.request("GET", "/api/v1").json
     names = {r["name"] for r in core["resources"]}
-    assert {"pods", "pods/status", "pods/binding", "pods/log", "pods/eviction", "services", "endpoints", "events",
-            "nodes", "namespaces", "configmaps", "secrets"} <= names
+    assert {
+        "pods",
+        "pods/status",
+        "pods/binding",
+        "pods/log",
+        "pods/eviction",
+        "services",
+        "endpoints",
+        "events",
+        "nodes",
+        "namespaces",
+        "configmaps",
+        "secrets",
+    } <= names
     assert api.request("GET", "/api").json["versions"] == ["v1"]
     assert api.request("GET", "/version", user=None).json["minor"] == "37"
     idx = api.request("GET", "/openapi/v3").json["paths"]
@@ -400,6 +489,9 @@ def test_table_output(api: Env) -> None:
     assert t["kind"] == "Table" and [c["name"] for c in t["columnDefinitions"]] == ["Name", "Status", "Age"]
     assert ["default", "Active"] == t["rows"][0]["cells"][:2]
     assert t["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
-    t = api.request("GET", "/api/v1/namespaces/default?includeObject=Object".replace(
-        "namespaces/default", "namespaces/default"), headers=hdr).json
+    t = api.request(
+        "GET",
+        "/api/v1/namespaces/default?includeObject=Object".replace("namespaces/default", "namespaces/default"),
+        headers=hdr,
+    ).json
     assert t["rows"][0]["object"]["kind"] == "Namespace"

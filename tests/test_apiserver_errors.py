@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from apiserver_fixtures import Env, api  # noqa: F401  (module-scoped fixture)
 
 CM = "/api/v1/namespaces/default/configmaps"
@@ -62,8 +61,12 @@ def test_stale_resource_version_is_409_and_changes_nothing(api: Env, stored: dic
     st = _status(r, 409, "Conflict")
     assert "the object has been modified" in st["message"] and st["details"]["name"] == "errs"
     # A stale resourceVersion inside a patch is a precondition too.
-    r = api.request("PATCH", stored["cm"], {"metadata": {"resourceVersion": before["metadata"]["resourceVersion"]},
-                                            "data": {"a": "x"}}, content_type="application/merge-patch+json")
+    r = api.request(
+        "PATCH",
+        stored["cm"],
+        {"metadata": {"resourceVersion": before["metadata"]["resourceVersion"]}, "data": {"a": "x"}},
+        content_type="application/merge-patch+json",
+    )
     _status(r, 409, "Conflict")
     assert _snapshot(api, stored["cm"]) == snap
 
@@ -82,15 +85,27 @@ def test_invalid_object_is_422_naming_the_field(api: Env, stored: dict) -> None:
     assert "spec.containers[0].image: Required value" in st["message"]
     assert api.request("GET", f"{PODS}/bad-pod").status == 404
     # Invalid update: a deployment whose selector does not match its template, bad quantities, replicas < 0.
-    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "bad-dep"},
-           "spec": {"replicas": -1, "selector": {"matchLabels": {"a": "b"}},
-                    "template": {"metadata": {"labels": {"a": "c"}}, "spec": {"containers": [
-                        {"name": "c", "image": "x", "resources": {"limits": {"cpu": "lots"}}}]}}}}
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "bad-dep"},
+        "spec": {
+            "replicas": -1,
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {
+                "metadata": {"labels": {"a": "c"}},
+                "spec": {"containers": [{"name": "c", "image": "x", "resources": {"limits": {"cpu": "lots"}}}]},
+            },
+        },
+    }
     r = api.request("POST", "/apis/apps/v1/namespaces/default/deployments", dep)
     st = _status(r, 422, "Invalid")
     fields = {c["field"] for c in st["details"]["causes"]}
-    assert {"spec.replicas", "spec.template.metadata.labels",
-            "spec.template.spec.containers[0].resources.limits[cpu]"} <= fields
+    assert {
+        "spec.replicas",
+        "spec.template.metadata.labels",
+        "spec.template.spec.containers[0].resources.limits[cpu]",
+    } <= fields
     # Invalid update of an existing pod (spec is immutable except for a few fields).
     pod = api.request("GET", stored["pod1"]).json
     pod["spec"]["containers"][0]["name"] = "renamed"
@@ -113,11 +128,14 @@ def test_no_token_is_401(api: Env, stored: dict) -> None:
 def test_viewer_write_is_403(api: Env, stored: dict) -> None:
     snap = _snapshot(api, stored["cm"])
     assert api.request("GET", stored["cm"], user="viewer").status == 200
-    r = api.request("PATCH", stored["cm"], {"data": {"a": "viewer"}}, user="viewer",
-                    content_type="application/merge-patch+json")
+    r = api.request(
+        "PATCH", stored["cm"], {"data": {"a": "viewer"}}, user="viewer", content_type="application/merge-patch+json"
+    )
     st = _status(r, 403, "Forbidden")
-    assert st["message"] == ('configmaps "errs" is forbidden: User "viewer" cannot patch resource "configmaps" in '
-                             'API group "" in the namespace "default"')
+    assert st["message"] == (
+        'configmaps "errs" is forbidden: User "viewer" cannot patch resource "configmaps" in '
+        'API group "" in the namespace "default"'
+    )
     _status(api.request("DELETE", stored["cm"], user="viewer"), 403, "Forbidden")
     _status(api.request("POST", CM, _cm("by-viewer"), user="viewer"), 403, "Forbidden")
     _status(api.request("GET", "/api/v1/namespaces/default/secrets", user="viewer"), 403, "Forbidden")
@@ -128,25 +146,48 @@ def test_viewer_write_is_403(api: Env, stored: dict) -> None:
 def test_node_writing_another_nodes_pod_is_403(api: Env, stored: dict) -> None:
     snap = _snapshot(api, stored["pod1"], stored["pod2"])
     # n1 may update the status of its own pod...
-    r = api.request("PATCH", stored["pod1"] + "/status", {"status": {"phase": "Running"}}, user="n1",
-                    content_type="application/merge-patch+json")
+    r = api.request(
+        "PATCH",
+        stored["pod1"] + "/status",
+        {"status": {"phase": "Running"}},
+        user="n1",
+        content_type="application/merge-patch+json",
+    )
     assert r.status == 200, r.body
     snap = _snapshot(api, stored["pod1"], stored["pod2"])
     # ...but not n2's pod, nor delete it, nor change its own pod's spec.
-    r = api.request("PATCH", stored["pod2"] + "/status", {"status": {"phase": "Failed"}}, user="n1",
-                    content_type="application/merge-patch+json")
+    r = api.request(
+        "PATCH",
+        stored["pod2"] + "/status",
+        {"status": {"phase": "Failed"}},
+        user="n1",
+        content_type="application/merge-patch+json",
+    )
     st = _status(r, 403, "Forbidden")
     assert 'User "system:node:n1" cannot patch resource "pods/status"' in st["message"]
     assert "can only modify pods bound to it" in st["message"]
     _status(api.request("DELETE", stored["pod2"], user="n1"), 403, "Forbidden")
-    _status(api.request("PATCH", stored["pod1"], {"metadata": {"labels": {"x": "y"}}}, user="n1",
-                        content_type="application/merge-patch+json"), 403, "Forbidden")
+    _status(
+        api.request(
+            "PATCH",
+            stored["pod1"],
+            {"metadata": {"labels": {"x": "y"}}},
+            user="n1",
+            content_type="application/merge-patch+json",
+        ),
+        403,
+        "Forbidden",
+    )
     # Nodes: only its own Node object.
     node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "n2"}}
     _status(api.request("POST", "/api/v1/nodes", node, user="n1"), 403, "Forbidden")
     assert api.request("POST", "/api/v1/nodes", {**node, "metadata": {"name": "n1"}}, user="n1").status == 201
-    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "n2"},
-             "spec": {"holderIdentity": "n2", "leaseDurationSeconds": 40}}
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "n2"},
+        "spec": {"holderIdentity": "n2", "leaseDurationSeconds": 40},
+    }
     leases = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases"
     _status(api.request("POST", leases, lease, user="n1"), 403, "Forbidden")
     lease["metadata"]["name"] = "n1"
@@ -187,20 +228,27 @@ def test_other_bad_input_is_rejected_without_changes(api: Env, stored: dict) -> 
     _status(api.request("PUT", stored["cm"], {**cur, "kind": "Secret"}), 400, "BadRequest")
     _status(api.request("PUT", stored["cm"], {**cur, "apiVersion": "apps/v1"}), 400, "BadRequest")
     # Name / namespace mismatch with the URL.
-    _status(api.request("PUT", stored["cm"], {**cur, "metadata": {**cur["metadata"], "name": "other"}}),
-            400, "BadRequest")
-    _status(api.request("POST", CM, {**_cm("x"), "metadata": {"name": "x", "namespace": "kube-system"}}),
-            400, "BadRequest")
+    _status(
+        api.request("PUT", stored["cm"], {**cur, "metadata": {**cur["metadata"], "name": "other"}}), 400, "BadRequest"
+    )
+    _status(
+        api.request("POST", CM, {**_cm("x"), "metadata": {"name": "x", "namespace": "kube-system"}}), 400, "BadRequest"
+    )
     # Type errors are decode errors (400), unknown fields under Strict are 400 naming the field.
     _status(api.request("PUT", stored["cm"], {**cur, "data": {"a": 1}}), 400, "BadRequest")
-    st = _status(api.request("PUT", stored["cm"] + "?fieldValidation=Strict", {**cur, "spec": {"x": 1}}),
-                 400, "BadRequest")
+    st = _status(
+        api.request("PUT", stored["cm"] + "?fieldValidation=Strict", {**cur, "spec": {"x": 1}}), 400, "BadRequest"
+    )
     assert st["message"] == 'strict decoding error: unknown field "spec"'
     # Unsupported patch type, bad JSON patch, bad selectors.
     r = api.request("PATCH", stored["cm"], {"data": {}}, content_type="application/x-thing")
     _status(r, 415, "UnsupportedMediaType")
-    r = api.request("PATCH", stored["cm"], [{"op": "test", "path": "/data/a", "value": "nope"}],
-                    content_type="application/json-patch+json")
+    r = api.request(
+        "PATCH",
+        stored["cm"],
+        [{"op": "test", "path": "/data/a", "value": "nope"}],
+        content_type="application/json-patch+json",
+    )
     assert r.status == 422
     _status(api.request("GET", CM + "?labelSelector=a%20in%20("), 400, "BadRequest")
     _status(api.request("GET", CM + "?fieldSelector=spec.nope%3Dx"), 400, "BadRequest")

@@ -26,18 +26,26 @@ def _write(api: Env, i: int, deadline: float) -> str:
             return r.json["metadata"]["resourceVersion"]
         if r is not None and r.status == 409:  # an earlier attempt whose answer was lost did apply
             return api.request("GET", f"{CM}/c{i:03d}").json["metadata"]["resourceVersion"]
-        assert time.monotonic() < deadline, f"write {i} did not succeed: {r.status if r else 'no answer'} " \
-                                            f"{r.body[:300] if r else ''}"
+        assert time.monotonic() < deadline, (
+            f"write {i} did not succeed: {r.status if r else 'no answer'} {r.body[:300] if r else ''}"
+        )
         time.sleep(0.1)
 
 
 def test_watch_survives_raftstore_leader_sigkill(api: Env) -> None:
-    assert api.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                                      "metadata": {"name": "fault"}}).status == 201
+    assert (
+        api.request(
+            "POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "fault"}}
+        ).status
+        == 201
+    )
     rv = api.request("GET", CM).json["metadata"]["resourceVersion"]
     conn = api.connection(120)
-    conn.request("GET", f"{CM}?watch=1&resourceVersion={rv}&timeoutSeconds=120",
-                 headers={"Authorization": f"Bearer {api.tokens['admin']}"})
+    conn.request(
+        "GET",
+        f"{CM}?watch=1&resourceVersion={rv}&timeoutSeconds=120",
+        headers={"Authorization": f"Bearer {api.tokens['admin']}"},
+    )
     resp = conn.getresponse()
     assert resp.status == 200
     events: list[dict] = []

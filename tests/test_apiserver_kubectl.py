@@ -12,7 +12,6 @@ import signal
 import time
 
 import pytest
-
 from apiserver_fixtures import Env, api  # noqa: F401  (module-scoped fixture)
 
 DEPLOYMENT = """\
@@ -91,8 +90,11 @@ def test_create_apply_update_scale_describe_delete(api: Env) -> None:
     assert table[1].split()[:4] == ["web", "0/2", "0", "0"]
 
     # Update the same file: replicas, an env var renamed (the old one must go), a second container port.
-    changed = DEPLOYMENT.replace("replicas: 2", "replicas: 3").replace("name: OLD", "name: NEW").replace(
-        "        - containerPort: 80\n", "        - containerPort: 80\n        - containerPort: 443\n")
+    changed = (
+        DEPLOYMENT.replace("replicas: 2", "replicas: 3")
+        .replace("name: OLD", "name: NEW")
+        .replace("        - containerPort: 80\n", "        - containerPort: 80\n        - containerPort: 443\n")
+    )
     out = api.kubectl("apply", "-f", write(api, "deploy.yaml", changed)).stdout
     assert "deployment.apps/web configured" in out
     d = json.loads(api.kubectl("get", "deployment", "web", "-o", "json").stdout)
@@ -126,8 +128,9 @@ def test_create_apply_update_scale_describe_delete(api: Env) -> None:
 
 
 def test_create_rejects_unknown_fields_and_invalid_objects(api: Env) -> None:
-    bad = POD.format(name="strict-pod", extra="").replace("    image: busybox:1.36\n",
-                                                          "    image: busybox:1.36\n    imagee: typo\n")
+    bad = POD.format(name="strict-pod", extra="").replace(
+        "    image: busybox:1.36\n", "    image: busybox:1.36\n    imagee: typo\n"
+    )
     p = api.kubectl("create", "-f", write(api, "bad.yaml", bad), check=False)
     assert p.returncode != 0
     assert 'unknown field "spec.containers[0].imagee"' in p.stderr
@@ -173,13 +176,19 @@ def _read_lines(proc, want: int, timeout: float) -> list[str]:
 
 
 def test_get_watch_streams_changes(api: Env) -> None:
-    api.kubectl("create", "-f", write(api, "ns-watched.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n"
-                                                              "  name: watched\n"))
+    api.kubectl(
+        "create", "-f", write(api, "ns-watched.yaml", "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: watched\n")
+    )
     proc = api.kubectl_popen("get", "configmaps", "-n", "watched", "-w", "--output-watch-events")
     try:
         time.sleep(1.0)  # let kubectl list and start watching
-        api.kubectl("create", "-n", "watched", "-f", write(api, "cm-w1.yaml", "apiVersion: v1\nkind: ConfigMap\n"
-                                                                               "metadata:\n  name: w1\ndata:\n  a: '1'\n"))
+        api.kubectl(
+            "create",
+            "-n",
+            "watched",
+            "-f",
+            write(api, "cm-w1.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: w1\ndata:\n  a: '1'\n"),
+        )
         api.kubectl("label", "configmap", "w1", "-n", "watched", "x=y")
         api.kubectl("delete", "configmap", "w1", "-n", "watched")
         lines = _read_lines(proc, 4, 20)
@@ -199,14 +208,18 @@ def test_server_side_apply(api: Env) -> None:
     api.kubectl("apply", "--server-side", "-f", write(api, "ssa.yaml", cm2))
     got = json.loads(api.kubectl("get", "configmap", "ssa", "-o", "json", "--show-managed-fields").stdout)
     assert got["data"] == {"a": "10"}  # b was owned by this manager and is no longer applied
-    assert any(m["manager"] == "kubectl" and m["operation"] == "Apply"
-               for m in got["metadata"]["managedFields"])
+    assert any(m["manager"] == "kubectl" and m["operation"] == "Apply" for m in got["metadata"]["managedFields"])
 
 
 def test_viewer_kubeconfig_can_read_not_write(api: Env) -> None:
     assert "kube-system" in api.kubectl("get", "ns", user="viewer").stdout
-    p = api.kubectl("create", "-f", write(api, "cm-nope.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n"
-                                                               "  name: nope\n"), user="viewer", check=False)
+    p = api.kubectl(
+        "create",
+        "-f",
+        write(api, "cm-nope.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: nope\n"),
+        user="viewer",
+        check=False,
+    )
     assert p.returncode != 0
     assert 'User "viewer" cannot create resource "configmaps"' in p.stderr
 
@@ -241,12 +254,19 @@ def test_logs_are_proxied_to_the_kubelet_endpoint_of_the_node(api: Env) -> None:
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "logs-node"},
-                "status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
-                           "daemonEndpoints": {"kubeletEndpoint": {"Port": srv.server_address[1]}}}}
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {"name": "logs-node"},
+            "status": {
+                "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": srv.server_address[1]}},
+            },
+        }
         assert api.request("POST", "/api/v1/nodes", node).status == 201
-        api.kubectl("create", "-f", write(api, "p-logs2.yaml", POD.format(name="logs2",
-                                                                            extra="nodeName: logs-node\n  ")))
+        api.kubectl(
+            "create", "-f", write(api, "p-logs2.yaml", POD.format(name="logs2", extra="nodeName: logs-node\n  "))
+        )
         out = api.kubectl("logs", "logs2", "--tail=5").stdout
         assert out == "hello from main\nsecond line\n"
         assert seen[0].startswith("/containerLogs/default/logs2/main?") and "tailLines=5" in seen[0]
@@ -258,12 +278,19 @@ def test_logs_are_proxied_to_the_kubelet_endpoint_of_the_node(api: Env) -> None:
 def test_events_and_describe_show_them(api: Env) -> None:
     api.kubectl("create", "-f", write(api, "p-ev.yaml", POD.format(name="ev-pod", extra="")))
     uid = json.loads(api.kubectl("get", "pod", "ev-pod", "-o", "json").stdout)["metadata"]["uid"]
-    event = {"apiVersion": "v1", "kind": "Event", "metadata": {"name": "ev-pod.1"},
-             "involvedObject": {"kind": "Pod", "namespace": "default", "name": "ev-pod", "uid": uid,
-                                "apiVersion": "v1"},
-             "reason": "Scheduled", "message": "Successfully assigned default/ev-pod to n1", "type": "Normal",
-             "source": {"component": "default-scheduler"},
-             "firstTimestamp": "2024-01-01T00:00:00Z", "lastTimestamp": "2024-01-01T00:00:00Z", "count": 1}
+    event = {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": "ev-pod.1"},
+        "involvedObject": {"kind": "Pod", "namespace": "default", "name": "ev-pod", "uid": uid, "apiVersion": "v1"},
+        "reason": "Scheduled",
+        "message": "Successfully assigned default/ev-pod to n1",
+        "type": "Normal",
+        "source": {"component": "default-scheduler"},
+        "firstTimestamp": "2024-01-01T00:00:00Z",
+        "lastTimestamp": "2024-01-01T00:00:00Z",
+        "count": 1,
+    }
     r = api.request("POST", "/api/v1/namespaces/default/events", event, user="scheduler")
     assert r.status == 201, r.body
     table = api.kubectl("get", "events").stdout.splitlines()
@@ -279,8 +306,10 @@ def test_typed_create_commands_send_protobuf(api: Env) -> None:
     api.kubectl("create", "namespace", "typed")
     assert "Active" in api.kubectl("get", "namespace", "typed").stdout
     api.kubectl("-n", "typed", "create", "configmap", "cm", "--from-literal=a=1", "--from-literal=b=2")
-    assert json.loads(api.kubectl("-n", "typed", "get", "cm", "cm", "-o", "json").stdout)["data"] == {"a": "1",
-                                                                                                    "b": "2"}
+    assert json.loads(api.kubectl("-n", "typed", "get", "cm", "cm", "-o", "json").stdout)["data"] == {
+        "a": "1",
+        "b": "2",
+    }
     api.kubectl("-n", "typed", "create", "secret", "generic", "sec", "--from-literal=pw=hunter2")
     sec = json.loads(api.kubectl("-n", "typed", "get", "secret", "sec", "-o", "json").stdout)
     assert sec["type"] == "Opaque" and sec["data"] == {"pw": "aHVudGVyMg=="}

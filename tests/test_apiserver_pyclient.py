@@ -8,10 +8,9 @@ import threading
 import time
 
 import pytest
+from apiserver_fixtures import Env, api  # noqa: F401  (module-scoped fixture)
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
-
-from apiserver_fixtures import Env, api  # noqa: F401  (module-scoped fixture)
 
 
 def _deployment(name: str, replicas: int = 1) -> client.V1Deployment:
@@ -23,7 +22,10 @@ def _deployment(name: str, replicas: int = 1) -> client.V1Deployment:
             selector=client.V1LabelSelector(match_labels=labels),
             template=client.V1PodTemplateSpec(
                 metadata=client.V1ObjectMeta(labels=labels),
-                spec=client.V1PodSpec(containers=[client.V1Container(name="app", image="nginx:1.25")]))))
+                spec=client.V1PodSpec(containers=[client.V1Container(name="app", image="nginx:1.25")]),
+            ),
+        ),
+    )
 
 
 def test_namespace_crud(api: Env) -> None:
@@ -54,16 +56,18 @@ def test_namespace_crud(api: Env) -> None:
 
 def test_configmap_crud(api: Env) -> None:
     v1 = client.CoreV1Api(api.client())
-    cm = v1.create_namespaced_config_map("default", client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="py-cm"), data={"a": "1"}))
+    cm = v1.create_namespaced_config_map(
+        "default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="py-cm"), data={"a": "1"})
+    )
     cm.data["b"] = "2"
     replaced = v1.replace_namespaced_config_map("py-cm", "default", cm)
     assert replaced.data == {"a": "1", "b": "2"}
     assert int(replaced.metadata.resource_version) > int(cm.metadata.resource_version)
     patched = v1.patch_namespaced_config_map("py-cm", "default", {"data": {"c": "3"}})
     assert patched.data == {"a": "1", "b": "2", "c": "3"}
-    assert [c.metadata.name for c in v1.list_namespaced_config_map("default", field_selector="metadata.name=py-cm")
-            .items] == ["py-cm"]
+    assert [
+        c.metadata.name for c in v1.list_namespaced_config_map("default", field_selector="metadata.name=py-cm").items
+    ] == ["py-cm"]
     v1.delete_namespaced_config_map("py-cm", "default")
     with pytest.raises(ApiException) as exc:
         v1.read_namespaced_config_map("py-cm", "default")
@@ -72,10 +76,21 @@ def test_configmap_crud(api: Env) -> None:
 
 def test_pod_crud(api: Env) -> None:
     v1 = client.CoreV1Api(api.client())
-    pod = v1.create_namespaced_pod("default", client.V1Pod(
-        metadata=client.V1ObjectMeta(name="py-pod", labels={"tier": "web"}),
-        spec=client.V1PodSpec(containers=[client.V1Container(
-            name="c", image="busybox", resources=client.V1ResourceRequirements(limits={"cpu": "1", "memory": "1Gi"}))])))
+    pod = v1.create_namespaced_pod(
+        "default",
+        client.V1Pod(
+            metadata=client.V1ObjectMeta(name="py-pod", labels={"tier": "web"}),
+            spec=client.V1PodSpec(
+                containers=[
+                    client.V1Container(
+                        name="c",
+                        image="busybox",
+                        resources=client.V1ResourceRequirements(limits={"cpu": "1", "memory": "1Gi"}),
+                    )
+                ]
+            ),
+        ),
+    )
     assert pod.status.phase == "Pending" and pod.status.qos_class == "Guaranteed"
     assert pod.spec.restart_policy == "Always" and pod.spec.termination_grace_period_seconds == 30
     assert pod.spec.containers[0].image_pull_policy == "Always"
@@ -132,13 +147,15 @@ def test_watch_stream_added_modified_deleted(api: Env) -> None:
 
     t = threading.Thread(target=run, daemon=True)
     # One object exists before the watch starts: a watch without resourceVersion begins with it (ADDED).
-    v1.create_namespaced_config_map("py-watch", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="pre"),
-                                                                     data={"k": "0"}))
+    v1.create_namespaced_config_map(
+        "py-watch", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="pre"), data={"k": "0"})
+    )
     t.start()
     time.sleep(0.5)
     ready.set()
-    v1.create_namespaced_config_map("py-watch", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="w"),
-                                                                     data={"k": "1"}))
+    v1.create_namespaced_config_map(
+        "py-watch", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="w"), data={"k": "1"})
+    )
     v1.patch_namespaced_config_map("w", "py-watch", {"data": {"k": "2"}})
     v1.delete_namespaced_config_map("w", "py-watch")
     t.join(20)
@@ -152,8 +169,13 @@ def test_watch_with_label_selector_sees_objects_enter_and_leave(api: Env) -> Non
     w = watch.Watch()
 
     def run() -> None:
-        for ev in w.stream(v1.list_namespaced_config_map, "default", label_selector="sel=yes",
-                           resource_version=start_rv, timeout_seconds=20):
+        for ev in w.stream(
+            v1.list_namespaced_config_map,
+            "default",
+            label_selector="sel=yes",
+            resource_version=start_rv,
+            timeout_seconds=20,
+        ):
             seen.append((ev["type"], ev["object"].metadata.name))
             if len(seen) == 3:
                 w.stop()
@@ -162,7 +184,7 @@ def test_watch_with_label_selector_sees_objects_enter_and_leave(api: Env) -> Non
     t.start()
     v1.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="sel-a")))
     v1.patch_namespaced_config_map("sel-a", "default", {"metadata": {"labels": {"sel": "yes"}}})  # enters
-    v1.patch_namespaced_config_map("sel-a", "default", {"data": {"x": "1"}})                     # stays
-    v1.patch_namespaced_config_map("sel-a", "default", {"metadata": {"labels": {"sel": "no"}}})   # leaves
+    v1.patch_namespaced_config_map("sel-a", "default", {"data": {"x": "1"}})  # stays
+    v1.patch_namespaced_config_map("sel-a", "default", {"metadata": {"labels": {"sel": "no"}}})  # leaves
     t.join(20)
     assert seen == [("ADDED", "sel-a"), ("MODIFIED", "sel-a"), ("DELETED", "sel-a")]

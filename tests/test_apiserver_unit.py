@@ -17,13 +17,25 @@ from cluster.apiserver.selector import (
 )
 
 
-@pytest.mark.parametrize("raw,value,canon", [
-    ("500m", Decimal("0.5"), "500m"), ("0.5", Decimal("0.5"), "500m"), ("1", Decimal(1), "1"),
-    ("1000m", Decimal(1), "1"), ("1024Mi", Decimal(2 ** 30), "1Gi"), ("1.5Gi", Decimal(3 * 2 ** 29), "1536Mi"),
-    ("128974848", Decimal(128974848), "128974848"), ("129M", Decimal(129 * 10 ** 6), "129M"),
-    ("1e3", Decimal(1000), "1e3"), ("0", Decimal(0), "0"), (2, Decimal(2), "2"), (0.25, Decimal("0.25"), "250m"),
-    ("100Ki", Decimal(102400), "100Ki"), ("1n", Decimal("1e-9"), "1n"),
-])
+@pytest.mark.parametrize(
+    "raw,value,canon",
+    [
+        ("500m", Decimal("0.5"), "500m"),
+        ("0.5", Decimal("0.5"), "500m"),
+        ("1", Decimal(1), "1"),
+        ("1000m", Decimal(1), "1"),
+        ("1024Mi", Decimal(2**30), "1Gi"),
+        ("1.5Gi", Decimal(3 * 2**29), "1536Mi"),
+        ("128974848", Decimal(128974848), "128974848"),
+        ("129M", Decimal(129 * 10**6), "129M"),
+        ("1e3", Decimal(1000), "1e3"),
+        ("0", Decimal(0), "0"),
+        (2, Decimal(2), "2"),
+        (0.25, Decimal("0.25"), "250m"),
+        ("100Ki", Decimal(102400), "100Ki"),
+        ("1n", Decimal("1e-9"), "1n"),
+    ],
+)
 def test_quantities(raw, value, canon) -> None:
     assert parse_quantity(raw) == value
     assert canonical(raw) == canon
@@ -37,8 +49,19 @@ def test_bad_quantities(bad) -> None:
 
 def test_label_selectors() -> None:
     labels = {"app": "web", "tier": "front", "n": "5"}
-    ok = ["app=web", "app==web", "app!=db", "tier in (front, back)", "tier notin (db)", "app", "!missing",
-          "app=web,tier=front", "n>3", "n<6", "missing!=x"]
+    ok = [
+        "app=web",
+        "app==web",
+        "app!=db",
+        "tier in (front, back)",
+        "tier notin (db)",
+        "app",
+        "!missing",
+        "app=web,tier=front",
+        "n>3",
+        "n<6",
+        "missing!=x",
+    ]
     for s in ok:
         assert parse_label_selector(s).matches(labels), s
     for s in ["app=db", "tier notin (front)", "missing", "!app", "n>5", "missing in (x)"]:
@@ -47,15 +70,25 @@ def test_label_selectors() -> None:
         with pytest.raises(errors.APIError) as e:
             parse_label_selector(bad)
         assert e.value.code == 400
-    sel = from_label_selector_object({"matchLabels": {"a": "b"}, "matchExpressions": [
-        {"key": "c", "operator": "In", "values": ["d", "e"]}, {"key": "f", "operator": "DoesNotExist"}]})
+    sel = from_label_selector_object(
+        {
+            "matchLabels": {"a": "b"},
+            "matchExpressions": [
+                {"key": "c", "operator": "In", "values": ["d", "e"]},
+                {"key": "f", "operator": "DoesNotExist"},
+            ],
+        }
+    )
     assert str(sel) == "a=b,c in (d,e),!f"
     assert sel.matches({"a": "b", "c": "e"}) and not sel.matches({"a": "b", "c": "e", "f": "1"})
 
 
 def test_field_selectors() -> None:
-    pod = {"metadata": {"name": "p", "namespace": "ns"}, "spec": {"nodeName": "n1", "hostNetwork": False},
-           "status": {"phase": "Running"}}
+    pod = {
+        "metadata": {"name": "p", "namespace": "ns"},
+        "spec": {"nodeName": "n1", "hostNetwork": False},
+        "status": {"phase": "Running"},
+    }
     fs = parse_field_selector("spec.nodeName=n1,status.phase!=Failed,spec.hostNetwork=false")
     assert fs.matches(pod)
     assert not parse_field_selector("spec.nodeName==n2").matches(pod)
@@ -68,12 +101,17 @@ def test_field_selectors() -> None:
 def test_merge_and_json_patch() -> None:
     doc = {"a": {"b": 1, "c": [1, 2]}, "d": "x"}
     assert patch.merge_patch(doc, {"a": {"b": None, "e": 2}, "d": None}) == {"a": {"c": [1, 2], "e": 2}}
-    out = patch.json_patch(doc, [{"op": "add", "path": "/a/c/-", "value": 3},
-                                 {"op": "replace", "path": "/d", "value": "y"},
-                                 {"op": "move", "from": "/a/b", "path": "/b"},
-                                 {"op": "copy", "from": "/d", "path": "/e"},
-                                 {"op": "remove", "path": "/a/c/0"},
-                                 {"op": "test", "path": "/e", "value": "y"}])
+    out = patch.json_patch(
+        doc,
+        [
+            {"op": "add", "path": "/a/c/-", "value": 3},
+            {"op": "replace", "path": "/d", "value": "y"},
+            {"op": "move", "from": "/a/b", "path": "/b"},
+            {"op": "copy", "from": "/d", "path": "/e"},
+            {"op": "remove", "path": "/a/c/0"},
+            {"op": "test", "path": "/e", "value": "y"},
+        ],
+    )
     assert out == {"a": {"c": [2, 3]}, "d": "y", "b": 1, "e": "y"}
     assert doc == {"a": {"b": 1, "c": [1, 2]}, "d": "x"}
     with pytest.raises(patch.TestFailed):
@@ -84,18 +122,37 @@ def test_merge_and_json_patch() -> None:
 
 
 def test_strategic_merge_patch_follows_kubernetes_merge_keys() -> None:
-    pod = {"metadata": {"finalizers": ["a"], "labels": {"x": "1"}},
-           "spec": {"containers": [{"name": "c1", "image": "i1", "ports": [{"containerPort": 80, "name": "http"}],
-                                    "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]},
-                                   {"name": "c2", "image": "i2"}],
-                    "tolerations": [{"key": "t1"}],
-                    "volumes": [{"name": "v", "emptyDir": {}}]}}
-    p = {"metadata": {"finalizers": ["b"], "labels": {"x": None, "y": "2"}},
-         "spec": {"$setElementOrder/containers": [{"name": "c2"}, {"name": "c1"}],
-                  "containers": [{"name": "c1", "ports": [{"containerPort": 443}],
-                                  "env": [{"$patch": "delete", "name": "A"}, {"name": "C", "value": "3"}]}],
-                  "tolerations": [{"key": "t2"}],
-                  "volumes": [{"name": "v", "configMap": {"name": "cm"}, "$retainKeys": ["name", "configMap"]}]}}
+    pod = {
+        "metadata": {"finalizers": ["a"], "labels": {"x": "1"}},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c1",
+                    "image": "i1",
+                    "ports": [{"containerPort": 80, "name": "http"}],
+                    "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}],
+                },
+                {"name": "c2", "image": "i2"},
+            ],
+            "tolerations": [{"key": "t1"}],
+            "volumes": [{"name": "v", "emptyDir": {}}],
+        },
+    }
+    p = {
+        "metadata": {"finalizers": ["b"], "labels": {"x": None, "y": "2"}},
+        "spec": {
+            "$setElementOrder/containers": [{"name": "c2"}, {"name": "c1"}],
+            "containers": [
+                {
+                    "name": "c1",
+                    "ports": [{"containerPort": 443}],
+                    "env": [{"$patch": "delete", "name": "A"}, {"name": "C", "value": "3"}],
+                }
+            ],
+            "tolerations": [{"key": "t2"}],
+            "volumes": [{"name": "v", "configMap": {"name": "cm"}, "$retainKeys": ["name", "configMap"]}],
+        },
+    }
     out = patch.strategic_merge_patch(pod, p, "V1Pod")
     assert out["metadata"] == {"finalizers": ["a", "b"], "labels": {"y": "2"}}
     cs = out["spec"]["containers"]
@@ -112,9 +169,17 @@ def test_strategic_merge_patch_follows_kubernetes_merge_keys() -> None:
 
 
 def test_schema_decoding() -> None:
-    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "bogus": 1},
-            "spec": {"containers": [{"name": "c", "image": "i", "resources": {"limits": {"cpu": 0.5, "memory": "x"}},
-                                     "extra": True}], "restartPolicy": None}}
+    body = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "bogus": 1},
+        "spec": {
+            "containers": [
+                {"name": "c", "image": "i", "resources": {"limits": {"cpu": 0.5, "memory": "x"}}, "extra": True}
+            ],
+            "restartPolicy": None,
+        },
+    }
     d = schema.decode(body, "V1Pod", check_required=False)
     assert d.unknown == ["metadata.bogus", "spec.containers[0].extra"]
     assert d.obj["spec"]["containers"][0]["resources"]["limits"]["cpu"] == "500m"
@@ -127,9 +192,15 @@ def test_schema_decoding() -> None:
 
 
 def test_pod_defaults_and_validation() -> None:
-    pod = {"metadata": {"name": "p", "namespace": "default"},
-           "spec": {"containers": [{"name": "c", "image": "nginx", "resources": {"limits": {"cpu": "1"}}},
-                                   {"name": "d", "image": "nginx:1.2"}]}}
+    pod = {
+        "metadata": {"name": "p", "namespace": "default"},
+        "spec": {
+            "containers": [
+                {"name": "c", "image": "nginx", "resources": {"limits": {"cpu": "1"}}},
+                {"name": "d", "image": "nginx:1.2"},
+            ]
+        },
+    }
     validation.default_pod(pod)
     s = pod["spec"]
     assert s["restartPolicy"] == "Always" and s["dnsPolicy"] == "ClusterFirst"
@@ -139,21 +210,44 @@ def test_pod_defaults_and_validation() -> None:
     assert s["tolerations"] == [], "the not-ready/unreachable tolerations come from admission, not defaulting"
     validation.add_default_tolerations(s, 300)
     assert {(t["key"], t["tolerationSeconds"]) for t in s["tolerations"]} == {
-        ("node.kubernetes.io/not-ready", 300), ("node.kubernetes.io/unreachable", 300)}
-    own = {"tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
-                            "tolerationSeconds": 60}]}
+        ("node.kubernetes.io/not-ready", 300),
+        ("node.kubernetes.io/unreachable", 300),
+    }
+    own = {
+        "tolerations": [
+            {
+                "key": "node.kubernetes.io/unreachable",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 60,
+            }
+        ]
+    }
     validation.add_default_tolerations(own, 0)
     assert [(t["key"], t.get("tolerationSeconds")) for t in own["tolerations"]] == [
-        ("node.kubernetes.io/unreachable", 60), ("node.kubernetes.io/not-ready", 0)], "a pod's own toleration stays"
+        ("node.kubernetes.io/unreachable", 60),
+        ("node.kubernetes.io/not-ready", 0),
+    ], "a pod's own toleration stays"
     everything = {"tolerations": [{"operator": "Exists"}]}
     validation.add_default_tolerations(everything, 0)
     assert everything["tolerations"] == [{"operator": "Exists"}], "tolerates every taint already"
     assert validation.validate_pod(pod, None) == []
     assert validation.qos_class(s) == "Burstable"
-    bad = {"metadata": {"name": "Bad_Name", "namespace": "default"},
-           "spec": {"containers": [{"name": "c", "image": "", "ports": [{"containerPort": 0}],
-                                    "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}},
-                                   {"name": "c", "image": "x"}], "restartPolicy": "Sometimes"}}
+    bad = {
+        "metadata": {"name": "Bad_Name", "namespace": "default"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "",
+                    "ports": [{"containerPort": 0}],
+                    "resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}},
+                },
+                {"name": "c", "image": "x"},
+            ],
+            "restartPolicy": "Sometimes",
+        },
+    }
     fields = {(c.field, c.reason) for c in validation.validate_pod(bad, None)}
     assert ("metadata.name", "FieldValueInvalid") in fields
     assert ("spec.containers[0].image", "FieldValueRequired") in fields
@@ -164,19 +258,26 @@ def test_pod_defaults_and_validation() -> None:
 
 
 def test_deployment_and_service_validation() -> None:
-    dep = {"metadata": {"name": "d", "namespace": "default"},
-           "spec": {"selector": {"matchLabels": {"a": "b"}},
-                    "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c",
-                                                                                            "image": "x"}]}}}}
+    dep = {
+        "metadata": {"name": "d", "namespace": "default"},
+        "spec": {
+            "selector": {"matchLabels": {"a": "b"}},
+            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {"containers": [{"name": "c", "image": "x"}]}},
+        },
+    }
     validation.default_deployment(dep)
-    assert dep["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%",
-                                                                                   "maxSurge": "25%"}}
+    assert dep["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
+    }
     assert validation.validate_deployment(dep, None) == []
     changed = {**dep, "spec": {**dep["spec"], "selector": {"matchLabels": {"a": "c"}}}}
     fields = {c.field for c in validation.validate_deployment(changed, dep)}
     assert fields == {"spec.selector", "spec.template.metadata.labels"}
-    svc = {"metadata": {"name": "1svc", "namespace": "default"},
-           "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 80}, {"port": 70000}]}}
+    svc = {
+        "metadata": {"name": "1svc", "namespace": "default"},
+        "spec": {"type": "NodePort", "ports": [{"port": 80, "nodePort": 80}, {"port": 70000}]},
+    }
     validation.default_service(svc)
     fields = {c.field for c in validation.validate_service(svc, None)}
     assert {"metadata.name", "spec.ports[0].nodePort", "spec.ports[1].port", "spec.ports[0].name"} <= fields
@@ -185,12 +286,17 @@ def test_deployment_and_service_validation() -> None:
 def test_tables() -> None:
     assert tables.human_duration(5) == "5s" and tables.human_duration(150) == "2m30s"
     assert tables.human_duration(3600 * 5 + 60 * 3) == "5h3m" and tables.human_duration(86400 * 3) == "3d"
-    pod = {"metadata": {"name": "p", "creationTimestamp": "2024-01-01T00:00:00Z"},
-           "spec": {"containers": [{"name": "a"}, {"name": "b"}]},
-           "status": {"phase": "Running", "containerStatuses": [
-               {"name": "a", "ready": True, "restartCount": 2, "state": {"running": {}}},
-               {"name": "b", "ready": False, "restartCount": 0,
-                "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}}
+    pod = {
+        "metadata": {"name": "p", "creationTimestamp": "2024-01-01T00:00:00Z"},
+        "spec": {"containers": [{"name": "a"}, {"name": "b"}]},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {"name": "a", "ready": True, "restartCount": 2, "state": {"running": {}}},
+                {"name": "b", "ready": False, "restartCount": 0, "state": {"waiting": {"reason": "CrashLoopBackOff"}}},
+            ],
+        },
+    }
     now = tables.parse_time("2024-01-01T00:10:00Z")
     t = tables.to_table([pod], "pods", {"resourceVersion": "1"}, now)
     assert t["rows"][0]["cells"][:5] == ["p", "1/2", "CrashLoopBackOff", 2, "10m"]
@@ -217,8 +323,10 @@ def test_authorization_rules() -> None:
     assert e.value.code == 403
     assert not auth.authorize(node, a("create", "deployments", namespace="x", group="apps")).allowed
     msg = auth.forbidden(viewer, a("create", "deployments", namespace="x", group="apps")).message
-    assert msg == ('deployments.apps is forbidden: User "viewer" cannot create resource "deployments" in API group '
-                   '"apps" in the namespace "x"')
+    assert msg == (
+        'deployments.apps is forbidden: User "viewer" cannot create resource "deployments" in API group '
+        '"apps" in the namespace "x"'
+    )
 
 
 def test_generate_tokens() -> None:

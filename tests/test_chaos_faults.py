@@ -119,8 +119,9 @@ async def test_nemesis_runner_records_windows_and_heals(make_cluster) -> None:
     try:
         assert await faults.leader(timeout=15.0) is not None
         events: list[str] = []
-        runner = NemesisRunner(faults, ["pause", "majorities-ring"], duration=5.0, interval=2.0, hold=0.6,
-                               seed=4, on_event=events.append)
+        runner = NemesisRunner(
+            faults, ["pause", "majorities-ring"], duration=5.0, interval=2.0, hold=0.6, seed=4, on_event=events.append
+        )
         await runner.run()
         windows = runner.windows
         assert {w.nemesis for w in windows} == {"pause", "majorities-ring"}

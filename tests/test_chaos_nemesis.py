@@ -189,7 +189,10 @@ def test_union_of_grudges() -> None:
 def test_parse_nemeses() -> None:
     assert parse_nemeses("leader-kill,partition-halves") == ["leader-kill", "partition-halves"]
     assert parse_nemeses("kill-leader, partition-leader,ring,leader-kill") == [
-        "leader-kill", "isolate-leader", "majorities-ring"]
+        "leader-kill",
+        "isolate-leader",
+        "majorities-ring",
+    ]
     assert parse_nemeses("all") == list(NEMESES)
     assert parse_nemeses("none") == [] == parse_nemeses("")
     with pytest.raises(ValueError) as ei:

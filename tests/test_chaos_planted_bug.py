@@ -24,8 +24,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 def scenario(out: Path, unsafe: bool) -> RunConfig:
     return RunConfig(
-        nemeses=["isolate-leader"], duration=12.0, clients=4, keys=8, set_keys=2, interval=5.0, hold=3.0,
-        seed=11, out=str(out), unsafe_local_reads=unsafe, pinned_readers=True, progress=False, plots=False,
+        nemeses=["isolate-leader"],
+        duration=12.0,
+        clients=4,
+        keys=8,
+        set_keys=2,
+        interval=5.0,
+        hold=3.0,
+        seed=11,
+        out=str(out),
+        unsafe_local_reads=unsafe,
+        pinned_readers=True,
+        progress=False,
+        plots=False,
         checker_timeout=30.0,
     )
 

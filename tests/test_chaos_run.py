@@ -16,14 +16,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def chaos(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "raftstore.cli", "chaos", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "raftstore.cli", "chaos", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_leader_kill_and_partitions_pass_every_checker(tmp_path: Path) -> None:
     out = tmp_path / "run"
-    p = chaos("--nemesis", "leader-kill,partition-halves", "--duration", "16", "--clients", "8",
-              "--out", str(out))
+    p = chaos("--nemesis", "leader-kill,partition-halves", "--duration", "16", "--clients", "8", "--out", str(out))
     assert p.returncode == 0, p.stdout + p.stderr
     assert "verdict: PASS" in p.stdout
     r = json.loads((out / "results.json").read_text())
@@ -47,9 +51,19 @@ def test_leader_kill_and_partitions_pass_every_checker(tmp_path: Path) -> None:
     assert r["mode"] == "local"
 
     report = (out / "report.md").read_text()
-    for needle in ("Verdict: PASS", "linearizable", "lost / duplicated adds", "watch", "operations",
-                   "availability", "leaders elected during the run", "Total checker time",
-                   "median", "max", "Lost acknowledged writes: **0**"):
+    for needle in (
+        "Verdict: PASS",
+        "linearizable",
+        "lost / duplicated adds",
+        "watch",
+        "operations",
+        "availability",
+        "leaders elected during the run",
+        "Total checker time",
+        "median",
+        "max",
+        "Lost acknowledged writes: **0**",
+    ):
         assert needle in report, needle
     for png in ("timeline.png", "latency.png", "throughput.png"):
         data = (out / png).read_bytes()
@@ -80,9 +94,19 @@ def test_cli_rejects_unknown_nemeses_and_process_faults_with_endpoints(tmp_path:
 
 def test_endpoints_mode_runs_partitions_on_an_existing_cluster(make_cluster, tmp_path: Path) -> None:
     cluster = make_cluster()
-    r = run_chaos(RunConfig(nemeses=["partition-halves", "bridge"], duration=7.0, clients=4, keys=8,
-                            interval=3.0, endpoints=cluster.endpoints, out=str(tmp_path / "ep"),
-                            progress=False, plots=False))
+    r = run_chaos(
+        RunConfig(
+            nemeses=["partition-halves", "bridge"],
+            duration=7.0,
+            clients=4,
+            keys=8,
+            interval=3.0,
+            endpoints=cluster.endpoints,
+            out=str(tmp_path / "ep"),
+            progress=False,
+            plots=False,
+        )
+    )
     assert r["mode"] == "endpoints"
     assert r["valid"] is True, {k: v["valid"] for k, v in r["checkers"].items()}
     assert {w["nemesis"] for w in r["faults"]} == {"partition-halves", "bridge"}

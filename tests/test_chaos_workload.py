@@ -69,23 +69,26 @@ async def hang(timeout: float) -> Any:
 # ---------------------------------------------------------------- classification
 
 
-@pytest.mark.parametrize("exc, definite, retry", [
-    (not_leader(), True, True),
-    (RaftstoreError("overloaded", "proposal failed"), True, True),
-    (RaftstoreError("invalid_argument", "bad"), True, False),
-    (RaftstoreError("lease_not_found", "no lease"), True, False),
-    (RaftstoreError("timeout", "not committed in time", outcome="unknown"), False, True),
-    (RaftstoreError("leader_changed", "proposal discarded", outcome="unknown"), False, True),
-    (RaftstoreError("session_expired", "discarded"), False, False),
-    (RaftstoreError("internal", "boom"), False, False),
-    (RaftstoreError("brand_new_code", "?", outcome="unknown"), False, False),
-    (unavailable_from(ConnectionRefusedError(111, "refused")), True, True),
-    (unavailable_from(ConnectionError("connection to a:1 closed")), False, True),
-    (unavailable_from(asyncio.TimeoutError()), False, True),
-    (asyncio.TimeoutError(), False, True),
-    (ConnectionResetError(), False, True),
-    (ConnectionRefusedError(), True, True),
-])
+@pytest.mark.parametrize(
+    "exc, definite, retry",
+    [
+        (not_leader(), True, True),
+        (RaftstoreError("overloaded", "proposal failed"), True, True),
+        (RaftstoreError("invalid_argument", "bad"), True, False),
+        (RaftstoreError("lease_not_found", "no lease"), True, False),
+        (RaftstoreError("timeout", "not committed in time", outcome="unknown"), False, True),
+        (RaftstoreError("leader_changed", "proposal discarded", outcome="unknown"), False, True),
+        (RaftstoreError("session_expired", "discarded"), False, False),
+        (RaftstoreError("internal", "boom"), False, False),
+        (RaftstoreError("brand_new_code", "?", outcome="unknown"), False, False),
+        (unavailable_from(ConnectionRefusedError(111, "refused")), True, True),
+        (unavailable_from(ConnectionError("connection to a:1 closed")), False, True),
+        (unavailable_from(asyncio.TimeoutError()), False, True),
+        (asyncio.TimeoutError(), False, True),
+        (ConnectionResetError(), False, True),
+        (ConnectionRefusedError(), True, True),
+    ],
+)
 def test_classify_attempt(exc: BaseException, definite: bool, retry: bool) -> None:
     err = classify_attempt(exc)
     assert (err.definite, err.retry) == (definite, retry), err
@@ -107,8 +110,14 @@ def test_completion_for() -> None:
 # ---------------------------------------------------------------- executor
 
 
-async def run_op(script: list[Any], f: str = "write", default: Any = None, op_timeout: float = 0.3,
-                 attempt_timeout: float = 0.1, pinned: str | None = None) -> tuple[Any, FakeSend, Executor]:
+async def run_op(
+    script: list[Any],
+    f: str = "write",
+    default: Any = None,
+    op_timeout: float = 0.3,
+    attempt_timeout: float = 0.1,
+    pinned: str | None = None,
+) -> tuple[Any, FakeSend, Executor]:
     send = FakeSend(script, default)
     ex = Executor(None, EPS, op_timeout=op_timeout, attempt_timeout=attempt_timeout, send=send, client_id="cid")
     ex.leader = "a:1"
@@ -143,12 +152,15 @@ async def test_invalid_argument_fails_at_once() -> None:
     assert len(send.calls) == 1
 
 
-@pytest.mark.parametrize("unknown", [
-    RaftstoreError("timeout", "proposal timed out", outcome="unknown"),
-    RaftstoreError("leader_changed", "discarded", outcome="unknown"),
-    ConnectionResetError("lost"),
-    asyncio.TimeoutError(),
-])
+@pytest.mark.parametrize(
+    "unknown",
+    [
+        RaftstoreError("timeout", "proposal timed out", outcome="unknown"),
+        RaftstoreError("leader_changed", "discarded", outcome="unknown"),
+        ConnectionResetError("lost"),
+        asyncio.TimeoutError(),
+    ],
+)
 async def test_unknown_outcome_then_definite_errors_is_info(unknown: BaseException) -> None:
     res, send, _ = await run_op([unknown], default=not_leader(None))
     assert isinstance(res, OpFailed) and res.status == "info", res
@@ -206,14 +218,17 @@ def kv(value: int) -> dict[str, Any]:
 
 async def test_workload_records_invoke_and_completion() -> None:
     w = Workload(EPS, WorkloadConfig(keys=2, set_keys=1))
-    ex, send = fake_executor([
-        {"kvs": [kv(7)], "count": 1, "more": False, "revision": 3},  # read -> 7
-        {"kvs": [], "count": 0, "more": False, "revision": 3},  # read -> None
-        {"revision": 4},  # write ok
-        {"succeeded": False, "revision": 4, "responses": []},  # cas compare failed
-        {"succeeded": True, "revision": 5, "responses": []},  # cas ok
-        RaftstoreError("timeout", "x", outcome="unknown"),  # write: unknown...
-    ], default=not_leader(None))  # ...then no leader until the deadline -> info
+    ex, send = fake_executor(
+        [
+            {"kvs": [kv(7)], "count": 1, "more": False, "revision": 3},  # read -> 7
+            {"kvs": [], "count": 0, "more": False, "revision": 3},  # read -> None
+            {"revision": 4},  # write ok
+            {"succeeded": False, "revision": 4, "responses": []},  # cas compare failed
+            {"succeeded": True, "revision": 5, "responses": []},  # cas ok
+            RaftstoreError("timeout", "x", outcome="unknown"),  # write: unknown...
+        ],
+        default=not_leader(None),
+    )  # ...then no leader until the deadline -> info
     assert await w._op(ex, 0, "read", "k0", None) == ("ok", 7)
     assert await w._op(ex, 0, "read", "k1", None) == ("ok", None)
     assert await w._op(ex, 0, "write", "k0", 11) == ("ok", 11)
@@ -222,12 +237,18 @@ async def test_workload_records_invoke_and_completion() -> None:
     assert (await w._op(ex, 0, "write", "k1", 13))[0] == "info"
     h = w.history
     assert [(o.type, o.f, o.value) for o in h] == [
-        ("invoke", "read", None), ("ok", "read", 7),
-        ("invoke", "read", None), ("ok", "read", None),
-        ("invoke", "write", 11), ("ok", "write", 11),
-        ("invoke", "cas", [3, 12]), ("fail", "cas", [3, 12]),
-        ("invoke", "cas", [11, 12]), ("ok", "cas", [11, 12]),
-        ("invoke", "write", 13), ("info", "write", 13),
+        ("invoke", "read", None),
+        ("ok", "read", 7),
+        ("invoke", "read", None),
+        ("ok", "read", None),
+        ("invoke", "write", 11),
+        ("ok", "write", 11),
+        ("invoke", "cas", [3, 12]),
+        ("fail", "cas", [3, 12]),
+        ("invoke", "cas", [11, 12]),
+        ("ok", "cas", [11, 12]),
+        ("invoke", "write", 13),
+        ("info", "write", 13),
     ]
     assert h[7].error.startswith("compare_failed")
     assert h[11].error.startswith("timeout")
@@ -243,8 +264,7 @@ async def test_workload_records_invoke_and_completion() -> None:
 
 async def test_set_ops_use_the_set_prefix() -> None:
     w = Workload(EPS, WorkloadConfig(keys=1, set_keys=1, prefix="chaos/t/"))
-    ex, send = fake_executor([{"revision": 2},
-                              {"kvs": [kv(5), kv(3)], "count": 2, "more": False, "revision": 2}])
+    ex, send = fake_executor([{"revision": 2}, {"kvs": [kv(5), kv(3)], "count": 2, "more": False, "revision": 2}])
     assert await w._op(ex, 0, "add", "s0", 5) == ("ok", 5)
     assert await w._op(ex, 0, "read_set", "s0", None) == ("ok", [3, 5])
     assert send.calls[0][2]["key"] == b"chaos/t/s/s0/000000000005"
@@ -256,11 +276,16 @@ async def test_set_ops_use_the_set_prefix() -> None:
 
 def small_history() -> History:
     h = History()
-    h.invoke(0, "write", "k", 1, 10.0); h.ok(0, "write", "k", 1, 10.1)
-    h.invoke(1, "read", "k", None, 10.2); h.ok(1, "read", "k", 1, 10.3)
-    h.invoke(0, "write", "k", 2, 10.4); h.info(0, "write", "k", 2, 12.0, "timeout")
-    h.invoke(2, "cas", "k", [1, 3], 12.1); h.fail(2, "cas", "k", [1, 3], 12.2, "compare_failed")
-    h.invoke(2, "add", "s", 7, 12.3); h.ok(2, "add", "s", 7, 13.0)
+    h.invoke(0, "write", "k", 1, 10.0)
+    h.ok(0, "write", "k", 1, 10.1)
+    h.invoke(1, "read", "k", None, 10.2)
+    h.ok(1, "read", "k", 1, 10.3)
+    h.invoke(0, "write", "k", 2, 10.4)
+    h.info(0, "write", "k", 2, 12.0, "timeout")
+    h.invoke(2, "cas", "k", [1, 3], 12.1)
+    h.fail(2, "cas", "k", [1, 3], 12.2, "compare_failed")
+    h.invoke(2, "add", "s", 7, 12.3)
+    h.ok(2, "add", "s", 7, 13.0)
     h.invoke(3, "write", "k", 4, 13.5)  # never completed
     return h
 
@@ -305,8 +330,10 @@ def test_elections_from_raft_events() -> None:
 
 
 def test_recovery_and_verdicts() -> None:
-    windows = [{"nemesis": "leader-kill", "start": 10.0, "stop": 12.0, "description": "SIGKILL m1"},
-               {"nemesis": "pause", "start": 20.0, "stop": 21.0, "skipped": True}]
+    windows = [
+        {"nemesis": "leader-kill", "start": 10.0, "stop": 12.0, "description": "SIGKILL m1"},
+        {"nemesis": "pause", "start": 20.0, "stop": 21.0, "skipped": True},
+    ]
     rec = recovery_after_faults(windows, [(9.9, 10.05), (10.1, 10.6), (12.5, 12.6)])
     assert len(rec) == 1
     assert rec[0]["first_write_after_start"] == pytest.approx(0.6)

@@ -97,9 +97,7 @@ def test_agrees_with_brute_force_on_random_small_histories() -> None:
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_synthetic_histories_accepted_and_mutations_rejected(seed: int) -> None:
-    h = generate_register_history(
-        600, n_keys=2, n_processes=6, group_size=3, seed=seed, info_rate=0.05, fail_rate=0.02
-    )
+    h = generate_register_history(600, n_keys=2, n_processes=6, group_size=3, seed=seed, info_rate=0.05, fail_rate=0.02)
     pairs = h.pair()
     assert len(pairs) == 600
     assert any(c is None or c.type == "info" for _, c in pairs)

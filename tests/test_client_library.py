@@ -48,9 +48,15 @@ class Env:
     def config(self, port: int) -> Any:
         from cluster.apiserver.server import APIServerConfig
 
-        return APIServerConfig(raftstore_endpoints=self.cluster.endpoints, host="127.0.0.1", port=port,
-                               tls_cert=self.pki.server_cert, tls_key=self.pki.server_key,
-                               tokens_file=self.tokens_file, bookmark_interval=1.0)
+        return APIServerConfig(
+            raftstore_endpoints=self.cluster.endpoints,
+            host="127.0.0.1",
+            port=port,
+            tls_cert=self.pki.server_cert,
+            tls_key=self.pki.server_key,
+            tokens_file=self.tokens_file,
+            bookmark_interval=1.0,
+        )
 
     def client(self, port: int, **kw: Any) -> Client:
         return Client(f"https://127.0.0.1:{port}", token=self.admin, ca_data=self.pki.ca_pem(), **kw)
@@ -194,6 +200,7 @@ async def test_rest_client_reconnects_across_server_restart(env: Env) -> None:
         async with serving(env, port):
             ns = await make_ns(c, "restart")
             await c.create(CONFIGMAPS, cm("before"), ns)
+
         # Server down: a read and a write both wait (retrying connects) and succeed once it is back.
         async def restart_later() -> Any:
             await asyncio.sleep(1.0)
@@ -367,10 +374,12 @@ async def test_requests_share_a_bounded_pool_and_watches_do_not_take_from_it(env
                 await asyncio.sleep(0.3)
                 got = await asyncio.wait_for(c.list(CONFIGMAPS, ns), 10)  # would hang if watches held the pool
                 assert got["items"] == []
-                await asyncio.wait_for(asyncio.gather(*(c.create(CONFIGMAPS, cm(f"b{i}"), ns) for i in range(20))),
-                                       30)
-                mine = [k for k in psutil.Process().net_connections("tcp")
-                        if k.raddr and k.raddr.port == srv._port and k.status == psutil.CONN_ESTABLISHED]
+                await asyncio.wait_for(asyncio.gather(*(c.create(CONFIGMAPS, cm(f"b{i}"), ns) for i in range(20))), 30)
+                mine = [
+                    k
+                    for k in psutil.Process().net_connections("tcp")
+                    if k.raddr and k.raddr.port == srv._port and k.status == psutil.CONN_ESTABLISHED
+                ]
                 assert len(mine) <= 3 + 1, f"3 watches + 1 pooled request connection, got {len(mine)}"
             finally:
                 for w in watches:
@@ -463,11 +472,30 @@ async def test_default_toleration_seconds_admission_uses_the_servers_setting(env
             spec = {"containers": [{"name": "c", "image": "raykube/web"}]}
             plain = await c.create(PODS, {"metadata": {"name": "plain"}, "spec": spec}, ns)
             assert {(t["key"], t["tolerationSeconds"]) for t in plain["spec"]["tolerations"]} == {
-                ("node.kubernetes.io/not-ready", 7), ("node.kubernetes.io/unreachable", 7)}
-            own = await c.create(PODS, {"metadata": {"name": "own"}, "spec": {**spec, "tolerations": [
-                {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
-                 "tolerationSeconds": 300}]}}, ns)
+                ("node.kubernetes.io/not-ready", 7),
+                ("node.kubernetes.io/unreachable", 7),
+            }
+            own = await c.create(
+                PODS,
+                {
+                    "metadata": {"name": "own"},
+                    "spec": {
+                        **spec,
+                        "tolerations": [
+                            {
+                                "key": "node.kubernetes.io/unreachable",
+                                "operator": "Exists",
+                                "effect": "NoExecute",
+                                "tolerationSeconds": 300,
+                            }
+                        ],
+                    },
+                },
+                ns,
+            )
             assert {(t["key"], t["tolerationSeconds"]) for t in own["spec"]["tolerations"]} == {
-                ("node.kubernetes.io/not-ready", 7), ("node.kubernetes.io/unreachable", 300)}
+                ("node.kubernetes.io/not-ready", 7),
+                ("node.kubernetes.io/unreachable", 300),
+            }
     finally:
         await server.stop()

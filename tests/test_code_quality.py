@@ -39,8 +39,9 @@ def test_mypy_strict_on_the_pure_packages() -> None:
 def scratch(tmp_path: Path) -> Path:
     """pyproject.toml and cluster/api copied, to plant violations in."""
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
-    shutil.copytree(ROOT / "cluster" / "api", tmp_path / "cluster" / "api",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        ROOT / "cluster" / "api", tmp_path / "cluster" / "api", ignore=shutil.ignore_patterns("__pycache__")
+    )
     (tmp_path / "cluster" / "__init__.py").write_text('"""scratch"""\n')
     return tmp_path
 

@@ -13,37 +13,58 @@ from typing import Any
 
 import pytest
 
-from cluster.client import ApiError, FakeClock
 from cluster.api.selectors import label_selector_matches as selector_matches
 from cluster.api.timestamps import parse_time
 from cluster.api.timestamps import rfc3339 as now_rfc3339
+from cluster.client import ApiError, FakeClock
+from cluster.client.leaderelection import LeaderElectionConfig, LeaderElector
 from cluster.controllers import deployment_util as du
 from cluster.controllers.expectations import Expectations
 from cluster.controllers.nodelifecycle import desired_taints, effective_tolerations, eviction_time
 from cluster.controllers.replicaset import calculate_status, deletion_order, pod_from_template, pods_to_delete
-from cluster.client.leaderelection import LeaderElectionConfig, LeaderElector
 
 
-def dep(replicas: int = 10, surge: Any = "25%", unavail: Any = "25%", strategy: str = "RollingUpdate",
-        **extra: Any) -> dict[str, Any]:
-    spec: dict[str, Any] = {"replicas": replicas, "strategy": {"type": strategy}, "progressDeadlineSeconds": 600,
-                            "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c"}]}},
-                            "selector": {"matchLabels": {"app": "x"}}, **extra}
+def dep(
+    replicas: int = 10, surge: Any = "25%", unavail: Any = "25%", strategy: str = "RollingUpdate", **extra: Any
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "replicas": replicas,
+        "strategy": {"type": strategy},
+        "progressDeadlineSeconds": 600,
+        "template": {"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "c"}]}},
+        "selector": {"matchLabels": {"app": "x"}},
+        **extra,
+    }
     if strategy == "RollingUpdate":
         spec["strategy"]["rollingUpdate"] = {"maxSurge": surge, "maxUnavailable": unavail}
-    return {"metadata": {"name": "d", "namespace": "default", "uid": "d-uid", "generation": 1}, "spec": spec,
-            "status": {}}
+    return {
+        "metadata": {"name": "d", "namespace": "default", "uid": "d-uid", "generation": 1},
+        "spec": spec,
+        "status": {},
+    }
 
 
-def rs(name: str, spec: int, available: int | None = None, created: int = 0, revision: int | None = None,
-       **ann: str) -> dict[str, Any]:
+def rs(
+    name: str, spec: int, available: int | None = None, created: int = 0, revision: int | None = None, **ann: str
+) -> dict[str, Any]:
     a = {} if revision is None else {du.REVISION: str(revision)}
     a.update(ann)
-    return {"metadata": {"name": name, "uid": f"uid-{name}", "annotations": a, "generation": 1,
-                         "creationTimestamp": now_rfc3339(1_700_000_000 + created)},
-            "spec": {"replicas": spec},
-            "status": {"replicas": spec, "availableReplicas": spec if available is None else available,
-                       "readyReplicas": spec if available is None else available, "observedGeneration": 1}}
+    return {
+        "metadata": {
+            "name": name,
+            "uid": f"uid-{name}",
+            "annotations": a,
+            "generation": 1,
+            "creationTimestamp": now_rfc3339(1_700_000_000 + created),
+        },
+        "spec": {"replicas": spec},
+        "status": {
+            "replicas": spec,
+            "availableReplicas": spec if available is None else available,
+            "readyReplicas": spec if available is None else available,
+            "observedGeneration": 1,
+        },
+    }
 
 
 # ------------------------------------------------------------------ fenceposts
@@ -54,10 +75,10 @@ def test_surge_rounds_up_unavailable_rounds_down() -> None:
     assert du.scaled_value("3", 10, True) == 3
     assert du.resolve_fenceposts("25%", "25%", 10) == (3, 2)
     assert du.resolve_fenceposts("25%", "25%", 3) == (1, 0)
-    assert du.resolve_fenceposts(0, 0, 5) == (0, 1)        # both zero: maxUnavailable becomes 1
+    assert du.resolve_fenceposts(0, 0, 5) == (0, 1)  # both zero: maxUnavailable becomes 1
     assert du.resolve_fenceposts("0%", "0%", 5) == (0, 1)
     assert du.resolve_fenceposts("10%", "10%", 1) == (1, 0)
-    assert du.max_unavailable(dep(3, 1, 5)) == 3            # capped at replicas
+    assert du.max_unavailable(dep(3, 1, 5)) == 3  # capped at replicas
     assert du.max_unavailable(dep(0)) == 0
     assert du.max_unavailable(dep(5, strategy="Recreate")) == 0 and du.max_surge(dep(5, strategy="Recreate")) == 0
 
@@ -65,8 +86,8 @@ def test_surge_rounds_up_unavailable_rounds_down() -> None:
 def test_new_rs_new_replicas() -> None:
     d = dep(10, "25%", "25%")
     old, new = rs("old", 10, created=0), rs("new", 0, created=1)
-    assert du.new_rs_new_replicas(d, [old, new], new) == 3          # up to 13 pods in total
-    assert du.new_rs_new_replicas(d, [rs("old", 8), rs("new", 5)], rs("new", 5)) == 5   # already 13
+    assert du.new_rs_new_replicas(d, [old, new], new) == 3  # up to 13 pods in total
+    assert du.new_rs_new_replicas(d, [rs("old", 8), rs("new", 5)], rs("new", 5)) == 5  # already 13
     assert du.new_rs_new_replicas(d, [rs("old", 1), rs("new", 9)], rs("new", 9)) == 10  # never past replicas
     assert du.new_rs_new_replicas(dep(10, strategy="Recreate"), [new], new) == 10
 
@@ -74,24 +95,25 @@ def test_new_rs_new_replicas() -> None:
 def test_one_rolling_step_at_a_time() -> None:
     d = dep(10, "25%", "25%")
     old, new = rs("old", 10, created=0), rs("new", 0, created=1)
-    assert du.rolling_step(d, new, [old]) == {"new": 3}               # surge first
+    assert du.rolling_step(d, new, [old]) == {"new": 3}  # surge first
     new = rs("new", 3, available=0, created=1)
     # 13 pods, min available 8, 3 new unavailable -> may remove 13 - 8 - 3 = 2 old
     assert du.rolling_step(d, new, [old]) == {"old": 8}
     old = rs("old", 8, created=0)
-    assert du.rolling_step(d, new, [old]) == {"new": 5}               # room for 2 more under 13
+    assert du.rolling_step(d, new, [old]) == {"new": 5}  # room for 2 more under 13
     new = rs("new", 5, available=0, created=1)
-    assert du.rolling_step(d, new, [old]) == {}                       # 13 pods, 5 unavailable: wait
+    assert du.rolling_step(d, new, [old]) == {}  # 13 pods, 5 unavailable: wait
     new = rs("new", 5, available=3, created=1)
-    assert du.rolling_step(d, new, [old]) == {"old": 5}               # 3 new available: 3 old may go
+    assert du.rolling_step(d, new, [old]) == {"old": 5}  # 3 new available: 3 old may go
     # an old ReplicaSet that just scaled down may still report its deleted pods as available:
     # at most spec.replicas of them count
     stale = rs("old", 2, available=6, created=0)
     assert du.available_count([stale]) == 2
 
 
-def _simulate(replicas: int, surge: Any, unavail: Any, *, new_ready: bool = True,
-              max_steps: int = 200) -> tuple[list[tuple[int, int]], dict[str, Any], dict[str, Any]]:
+def _simulate(
+    replicas: int, surge: Any, unavail: Any, *, new_ready: bool = True, max_steps: int = 200
+) -> tuple[list[tuple[int, int]], dict[str, Any], dict[str, Any]]:
     d = dep(replicas, surge, unavail)
     old, new = rs("old", replicas, created=0), rs("new", 0, created=1)
     history: list[tuple[int, int]] = []
@@ -119,10 +141,20 @@ def _simulate(replicas: int, surge: Any, unavail: Any, *, new_ready: bool = True
     return history, old, new
 
 
-@pytest.mark.parametrize("replicas,surge,unavail", [
-    (10, "25%", "25%"), (3, 1, 0), (3, 0, 1), (5, "100%", 0), (6, 1, 1), (1, 0, 1), (1, 1, 0), (7, "30%", "10%"),
-    (4, 0, "50%"),
-])
+@pytest.mark.parametrize(
+    "replicas,surge,unavail",
+    [
+        (10, "25%", "25%"),
+        (3, 1, 0),
+        (3, 0, 1),
+        (5, "100%", 0),
+        (6, 1, 1),
+        (1, 0, 1),
+        (1, 1, 0),
+        (7, "30%", "10%"),
+        (4, 0, "50%"),
+    ],
+)
 def test_simulated_rollout_respects_bounds_and_completes(replicas: int, surge: Any, unavail: Any) -> None:
     d = dep(replicas, surge, unavail)
     history, old, new = _simulate(replicas, surge, unavail)
@@ -204,8 +236,11 @@ def test_status_and_conditions() -> None:
     assert du.get_cond(st2, "Progressing")["reason"] == du.RS_UPDATED_REASON
     # no progress for longer than progressDeadlineSeconds -> timed out
     d3 = dep(3, 1, 0, progressDeadlineSeconds=10)
-    st3 = {"conditions": [du.new_condition("Progressing", "True", du.RS_UPDATED_REASON, "x", 1000.0)],
-           "replicas": 3, "updatedReplicas": 1}
+    st3 = {
+        "conditions": [du.new_condition("Progressing", "True", du.RS_UPDATED_REASON, "x", 1000.0)],
+        "replicas": 3,
+        "updatedReplicas": 1,
+    }
     d3["status"] = copy.deepcopy(st3)
     du.rollout_conditions(d3, st3, half, 1020.0)
     assert du.get_cond(st3, "Progressing")["reason"] == du.TIMED_OUT_REASON
@@ -220,14 +255,32 @@ def test_revision_history_cleanup() -> None:
 
 
 # ------------------------------------------------------------------ ReplicaSet
-def _pod(name: str, node: str = "", phase: str = "Running", ready: bool = True, created: int = 0,
-         ready_at: int = 0, restarts: int = 0) -> dict[str, Any]:
-    conds = [{"type": "Ready", "status": "True" if ready else "False",
-              "lastTransitionTime": now_rfc3339(1_700_000_000 + ready_at)}]
-    return {"metadata": {"name": name, "namespace": "default", "labels": {"app": "x"},
-                         "creationTimestamp": now_rfc3339(1_700_000_000 + created)},
-            "spec": {"nodeName": node}, "status": {"phase": phase, "conditions": conds,
-                                                   "containerStatuses": [{"restartCount": restarts}]}}
+def _pod(
+    name: str,
+    node: str = "",
+    phase: str = "Running",
+    ready: bool = True,
+    created: int = 0,
+    ready_at: int = 0,
+    restarts: int = 0,
+) -> dict[str, Any]:
+    conds = [
+        {
+            "type": "Ready",
+            "status": "True" if ready else "False",
+            "lastTransitionTime": now_rfc3339(1_700_000_000 + ready_at),
+        }
+    ]
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "labels": {"app": "x"},
+            "creationTimestamp": now_rfc3339(1_700_000_000 + created),
+        },
+        "spec": {"nodeName": node},
+        "status": {"phase": phase, "conditions": conds, "containerStatuses": [{"restartCount": restarts}]},
+    }
 
 
 def test_deletion_order() -> None:
@@ -249,18 +302,36 @@ def test_deletion_order() -> None:
 
 
 def test_replicaset_status_and_pod_template() -> None:
-    r = {"metadata": {"name": "web-abc", "namespace": "default", "uid": "u", "generation": 4},
-         "spec": {"replicas": 3, "minReadySeconds": 30,
-                  "template": {"metadata": {"labels": {"app": "x", "pod-template-hash": "abc"},
-                                            "annotations": {"a": "b"}}, "spec": {"containers": [{"name": "c"}]}}}}
+    r = {
+        "metadata": {"name": "web-abc", "namespace": "default", "uid": "u", "generation": 4},
+        "spec": {
+            "replicas": 3,
+            "minReadySeconds": 30,
+            "template": {
+                "metadata": {"labels": {"app": "x", "pod-template-hash": "abc"}, "annotations": {"a": "b"}},
+                "spec": {"containers": [{"name": "c"}]},
+            },
+        },
+    }
     now = 1_700_000_100
     pods = [_pod("p1", "n", ready_at=0), _pod("p2", "n", ready_at=90), _pod("p3", "n", ready=False)]
     pods[2]["metadata"]["labels"] = {"app": "x", "pod-template-hash": "abc"}
     st = calculate_status(r, pods, now)
-    assert st == {"replicas": 3, "fullyLabeledReplicas": 1, "readyReplicas": 2, "availableReplicas": 1,
-                  "observedGeneration": 4}
-    ref = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-abc", "uid": "u", "controller": True,
-           "blockOwnerDeletion": True}
+    assert st == {
+        "replicas": 3,
+        "fullyLabeledReplicas": 1,
+        "readyReplicas": 2,
+        "availableReplicas": 1,
+        "observedGeneration": 4,
+    }
+    ref = {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "name": "web-abc",
+        "uid": "u",
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
     p = pod_from_template(r, ref)
     assert p["metadata"]["generateName"] == "web-abc-"
     assert p["metadata"]["labels"]["pod-template-hash"] == "abc" and p["metadata"]["annotations"] == {"a": "b"}
@@ -268,8 +339,13 @@ def test_replicaset_status_and_pod_template() -> None:
 
 
 def test_selector_matching() -> None:
-    sel = {"matchLabels": {"app": "x"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a"]},
-                                                             {"key": "gone", "operator": "DoesNotExist"}]}
+    sel = {
+        "matchLabels": {"app": "x"},
+        "matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["a"]},
+            {"key": "gone", "operator": "DoesNotExist"},
+        ],
+    }
     assert selector_matches(sel, {"app": "x", "tier": "a"})
     assert not selector_matches(sel, {"app": "x", "tier": "b"})
     assert not selector_matches(sel, {"app": "x", "tier": "a", "gone": "1"})
@@ -297,25 +373,34 @@ def test_expectations() -> None:
 # -------------------------------------------------------------- node lifecycle
 def _node(ready: str | None, taints: list[dict[str, Any]] | None = None, unschedulable: bool = False) -> dict[str, Any]:
     conds = [{"type": "Ready", "status": ready}] if ready else []
-    return {"metadata": {"name": "n"}, "spec": {"taints": taints or [], "unschedulable": unschedulable},
-            "status": {"conditions": conds}}
+    return {
+        "metadata": {"name": "n"},
+        "spec": {"taints": taints or [], "unschedulable": unschedulable},
+        "status": {"conditions": conds},
+    }
 
 
 def test_desired_taints_follow_ready_condition() -> None:
     keys = lambda ts: sorted((t["key"], t["effect"]) for t in ts)  # noqa: E731
     assert desired_taints(_node("True"), "t") == []
-    assert keys(desired_taints(_node("False"), "t")) == [("node.kubernetes.io/not-ready", "NoExecute"),
-                                                          ("node.kubernetes.io/not-ready", "NoSchedule")]
+    assert keys(desired_taints(_node("False"), "t")) == [
+        ("node.kubernetes.io/not-ready", "NoExecute"),
+        ("node.kubernetes.io/not-ready", "NoSchedule"),
+    ]
     un = desired_taints(_node("Unknown", [{"key": "mine", "effect": "NoSchedule"}]), "2024-01-01T00:00:00Z")
-    assert keys(un) == [("mine", "NoSchedule"), ("node.kubernetes.io/unreachable", "NoExecute"),
-                        ("node.kubernetes.io/unreachable", "NoSchedule")]
+    assert keys(un) == [
+        ("mine", "NoSchedule"),
+        ("node.kubernetes.io/unreachable", "NoExecute"),
+        ("node.kubernetes.io/unreachable", "NoSchedule"),
+    ]
     assert [t for t in un if t["effect"] == "NoExecute"][0]["timeAdded"] == "2024-01-01T00:00:00Z"
     # existing taints keep their timeAdded; recovery removes them; other taints are kept
     again = desired_taints(_node("Unknown", un), "later")
     assert [t for t in again if t["effect"] == "NoExecute"][0]["timeAdded"] == "2024-01-01T00:00:00Z"
     assert keys(desired_taints(_node("True", un), "t")) == [("mine", "NoSchedule")]
     assert keys(desired_taints(_node("True", unschedulable=True), "t")) == [
-        ("node.kubernetes.io/unschedulable", "NoSchedule")]
+        ("node.kubernetes.io/unschedulable", "NoSchedule")
+    ]
 
 
 def test_taint_based_eviction_times() -> None:
@@ -323,21 +408,48 @@ def test_taint_based_eviction_times() -> None:
     t0 = parse_time(added)
     assert t0 is not None
     unreachable = [{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute", "timeAdded": added}]
-    admitted = {"spec": {"tolerations": [
-        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
-         "tolerationSeconds": 300}]}}
+    admitted = {
+        "spec": {
+            "tolerations": [
+                {
+                    "key": "node.kubernetes.io/not-ready",
+                    "operator": "Exists",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": 300,
+                },
+                {
+                    "key": "node.kubernetes.io/unreachable",
+                    "operator": "Exists",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": 300,
+                },
+            ]
+        }
+    }
     # the pod's own tolerationSeconds count, whatever the profile (a pod admitted with 300 s keeps them)
     assert eviction_time(admitted, unreachable, 0) == t0 + 300
     assert eviction_time(admitted, unreachable, 300) == t0 + 300
     # a pod without the tolerations gets them with the profile's default
     assert eviction_time({"spec": {}}, unreachable, 5) == t0 + 5
     # its own toleration wins
-    own = {"spec": {"tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
-                                     "effect": "NoExecute", "tolerationSeconds": 60}]}}
+    own = {
+        "spec": {
+            "tolerations": [
+                {
+                    "key": "node.kubernetes.io/unreachable",
+                    "operator": "Exists",
+                    "effect": "NoExecute",
+                    "tolerationSeconds": 60,
+                }
+            ]
+        }
+    }
     assert eviction_time(own, unreachable, 0) == t0 + 60
-    forever = {"spec": {"tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
-                                         "effect": "NoExecute"}]}}
+    forever = {
+        "spec": {
+            "tolerations": [{"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute"}]
+        }
+    }
     assert eviction_time(forever, unreachable, 0) is None
     # an untolerated NoExecute taint: evict now
     assert eviction_time(admitted, [{"key": "maintenance", "effect": "NoExecute", "timeAdded": added}], 300) == 0.0
@@ -388,7 +500,7 @@ async def test_leader_election_one_holder_expiry_and_release() -> None:
     assert not await b.try_acquire_or_renew(), "b saw the renewal: the lease is fresh again"
     await asyncio.sleep(0.5)
     assert not await b.try_acquire_or_renew(), "not expired yet"
-    await asyncio.sleep(0.6)                       # a stopped renewing: expired as b observes it
+    await asyncio.sleep(0.6)  # a stopped renewing: expired as b observes it
     assert await b.try_acquire_or_renew()
     assert api.obj["spec"]["holderIdentity"] == "b" and api.obj["spec"]["leaseTransitions"] == 1
     assert not await a.try_acquire_or_renew(), "a sees b's fresh record"
@@ -411,6 +523,7 @@ async def test_leader_election_run_only_leader_works() -> None:
         async def run() -> None:
             working.append(name)
             await asyncio.sleep(3600)
+
         return run
 
     ea = LeaderElector(api, LeaderElectionConfig(identity="a", **cfg))  # type: ignore[arg-type]
@@ -420,7 +533,7 @@ async def test_leader_election_run_only_leader_works() -> None:
     tb = asyncio.ensure_future(eb.run(work("b")))
     await asyncio.sleep(0.5)
     assert working == ["a"] and ea.is_leader and not eb.is_leader
-    ta.cancel()                                    # graceful stop releases the Lease
+    ta.cancel()  # graceful stop releases the Lease
     await asyncio.gather(ta, return_exceptions=True)
     for _ in range(40):
         if working == ["a", "b"]:
@@ -444,8 +557,16 @@ class RecordingClient:
             return {"metadata": {"name": name}}
         raise ApiError(404, "NotFound", f'nodes "{name}" not found')
 
-    async def delete(self, res: Any, name: str, namespace: str | None = None, *, grace_period_seconds: int | None = None,
-                     preconditions: dict[str, str] | None = None, **kw: Any) -> dict[str, Any]:
+    async def delete(
+        self,
+        res: Any,
+        name: str,
+        namespace: str | None = None,
+        *,
+        grace_period_seconds: int | None = None,
+        preconditions: dict[str, str] | None = None,
+        **kw: Any,
+    ) -> dict[str, Any]:
         self.deleted.append((name, grace_period_seconds))
         return {}
 
@@ -466,24 +587,37 @@ async def test_pod_gc() -> None:
     nodes.store.put({"metadata": {"name": "alive"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
     nodes.store.put({"metadata": {"name": "lost"}, "status": {"conditions": [{"type": "Ready", "status": "Unknown"}]}})
 
-    def p(name: str, node: str = "alive", phase: str = "Running", created: int = 0,
-          deleting_at: float | None = None) -> dict[str, Any]:
-        md: dict[str, Any] = {"name": name, "namespace": "default", "uid": name,
-                              "creationTimestamp": now_rfc3339(1_700_000_000 + created)}
+    def p(
+        name: str, node: str = "alive", phase: str = "Running", created: int = 0, deleting_at: float | None = None
+    ) -> dict[str, Any]:
+        md: dict[str, Any] = {
+            "name": name,
+            "namespace": "default",
+            "uid": name,
+            "creationTimestamp": now_rfc3339(1_700_000_000 + created),
+        }
         if deleting_at is not None:
             md["deletionTimestamp"] = now_rfc3339(deleting_at)
         return {"metadata": md, "spec": {"nodeName": node}, "status": {"phase": phase}}
 
     import time as _time
+
     now = _time.time()
-    for obj in [p("done1", phase="Succeeded", created=1), p("done2", phase="Failed", created=2),
-                p("done3", phase="Succeeded", created=3), p("done4", phase="Succeeded", created=4),
-                p("orphan", node="gone"), p("unscheduled-terminating", node="", deleting_at=now + 30),
-                p("stuck-on-lost", node="lost", deleting_at=now - 10), p("fresh-on-lost", node="lost", deleting_at=now),
-                p("terminating-on-alive", deleting_at=now - 100), p("running")]:
+    for obj in [
+        p("done1", phase="Succeeded", created=1),
+        p("done2", phase="Failed", created=2),
+        p("done3", phase="Succeeded", created=3),
+        p("done4", phase="Succeeded", created=4),
+        p("orphan", node="gone"),
+        p("unscheduled-terminating", node="", deleting_at=now + 30),
+        p("stuck-on-lost", node="lost", deleting_at=now - 10),
+        p("fresh-on-lost", node="lost", deleting_at=now),
+        p("terminating-on-alive", deleting_at=now - 100),
+        p("running"),
+    ]:
         pods.store.put(obj)
     await gc.gc_once()
     got = dict(client.deleted)
     assert set(got) == {"done1", "done2", "orphan", "unscheduled-terminating", "stuck-on-lost"}
-    assert got["orphan"] == 0 and got["stuck-on-lost"] == 0   # force deletions
-    assert got["done1"] is None                                # terminated pods: normal deletion
+    assert got["orphan"] == 0 and got["stuck-on-lost"] == 0  # force deletions
+    assert got["done1"] is None  # terminated pods: normal deletion

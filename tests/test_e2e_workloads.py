@@ -18,8 +18,6 @@ import urllib.request
 from typing import Any, Callable, Iterator
 
 import pytest
-
-from cluster import launcher
 from test_raykube_up import RAYKUBE, Cluster, _env, _free_port, _kill_everything
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,22 +33,40 @@ def rk() -> Iterator[Cluster]:
     port = _free_port()
     c = Cluster(state_dir, port, "", 0.0, 0.0)
     try:
-        p = subprocess.run([*RAYKUBE, "up", "--state-dir", state_dir, "--port", str(port), "--nodes", "3"],
-                           capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL, env=_env())
+        p = subprocess.run(
+            [*RAYKUBE, "up", "--state-dir", state_dir, "--port", str(port), "--nodes", "3"],
+            capture_output=True,
+            text=True,
+            timeout=240,
+            stdin=subprocess.DEVNULL,
+            env=_env(),
+        )
         c.up_output = p.stdout + p.stderr
         assert p.returncode == 0, c.up_output
         yield c
     finally:
-        subprocess.run([*RAYKUBE, "down", "--state-dir", state_dir], capture_output=True, text=True,
-                       timeout=120, stdin=subprocess.DEVNULL, env=_env())
+        subprocess.run(
+            [*RAYKUBE, "down", "--state-dir", state_dir],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            env=_env(),
+        )
         leftovers = _kill_everything(c)
         shutil.rmtree(state_dir, ignore_errors=True)
         assert not leftovers, f"processes survived clean-up: {leftovers}"
 
 
 def kubectl(c: Cluster, *args: str, check: bool = True, timeout: float = 60) -> str:
-    p = subprocess.run(["kubectl", f"--kubeconfig={c.kubeconfig}", "--request-timeout=20s", *args],
-                       capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=_env())
+    p = subprocess.run(
+        ["kubectl", f"--kubeconfig={c.kubeconfig}", "--request-timeout=20s", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        env=_env(),
+    )
     if check and p.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)}: {p.stderr}")
     return p.stdout
@@ -75,8 +91,10 @@ def wait_for(what: str, cond: Callable[[], Any], timeout: float = 60, interval: 
 
 
 def ready(pod: dict[str, Any]) -> bool:
-    return any(cd.get("type") == "Ready" and cd.get("status") == "True"
-               for cd in (pod.get("status") or {}).get("conditions") or [])
+    return any(
+        cd.get("type") == "Ready" and cd.get("status") == "True"
+        for cd in (pod.get("status") or {}).get("conditions") or []
+    )
 
 
 def pods(c: Cluster, selector: str, ns: str = "default") -> list[dict[str, Any]]:
@@ -113,16 +131,33 @@ def web(rk: Cluster) -> None:
     for n in range(1, 4):
         name = f"node-{n}"
         if kubectl(rk, "get", "node", name, "--ignore-not-found", "-o", "name").strip() == "":
-            subprocess.run([*RAYKUBE, "--state-dir", rk.state_dir, "node", "add", "--name", name],
-                           capture_output=True, text=True, timeout=120, env=_env(), check=True)
-    wait_for("3 Ready nodes", lambda: sum(any(cd["type"] == "Ready" and cd["status"] == "True"
-                                              for cd in nd["status"].get("conditions") or [])
-                                          for nd in get_json(rk, "nodes")["items"]) >= 3, timeout=90)
+            subprocess.run(
+                [*RAYKUBE, "--state-dir", rk.state_dir, "node", "add", "--name", name],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env=_env(),
+                check=True,
+            )
+    wait_for(
+        "3 Ready nodes",
+        lambda: (
+            sum(
+                any(cd["type"] == "Ready" and cd["status"] == "True" for cd in nd["status"].get("conditions") or [])
+                for nd in get_json(rk, "nodes")["items"]
+            )
+            >= 3
+        ),
+        timeout=90,
+    )
     kubectl(rk, "apply", "-f", os.path.join(EXAMPLES, "web.yaml"))
     kubectl(rk, "scale", "deploy/web", "--replicas=3")
     kubectl(rk, "rollout", "status", "deploy/web", "--timeout=90s", timeout=100)
-    wait_for("3 ready web pods", lambda: (
-        len(items := live(pods(rk, "app=web"))) == 3 and all(ready(p) for p in items)), timeout=90)
+    wait_for(
+        "3 ready web pods",
+        lambda: len(items := live(pods(rk, "app=web"))) == 3 and all(ready(p) for p in items),
+        timeout=90,
+    )
 
 
 def test_apply_web_gives_three_real_processes_spread_and_ready(rk: Cluster) -> None:
@@ -185,9 +220,14 @@ def test_killed_process_restarts_in_place_and_crashloop_backs_off(rk: Cluster, w
 def test_scale_three_to_ten_to_two(rk: Cluster, web: None) -> None:
     for n in (10, 2, 3):
         kubectl(rk, "scale", "deploy/web", f"--replicas={n}")
-        wait_for(f"{n} ready replicas", lambda: (
-            get_json(rk, "deploy", "web")["status"].get("readyReplicas") == n
-            and len(live(pods(rk, "app=web"))) == n), timeout=90)
+        wait_for(
+            f"{n} ready replicas",
+            lambda: (
+                get_json(rk, "deploy", "web")["status"].get("readyReplicas") == n
+                and len(live(pods(rk, "app=web"))) == n
+            ),
+            timeout=90,
+        )
 
 
 def test_rolling_update_respects_bounds_and_undo_restores(rk: Cluster, web: None) -> None:
@@ -201,8 +241,9 @@ def test_rolling_update_respects_bounds_and_undo_restores(rk: Cluster, web: None
     worst_total, worst_ready = 0, replicas
     w = watch.Watch()
     deadline = time.monotonic() + 120
-    for ev in w.stream(api.list_namespaced_pod, "default", label_selector="app=web", resource_version=rv,
-                       timeout_seconds=120):
+    for ev in w.stream(
+        api.list_namespaced_pod, "default", label_selector="app=web", resource_version=rv, timeout_seconds=120
+    ):
         obj = api.api_client.sanitize_for_serialization(ev["object"])
         name = obj["metadata"]["name"]
         if ev["type"] == "DELETED" or obj["metadata"].get("deletionTimestamp"):
@@ -213,8 +254,12 @@ def test_rolling_update_respects_bounds_and_undo_restores(rk: Cluster, web: None
         n_ready = sum(ready(p) for p in seen.values())
         worst_total = max(worst_total, total)
         d = get_json(rk, "deploy", "web") if n_ready == replicas else None
-        if d is not None and d["status"].get("updatedReplicas") == replicas and \
-                d["status"].get("readyReplicas") == replicas and d["status"].get("replicas") == replicas:
+        if (
+            d is not None
+            and d["status"].get("updatedReplicas") == replicas
+            and d["status"].get("readyReplicas") == replicas
+            and d["status"].get("replicas") == replicas
+        ):
             break
         if any(p.get("status", {}).get("phase") == "Running" for p in seen.values()):
             worst_ready = min(worst_ready, n_ready)
@@ -247,8 +292,13 @@ def test_node_kill_evicts_and_replaces_on_survivors(rk: Cluster, web: None) -> N
     items = live(pods(rk, "app=web"))
     victim = items[0]["spec"]["nodeName"]
     t0 = time.monotonic()
-    out = subprocess.run([*RAYKUBE, "--state-dir", rk.state_dir, "node", "kill", victim], capture_output=True,
-                         text=True, timeout=60, env=_env())
+    out = subprocess.run(
+        [*RAYKUBE, "--state-dir", rk.state_dir, "node", "kill", victim],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
+    )
     assert out.returncode == 0, out.stderr
 
     def replaced() -> bool:
@@ -262,11 +312,22 @@ def test_node_kill_evicts_and_replaces_on_survivors(rk: Cluster, web: None) -> N
     assert cond["status"] in ("Unknown", "False")
     taints = {t["key"] for t in node["spec"].get("taints") or []}
     assert "node.kubernetes.io/unreachable" in taints or "node.kubernetes.io/not-ready" in taints
-    out = subprocess.run([*RAYKUBE, "--state-dir", rk.state_dir, "node", "add", "--name", victim],
-                         capture_output=True, text=True, timeout=120, env=_env())
+    out = subprocess.run(
+        [*RAYKUBE, "--state-dir", rk.state_dir, "node", "add", "--name", victim],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+    )
     assert out.returncode == 0, out.stderr
-    wait_for("node back", lambda: any(cd["type"] == "Ready" and cd["status"] == "True"
-                                      for cd in get_json(rk, "node", victim)["status"]["conditions"]), timeout=60)
+    wait_for(
+        "node back",
+        lambda: any(
+            cd["type"] == "Ready" and cd["status"] == "True"
+            for cd in get_json(rk, "node", victim)["status"]["conditions"]
+        ),
+        timeout=60,
+    )
 
 
 def test_raftstore_leader_kill_mid_rollout(rk: Cluster, web: None) -> None:
@@ -304,9 +365,13 @@ def test_killed_scheduler_and_controller_manager_lose_nothing(rk: Cluster, web: 
         except ProcessLookupError:
             pass
     kubectl(rk, "scale", "deploy/web", "--replicas=5")
-    wait_for("5 ready replicas after component restarts", lambda: (
-        get_json(rk, "deploy", "web")["status"].get("readyReplicas") == 5
-        and len(live(pods(rk, "app=web"))) == 5), timeout=120)
+    wait_for(
+        "5 ready replicas after component restarts",
+        lambda: (
+            get_json(rk, "deploy", "web")["status"].get("readyReplicas") == 5 and len(live(pods(rk, "app=web"))) == 5
+        ),
+        timeout=120,
+    )
     kubectl(rk, "scale", "deploy/web", "--replicas=3")
 
 
@@ -315,11 +380,13 @@ def test_cascading_deletes_and_namespace_deletion(rk: Cluster) -> None:
     kubectl(rk, "apply", "-n", "scratch", "-f", os.path.join(EXAMPLES, "web.yaml"))
     wait_for("scratch pods", lambda: len(live(pods(rk, "app=web", "scratch"))) == 3, timeout=60)
     kubectl(rk, "delete", "deploy", "web", "-n", "scratch")
-    wait_for("replicasets and pods garbage-collected", lambda: (
-        not get_json(rk, "rs", "-n", "scratch")["items"] and not pods(rk, "app=web", "scratch")), timeout=90)
+    wait_for(
+        "replicasets and pods garbage-collected",
+        lambda: not get_json(rk, "rs", "-n", "scratch")["items"] and not pods(rk, "app=web", "scratch"),
+        timeout=90,
+    )
     kubectl(rk, "apply", "-n", "scratch", "-f", os.path.join(EXAMPLES, "web.yaml"))
     kubectl(rk, "create", "configmap", "cm", "-n", "scratch", "--from-literal=a=b")
     wait_for("scratch pods again", lambda: len(live(pods(rk, "app=web", "scratch"))) == 3, timeout=60)
     kubectl(rk, "delete", "namespace", "scratch", "--wait=false")
-    wait_for("namespace gone", lambda: kubectl(rk, "get", "ns", "scratch", check=False).strip() == "",
-             timeout=120)
+    wait_for("namespace gone", lambda: kubectl(rk, "get", "ns", "scratch", check=False).strip() == "", timeout=120)

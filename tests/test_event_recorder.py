@@ -51,8 +51,15 @@ async def test_repeat_within_window_patches_count_and_other_message_creates() ->
         (ns, name), ev = next(iter(client.events.items()))
         assert ns == "prod" and name.startswith("web-1.")
         assert ev["count"] == 2 and ev["firstTimestamp"] <= ev["lastTimestamp"]
-        assert ev["involvedObject"] == {"kind": "Pod", "apiVersion": "v1", "name": "web-1", "namespace": "prod",
-                                        "uid": "u1", "resourceVersion": "7", "fieldPath": "spec.containers{app}"}
+        assert ev["involvedObject"] == {
+            "kind": "Pod",
+            "apiVersion": "v1",
+            "name": "web-1",
+            "namespace": "prod",
+            "uid": "u1",
+            "resourceVersion": "7",
+            "fieldPath": "spec.containers{app}",
+        }
         assert ev["source"] == {"component": "kubelet", "host": "n1"}
         assert (ev["reportingComponent"], ev["reportingInstance"]) == ("kubelet", "n1")
 

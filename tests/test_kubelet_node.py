@@ -16,7 +16,6 @@ import time
 from typing import Any
 
 import pytest
-
 from kubelet_fixtures import KubeEnv, alive, condition, cstatus, kube, pids_in_group, pod  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)
@@ -34,8 +33,16 @@ def group_members(pgids: list[int]) -> list[int]:
 
 def test_power_off_kills_every_pod_process_and_stops_the_lease(kube: KubeEnv) -> None:
     kp = kube.start_kubelet("n3", args=["--heartbeat", "0.5"])
-    kube.create_pod(pod("fam", "n3", [{"name": "sh", "image": "raykube/host", "command": ["sh", "-c", FAMILY]},
-                                      {"name": "web", "image": "raykube/web"}]))
+    kube.create_pod(
+        pod(
+            "fam",
+            "n3",
+            [
+                {"name": "sh", "image": "raykube/host", "command": ["sh", "-c", FAMILY]},
+                {"name": "web", "image": "raykube/web"},
+            ],
+        )
+    )
     kube.wait_pod("fam", lambda p: p["status"]["phase"] == "Running" and condition(p, "Ready") == "True")
     procs = kp.runtime()["processes"]
     pgids = [p["pgid"] for p in procs]
@@ -51,8 +58,10 @@ def test_power_off_kills_every_pod_process_and_stops_the_lease(kube: KubeEnv) ->
     while group_members(pgids):
         assert time.monotonic() - t0 < 2.0, f"left behind: {group_members(pgids)}"
         time.sleep(0.02)
-    print(f"\nnode power-off: kubelet and {len(procs)} containers' process groups gone in "
-          f"{(time.monotonic() - t0) * 1000:.0f} ms")
+    print(
+        f"\nnode power-off: kubelet and {len(procs)} containers' process groups gone in "
+        f"{(time.monotonic() - t0) * 1000:.0f} ms"
+    )
     kube.kubelets.pop("n3")
     l_after = lease(kube, "n3")
     time.sleep(1.6)  # > 3 heartbeats of 0.5 s
@@ -93,19 +102,28 @@ def test_kubelet_ray_actor_add_and_kill_node(kube: KubeEnv, tmp_path: Any) -> No
 
     token = kube.node_token("rn1")
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    ray.init(num_cpus=1, include_dashboard=False, namespace="raykube", log_to_driver=False,
-             configure_logging=False)
+    ray.init(num_cpus=1, include_dashboard=False, namespace="raykube", log_to_driver=False, configure_logging=False)
     pgids: list[int] = []
     try:
         t0 = time.monotonic()
-        info = nodes.add_node("rn1", api_url=kube.env.url, token=token, ca_file=kube.env.ca, index=19500,
-                              state_dir=str(tmp_path / "rn1"), profile="demo", heartbeat_seconds=0.5)
+        info = nodes.add_node(
+            "rn1",
+            api_url=kube.env.url,
+            token=token,
+            ca_file=kube.env.ca,
+            index=19500,
+            state_dir=str(tmp_path / "rn1"),
+            profile="demo",
+            heartbeat_seconds=0.5,
+        )
         print(f"\nkubelet actor up and registered in {time.monotonic() - t0:.2f} s: {info}")
         assert info["node"] == "rn1" and info["pid"] != os.getpid()
         assert "rn1" in nodes.node_actor_names()
         node = kube.env.request("GET", "/api/v1/nodes/rn1").json
         assert node["metadata"]["labels"]["raykube.io/ray-node-id"]
-        kube.create_pod(pod("raypod", "rn1", [{"name": "sh", "image": "raykube/host", "command": ["sh", "-c", FAMILY]}]))
+        kube.create_pod(
+            pod("raypod", "rn1", [{"name": "sh", "image": "raykube/host", "command": ["sh", "-c", FAMILY]}])
+        )
         kube.wait_pod("raypod", lambda p: p["status"]["phase"] == "Running")
         handle = ray.get_actor("kubelet-rn1", namespace="raykube")
         rt = ray.get(handle.runtime.remote())
@@ -121,8 +139,14 @@ def test_kubelet_ray_actor_add_and_kill_node(kube: KubeEnv, tmp_path: Any) -> No
             assert time.monotonic() < deadline
             time.sleep(0.1)
         # exit codes survive the Ray worker's signal handling (the kubelet reaps its own children)
-        kube.create_pod(pod("raycrash", "rn1", [{"name": "c", "image": "raykube/crash",
-                                                  "args": ["--after", "0", "--code", "3"]}], restartPolicy="Never"))
+        kube.create_pod(
+            pod(
+                "raycrash",
+                "rn1",
+                [{"name": "c", "image": "raykube/crash", "args": ["--after", "0", "--code", "3"]}],
+                restartPolicy="Never",
+            )
+        )
         p = kube.wait_pod("raycrash", lambda p: p["status"]["phase"] == "Failed")
         assert cstatus(p)["state"]["terminated"]["exitCode"] == 3
         out = nodes.kill_node("rn1")
@@ -155,12 +179,36 @@ def test_hollow_fleet_runs_pods_without_processes(kube: KubeEnv, tmp_path: Any) 
     ready = tmp_path / "ready.json"
     n = 20
     t0 = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "cluster.hollow", "--count", str(n), "--prefix", "hollow-",
-                             "--index-base", "15000", "--api", kube.env.url, "--token-file", str(tok), "--ca",
-                             kube.env.ca, "--state-dir", str(tmp_path / "h"), "--profile", "demo",
-                             "--ready-file", str(ready)], cwd=str(ROOT), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "hollow.log", "wb"),
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cluster.hollow",
+            "--count",
+            str(n),
+            "--prefix",
+            "hollow-",
+            "--index-base",
+            "15000",
+            "--api",
+            kube.env.url,
+            "--token-file",
+            str(tok),
+            "--ca",
+            kube.env.ca,
+            "--state-dir",
+            str(tmp_path / "h"),
+            "--profile",
+            "demo",
+            "--ready-file",
+            str(ready),
+        ],
+        cwd=str(ROOT),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "hollow.log", "wb"),
+        start_new_session=True,
+    )
     try:
         while not ready.exists():
             assert proc.poll() is None and time.monotonic() - t0 < 30, (tmp_path / "hollow.log").read_text()
@@ -169,15 +217,30 @@ def test_hollow_fleet_runs_pods_without_processes(kube: KubeEnv, tmp_path: Any) 
         nodes_ = kube.env.request("GET", "/api/v1/nodes?labelSelector=raykube.io/hollow%3Dtrue").json["items"]
         assert len(nodes_) == n
         for i in range(2 * n):
-            kube.create_pod(pod(f"hp-{i}", f"hollow-{i % n}", [{"name": "web", "image": "raykube/web",
-                                                                  "readinessProbe": {"tcpSocket": {"port": 8080}}}]))
-        kube.create_pod(pod("hcrash", "hollow-0", [{"name": "c", "image": "raykube/crash",
-                                                    "env": [{"name": "CRASH_AFTER", "value": "0.1"}]}]))
+            kube.create_pod(
+                pod(
+                    f"hp-{i}",
+                    f"hollow-{i % n}",
+                    [{"name": "web", "image": "raykube/web", "readinessProbe": {"tcpSocket": {"port": 8080}}}],
+                )
+            )
+        kube.create_pod(
+            pod(
+                "hcrash",
+                "hollow-0",
+                [{"name": "c", "image": "raykube/crash", "env": [{"name": "CRASH_AFTER", "value": "0.1"}]}],
+            )
+        )
         deadline = time.monotonic() + 20
         while True:
             items = kube.env.request("GET", "/api/v1/namespaces/default/pods").json["items"]
-            ok = [p for p in items if p["metadata"]["name"].startswith("hp-") and p["status"].get("phase") == "Running"
-                  and condition(p, "Ready") == "True"]
+            ok = [
+                p
+                for p in items
+                if p["metadata"]["name"].startswith("hp-")
+                and p["status"].get("phase") == "Running"
+                and condition(p, "Ready") == "True"
+            ]
             if len(ok) == 2 * n:
                 break
             assert time.monotonic() < deadline, f"{len(ok)} of {2 * n} hollow pods Running"

@@ -20,7 +20,6 @@ import urllib.request
 from typing import Any, Iterator
 
 import pytest
-
 from kubelet_fixtures import KubeEnv, KubeletProc, alive, condition, cstatus, kube, pids_in_group, pod  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)
@@ -62,8 +61,7 @@ def test_node_registered_with_capacity_and_lease_renewed(kube: KubeEnv, nodes: t
     assert node["metadata"]["annotations"]["raykube.io/memory-enforcement"] == "rss-poll"
     assert node["metadata"]["labels"]["kubernetes.io/hostname"] == "n2"
     n1node = kube.env.request("GET", "/api/v1/nodes/n1").json
-    assert n1node["metadata"]["annotations"]["raykube.io/memory-enforcement"] in ("cgroup-v1", "cgroup-v2",
-                                                                                  "rss-poll")
+    assert n1node["metadata"]["annotations"]["raykube.io/memory-enforcement"] in ("cgroup-v1", "cgroup-v2", "rss-poll")
     out = kube.env.kubectl("get", "nodes", "-o", "wide").stdout
     assert "n1" in out and "n2" in out and "Ready" in out
 
@@ -82,21 +80,39 @@ def test_node_registered_with_capacity_and_lease_renewed(kube: KubeEnv, nodes: t
 # ------------------------------------------------------------------- web
 def test_web_pod_runs_ready_serves_and_logs(kube: KubeEnv, nodes: tuple[KubeletProc, KubeletProc]) -> None:
     n1, _ = nodes
-    kube.create_pod(pod("web", "n1", [{
-        "name": "web", "image": "raykube/web", "ports": [{"containerPort": 8080}],
-        "env": [{"name": "MESSAGE", "value": "on $(NODE_NAME)"},
-                {"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-                {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}}],
-        "resources": {"limits": {"cpu": "500m", "memory": "128Mi"}},
-        "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 1}}]))
+    kube.create_pod(
+        pod(
+            "web",
+            "n1",
+            [
+                {
+                    "name": "web",
+                    "image": "raykube/web",
+                    "ports": [{"containerPort": 8080}],
+                    "env": [
+                        {"name": "MESSAGE", "value": "on $(NODE_NAME)"},
+                        {"name": "MY_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                        {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+                    ],
+                    "resources": {"limits": {"cpu": "500m", "memory": "128Mi"}},
+                    "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 1},
+                }
+            ],
+        )
+    )
     p = kube.wait_pod("web", running_ready, what="Running and Ready")
     st = p["status"]
     ip = st["podIP"]
     assert ipaddress.ip_address(ip) in ipaddress.ip_network(n1.info["podCIDR"])
     assert st["podIPs"] == [{"ip": ip}] and st["hostIP"] == n1.node_ip and st["startTime"]
     types = {c["type"]: c["status"] for c in st["conditions"]}
-    assert types == {"PodScheduled": "True", "PodReadyToStartContainers": "True", "Initialized": "True",
-                     "ContainersReady": "True", "Ready": "True"}
+    assert types == {
+        "PodScheduled": "True",
+        "PodReadyToStartContainers": "True",
+        "Initialized": "True",
+        "ContainersReady": "True",
+        "Ready": "True",
+    }
     cs = cstatus(p)
     assert cs["ready"] and cs["started"] and cs["restartCount"] == 0 and "running" in cs["state"]
     assert cs["imageID"].startswith("raykube-builtin://raykube/web@sha256:")
@@ -157,8 +173,11 @@ def test_killed_process_is_restarted_in_place(kube: KubeEnv, nodes: tuple[Kubele
         assert time.monotonic() < deadline
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
-    p = kube.wait_pod("victim", lambda p: cstatus(p).get("restartCount") == 1 and running_ready(p),
-                      what="restartCount 1 and Running again")
+    p = kube.wait_pod(
+        "victim",
+        lambda p: cstatus(p).get("restartCount") == 1 and running_ready(p),
+        what="restartCount 1 and Running again",
+    )
     cs = cstatus(p)
     last = cs["lastState"]["terminated"]
     assert last["exitCode"] == 137 and last["reason"] == "Error" and last["signal"] == 9
@@ -176,9 +195,19 @@ def test_killed_process_is_restarted_in_place(kube: KubeEnv, nodes: tuple[Kubele
 
 
 def test_crash_loop_backs_off(kube: KubeEnv, nodes: tuple[KubeletProc, KubeletProc]) -> None:
-    kube.create_pod(pod("crasher", "n2", [{"name": "c", "image": "raykube/crash",
-                                            "env": [{"name": "CRASH_AFTER", "value": "0.1"},
-                                                    {"name": "EXIT_CODE", "value": "3"}]}]))
+    kube.create_pod(
+        pod(
+            "crasher",
+            "n2",
+            [
+                {
+                    "name": "c",
+                    "image": "raykube/crash",
+                    "env": [{"name": "CRASH_AFTER", "value": "0.1"}, {"name": "EXIT_CODE", "value": "3"}],
+                }
+            ],
+        )
+    )
     seen_backoff: set[str] = set()
     starts: dict[int, float] = {}
     deadline = time.monotonic() + 30
@@ -207,10 +236,22 @@ def test_crash_loop_backs_off(kube: KubeEnv, nodes: tuple[KubeletProc, KubeletPr
 
 
 def test_restart_policies_never_and_onfailure(kube: KubeEnv, nodes: tuple[KubeletProc, KubeletProc]) -> None:
-    kube.create_pod(pod("never", "n2", [{"name": "c", "image": "raykube/crash",
-                                          "args": ["--after", "0", "--code", "2"]}], restartPolicy="Never"))
-    kube.create_pod(pod("onfail", "n2", [{"name": "c", "image": "raykube/host",
-                                           "command": ["sh", "-c", "echo done; exit 0"]}], restartPolicy="OnFailure"))
+    kube.create_pod(
+        pod(
+            "never",
+            "n2",
+            [{"name": "c", "image": "raykube/crash", "args": ["--after", "0", "--code", "2"]}],
+            restartPolicy="Never",
+        )
+    )
+    kube.create_pod(
+        pod(
+            "onfail",
+            "n2",
+            [{"name": "c", "image": "raykube/host", "command": ["sh", "-c", "echo done; exit 0"]}],
+            restartPolicy="OnFailure",
+        )
+    )
     p = kube.wait_pod("never", lambda p: p["status"]["phase"] == "Failed")
     cs = cstatus(p)
     assert cs["state"]["terminated"]["exitCode"] == 2 and cs["restartCount"] == 0
@@ -224,18 +265,34 @@ def test_restart_policies_never_and_onfailure(kube: KubeEnv, nodes: tuple[Kubele
 
 
 # ------------------------------------------------------------------ probes
-def test_probes_startup_gates_liveness_restarts_readiness_flips(kube: KubeEnv,
-                                                                nodes: tuple[KubeletProc, KubeletProc]) -> None:
+def test_probes_startup_gates_liveness_restarts_readiness_flips(
+    kube: KubeEnv, nodes: tuple[KubeletProc, KubeletProc]
+) -> None:
     n1, _ = nodes
     http = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1}
-    kube.create_pod(pod("probed", "n1", [{
-        "name": "web", "image": "raykube/web", "ports": [{"name": "http", "containerPort": 8081}],
-        "env": [{"name": "START_DELAY", "value": "2.5"}],
-        # without the startup probe this liveness probe would kill the slow starter before it listens
-        "startupProbe": {**http, "failureThreshold": 20},
-        "livenessProbe": {**http, "failureThreshold": 1},
-        "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8081}, "periodSeconds": 1, "failureThreshold": 1},
-    }], terminationGracePeriodSeconds=2))
+    kube.create_pod(
+        pod(
+            "probed",
+            "n1",
+            [
+                {
+                    "name": "web",
+                    "image": "raykube/web",
+                    "ports": [{"name": "http", "containerPort": 8081}],
+                    "env": [{"name": "START_DELAY", "value": "2.5"}],
+                    # without the startup probe this liveness probe would kill the slow starter before it listens
+                    "startupProbe": {**http, "failureThreshold": 20},
+                    "livenessProbe": {**http, "failureThreshold": 1},
+                    "readinessProbe": {
+                        "httpGet": {"path": "/readyz", "port": 8081},
+                        "periodSeconds": 1,
+                        "failureThreshold": 1,
+                    },
+                }
+            ],
+            terminationGracePeriodSeconds=2,
+        )
+    )
     time.sleep(1.5)
     p = kube.get_pod("probed")
     cs = cstatus(p)
@@ -264,13 +321,31 @@ def test_probes_startup_gates_liveness_restarts_readiness_flips(kube: KubeEnv,
 
 
 def test_exec_and_tcp_probes(kube: KubeEnv, nodes: tuple[KubeletProc, KubeletProc]) -> None:
-    kube.create_pod(pod("execprobe", "n2", [{
-        "name": "c", "image": "raykube/host", "command": ["sh", "-c", "touch ok; exec sleep 600"],
-        "readinessProbe": {"exec": {"command": ["test", "-e", "ok"]}, "periodSeconds": 1, "failureThreshold": 1},
-    }, {
-        "name": "web", "image": "raykube/web", "ports": [{"containerPort": 8082}],
-        "livenessProbe": {"tcpSocket": {"port": 8082}, "periodSeconds": 1, "initialDelaySeconds": 1},
-    }], terminationGracePeriodSeconds=1))
+    kube.create_pod(
+        pod(
+            "execprobe",
+            "n2",
+            [
+                {
+                    "name": "c",
+                    "image": "raykube/host",
+                    "command": ["sh", "-c", "touch ok; exec sleep 600"],
+                    "readinessProbe": {
+                        "exec": {"command": ["test", "-e", "ok"]},
+                        "periodSeconds": 1,
+                        "failureThreshold": 1,
+                    },
+                },
+                {
+                    "name": "web",
+                    "image": "raykube/web",
+                    "ports": [{"containerPort": 8082}],
+                    "livenessProbe": {"tcpSocket": {"port": 8082}, "periodSeconds": 1, "initialDelaySeconds": 1},
+                },
+            ],
+            terminationGracePeriodSeconds=1,
+        )
+    )
     p = kube.wait_pod("execprobe", running_ready, what="Ready via exec probe")
     # remove the file in the container's working directory: the exec probe fails, Ready flips
     n2 = kube.kubelets["n2"]
@@ -284,10 +359,15 @@ def test_exec_and_tcp_probes(kube: KubeEnv, nodes: tuple[KubeletProc, KubeletPro
 # ------------------------------------------------------------ termination
 def test_graceful_termination_sigterm_grace_sigkill(kube: KubeEnv, nodes: tuple[KubeletProc, KubeletProc]) -> None:
     n1, _ = nodes
-    script = ("trap 'echo got SIGTERM' TERM; echo started; sleep 1000 & "
-              "while :; do sleep 0.1; done")
-    kube.create_pod(pod("stubborn", "n1", [{"name": "sh", "image": "raykube/host", "command": ["sh", "-c", script]}],
-                        terminationGracePeriodSeconds=30))
+    script = "trap 'echo got SIGTERM' TERM; echo started; sleep 1000 & while :; do sleep 0.1; done"
+    kube.create_pod(
+        pod(
+            "stubborn",
+            "n1",
+            [{"name": "sh", "image": "raykube/host", "command": ["sh", "-c", script]}],
+            terminationGracePeriodSeconds=30,
+        )
+    )
     kube.wait_pod("stubborn", running_ready)
     c = n1.container("default", "stubborn", "sh")
     pid, pgid, logf = c["pid"], c["pgid"], c["log"]
@@ -313,8 +393,10 @@ def test_graceful_termination_sigterm_grace_sigkill(kube: KubeEnv, nodes: tuple[
         assert now < 15, "the process outlived the grace period by far"
         time.sleep(0.02)
     kube.wait_gone("stubborn", timeout=15)
-    print(f"\ngraceful termination (grace 3 s): SIGTERM seen after {t_term:.2f} s, SIGKILL'd after {t_dead:.2f} s, "
-          f"pod object gone after {time.monotonic() - t0:.2f} s")
+    print(
+        f"\ngraceful termination (grace 3 s): SIGTERM seen after {t_term:.2f} s, SIGKILL'd after {t_dead:.2f} s, "
+        f"pod object gone after {time.monotonic() - t0:.2f} s"
+    )
     assert t_term is not None and t_term < 2.5, "SIGTERM must come first, well within the grace period"
     assert t_dead >= 2.9, f"killed after {t_dead:.2f} s, before the 3 s grace period ended"
     assert pids_in_group(pgid) == []
@@ -323,14 +405,21 @@ def test_graceful_termination_sigterm_grace_sigkill(kube: KubeEnv, nodes: tuple[
 def test_memory_limit_oomkilled(kube: KubeEnv, nodes: tuple[KubeletProc, KubeletProc]) -> None:
     n1, _ = nodes
     mech1 = n1.runtime()["limits"]["memory"]
-    hog = {"name": "hog", "image": "raykube/busy", "env": [{"name": "MEMORY", "value": "256Mi"},
-                                                           {"name": "DUTY", "value": "0.05"}],
-           "resources": {"limits": {"memory": "64Mi", "cpu": "200m"}}}
+    hog = {
+        "name": "hog",
+        "image": "raykube/busy",
+        "env": [{"name": "MEMORY", "value": "256Mi"}, {"name": "DUTY", "value": "0.05"}],
+        "resources": {"limits": {"memory": "64Mi", "cpu": "200m"}},
+    }
     kube.create_pod(pod("hog1", "n1", [hog]))
     kube.create_pod(pod("hog2", "n2", [hog]))
     for name, mech in (("hog1", mech1), ("hog2", "rss-poll")):
-        p = kube.wait_pod(name, lambda p: ((cstatus(p).get("lastState") or {}).get("terminated") or {}).get(
-            "reason") == "OOMKilled", timeout=30, what="OOMKilled in lastState")
+        p = kube.wait_pod(
+            name,
+            lambda p: ((cstatus(p).get("lastState") or {}).get("terminated") or {}).get("reason") == "OOMKilled",
+            timeout=30,
+            what="OOMKilled in lastState",
+        )
         t = cstatus(p)["lastState"]["terminated"]
         assert t["exitCode"] == 137 and "64Mi" in t["message"]
         assert ("RSS poller" in t["message"]) if mech == "rss-poll" else ("kernel OOM killer" in t["message"])
@@ -341,12 +430,19 @@ def test_memory_limit_oomkilled(kube: KubeEnv, nodes: tuple[KubeletProc, Kubelet
 
 def test_unknown_image_err_image_pull(kube: KubeEnv, nodes: tuple[KubeletProc, KubeletProc]) -> None:
     kube.create_pod(pod("noimg", "n2", [{"name": "c", "image": "nginx:1.27"}]))
-    p = kube.wait_pod("noimg", lambda p: ((cstatus(p).get("state") or {}).get("waiting") or {}).get("reason")
-                      in ("ErrImagePull", "ImagePullBackOff"))
+    p = kube.wait_pod(
+        "noimg",
+        lambda p: (
+            ((cstatus(p).get("state") or {}).get("waiting") or {}).get("reason") in ("ErrImagePull", "ImagePullBackOff")
+        ),
+    )
     w = cstatus(p)["state"]["waiting"]
     assert p["status"]["phase"] == "Pending"
-    p = kube.wait_pod("noimg", lambda p: ((cstatus(p).get("state") or {}).get("waiting") or {}).get("reason")
-                      == "ImagePullBackOff", timeout=10)
+    p = kube.wait_pod(
+        "noimg",
+        lambda p: ((cstatus(p).get("state") or {}).get("waiting") or {}).get("reason") == "ImagePullBackOff",
+        timeout=10,
+    )
     msg = w["message"] if w["reason"] == "ErrImagePull" else cstatus(p)["state"]["waiting"]["message"]
     assert "nginx" in msg
     ev = kube.env.kubectl("get", "events", "--field-selector", "involvedObject.name=noimg").stdout
@@ -357,9 +453,13 @@ def test_unknown_image_err_image_pull(kube: KubeEnv, nodes: tuple[KubeletProc, K
 
 def test_missing_executable_is_a_start_error(kube: KubeEnv, nodes: tuple[KubeletProc, KubeletProc]) -> None:
     kube.create_pod(pod("noexec", "n2", [{"name": "c", "image": "raykube/host", "command": ["no-such-binary-rk"]}]))
-    p = kube.wait_pod("noexec", lambda p: ((cstatus(p).get("lastState") or {}).get("terminated") or {}).get("reason")
-                      == "StartError" or ((cstatus(p).get("state") or {}).get("terminated") or {}).get("reason")
-                      == "StartError")
+    p = kube.wait_pod(
+        "noexec",
+        lambda p: (
+            ((cstatus(p).get("lastState") or {}).get("terminated") or {}).get("reason") == "StartError"
+            or ((cstatus(p).get("state") or {}).get("terminated") or {}).get("reason") == "StartError"
+        ),
+    )
     cs = cstatus(p)
     t = (cs.get("lastState") or {}).get("terminated") or cs["state"]["terminated"]
     assert t["exitCode"] == 128 and "no-such-binary-rk" in t["message"] and "not found" in t["message"]
@@ -367,12 +467,25 @@ def test_missing_executable_is_a_start_error(kube: KubeEnv, nodes: tuple[Kubelet
 
 
 def test_init_containers_run_first_in_order(kube: KubeEnv, nodes: tuple[KubeletProc, KubeletProc]) -> None:
-    kube.create_pod(pod("inits", "n2", [{"name": "main", "image": "raykube/host",
-                                          "command": ["sh", "-c", "echo main sees $(MARK); exec sleep 600"],
-                                          "env": [{"name": "MARK", "value": "m1"}]}],
-                        initContainers=[{"name": "one", "image": "raykube/host", "command": ["sh", "-c", "sleep 0.5"]},
-                                        {"name": "two", "image": "raykube/host", "command": ["true"]}],
-                        terminationGracePeriodSeconds=1))
+    kube.create_pod(
+        pod(
+            "inits",
+            "n2",
+            [
+                {
+                    "name": "main",
+                    "image": "raykube/host",
+                    "command": ["sh", "-c", "echo main sees $(MARK); exec sleep 600"],
+                    "env": [{"name": "MARK", "value": "m1"}],
+                }
+            ],
+            initContainers=[
+                {"name": "one", "image": "raykube/host", "command": ["sh", "-c", "sleep 0.5"]},
+                {"name": "two", "image": "raykube/host", "command": ["true"]},
+            ],
+            terminationGracePeriodSeconds=1,
+        )
+    )
     time.sleep(0.2)
     p = kube.get_pod("inits")
     assert p["status"]["phase"] == "Pending" and condition(p, "Initialized") == "False"
@@ -394,9 +507,17 @@ def test_pod_bound_later_through_binding_is_picked_up(kube: KubeEnv, nodes: tupl
     kube.create_pod(manifest)
     time.sleep(0.3)
     assert kube.get_pod("bindme")["status"]["phase"] == "Pending"
-    r = kube.env.request("POST", "/api/v1/namespaces/default/pods/bindme/binding",
-                         {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "bindme"},
-                          "target": {"apiVersion": "v1", "kind": "Node", "name": "n2"}}, user="scheduler")
+    r = kube.env.request(
+        "POST",
+        "/api/v1/namespaces/default/pods/bindme/binding",
+        {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": "bindme"},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": "n2"},
+        },
+        user="scheduler",
+    )
     assert r.status == 201, r.body
     p = kube.wait_pod("bindme", running_ready, timeout=10)
     assert p["status"]["hostIP"] == kube.kubelets["n2"].node_ip
@@ -404,8 +525,9 @@ def test_pod_bound_later_through_binding_is_picked_up(kube: KubeEnv, nodes: tupl
 
 
 def test_admission_rejects_what_the_node_cannot_fit(kube: KubeEnv, nodes: tuple[KubeletProc, KubeletProc]) -> None:
-    kube.create_pod(pod("toobig", "n2", [{"name": "c", "image": "raykube/web",
-                                           "resources": {"requests": {"cpu": "4"}}}]))
+    kube.create_pod(
+        pod("toobig", "n2", [{"name": "c", "image": "raykube/web", "resources": {"requests": {"cpu": "4"}}}])
+    )
     p = kube.wait_pod("toobig", lambda p: p["status"]["phase"] == "Failed")
     assert p["status"]["reason"] == "OutOfcpu" and "cpu" in p["status"]["message"]
     kube.delete_pod("toobig")
@@ -440,12 +562,19 @@ def test_pod_start_latency_watch(kube: KubeEnv, nodes: tuple[KubeletProc, Kubele
     time.sleep(0.3)
     for i, name in enumerate(names):
         created[name] = time.monotonic()
-        kube.create_pod(pod(name, "n1" if i % 2 == 0 else "n2", [{"name": "web", "image": "raykube/web",
-                                                                  "ports": [{"containerPort": 8090}]}]))
+        kube.create_pod(
+            pod(
+                name,
+                "n1" if i % 2 == 0 else "n2",
+                [{"name": "web", "image": "raykube/web", "ports": [{"containerPort": 8090}]}],
+            )
+        )
     assert done.wait(20), f"only {sorted(running)} Running"
     lat = sorted(running[k] - created[k] for k in names)
-    print(f"\npod start latency (create -> Running seen by a watch), {n} pods on 2 nodes: "
-          f"min {lat[0] * 1000:.0f} ms, median {statistics.median(lat) * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms")
+    print(
+        f"\npod start latency (create -> Running seen by a watch), {n} pods on 2 nodes: "
+        f"min {lat[0] * 1000:.0f} ms, median {statistics.median(lat) * 1000:.0f} ms, max {lat[-1] * 1000:.0f} ms"
+    )
     assert lat[-1] < 5.0  # the Kubernetes SLO; typically ~0.1-0.4 s here
     for name in names:
         kube.delete_pod(name, grace=1)

@@ -47,8 +47,12 @@ def test_admit_sandbox_start_running_and_conditions() -> None:
     assert st["phase"] == "Running" and st["podIP"] == POD_IP and st["hostIP"] == NODE_IP
     assert st["startTime"] and st["podIPs"] == [{"ip": POD_IP}]
     assert {c["type"]: c["status"] for c in st["conditions"]} == {
-        "PodScheduled": "True", "PodReadyToStartContainers": "True", "Initialized": "True",
-        "ContainersReady": "True", "Ready": "True"}
+        "PodScheduled": "True",
+        "PodReadyToStartContainers": "True",
+        "Initialized": "True",
+        "ContainersReady": "True",
+        "Ready": "True",
+    }
     cs = w.cstatus("a")
     assert cs["ready"] and cs["started"] and cs["restartCount"] == 0 and "running" in cs["state"]
     assert cs["containerID"] == "raykube://a-0" and cs["imageID"].startswith("raykube-builtin://")
@@ -87,11 +91,17 @@ def test_network_failure_waits_for_the_sandbox() -> None:
 
 
 # ---------------------------------------------------------- restart policy
-@pytest.mark.parametrize("policy,code,restarts,phase", [
-    ("Always", 0, True, "Running"), ("Always", 1, True, "Running"),
-    ("OnFailure", 0, False, "Succeeded"), ("OnFailure", 3, True, "Running"),
-    ("Never", 0, False, "Succeeded"), ("Never", 2, False, "Failed"),
-])
+@pytest.mark.parametrize(
+    "policy,code,restarts,phase",
+    [
+        ("Always", 0, True, "Running"),
+        ("Always", 1, True, "Running"),
+        ("OnFailure", 0, False, "Succeeded"),
+        ("OnFailure", 3, True, "Running"),
+        ("Never", 0, False, "Succeeded"),
+        ("Never", 2, False, "Failed"),
+    ],
+)
 def test_restart_policies(policy: str, code: int, restarts: bool, phase: str) -> None:
     w = FakeWorker(mkpod([ctr()], restartPolicy=policy))
     w.sync()
@@ -295,15 +305,22 @@ def test_graceful_deletion_stops_then_writes_final_status_and_deletes() -> None:
     w = FakeWorker(mkpod([ctr("a"), ctr("b")], terminationGracePeriodSeconds=30))
     w.sync()
     w.take()
-    pod = dict(w.st.pod, metadata=dict(w.st.pod["metadata"], deletionTimestamp="2024-01-01T00:00:00Z",
-                                       deletionGracePeriodSeconds=5))
+    pod = dict(
+        w.st.pod,
+        metadata=dict(w.st.pod["metadata"], deletionTimestamp="2024-01-01T00:00:00Z", deletionGracePeriodSeconds=5),
+    )
     w.feed(PodUpdated(pod))
     w.sync()
     acts = w.take()
     assert StopContainers(("a", "b"), 5.0, True, "terminate") in acts
     kinds = [type(a) for a in acts]
-    assert kinds.index(StopContainers) < kinds.index(ReleaseNetwork) < kinds.index(PublishStatus) \
-        < kinds.index(DeletePodObject) < kinds.index(CleanupPod)
+    assert (
+        kinds.index(StopContainers)
+        < kinds.index(ReleaseNetwork)
+        < kinds.index(PublishStatus)
+        < kinds.index(DeletePodObject)
+        < kinds.index(CleanupPod)
+    )
     assert w.reasons().count("Killing") == 2 and w.st.terminating and w.st.done
     assert w.status["phase"] == "Succeeded"
     assert [cs["state"]["terminated"]["exitCode"] for cs in w.status["containerStatuses"]] == [0, 0]
@@ -324,8 +341,11 @@ def test_deletion_before_start_ends_waiting_containers() -> None:
     w.missing_images.add("b")
     w.sync()
     w.exit("a", 0)  # Always: it would restart, but the pod is going
-    w.feed(PodUpdated(dict(w.st.pod, metadata=dict(w.st.pod["metadata"], deletionTimestamp="x",
-                                                    deletionGracePeriodSeconds=0))))
+    w.feed(
+        PodUpdated(
+            dict(w.st.pod, metadata=dict(w.st.pod["metadata"], deletionTimestamp="x", deletionGracePeriodSeconds=0))
+        )
+    )
     w.sync()
     b = w.cstatus("b")["state"]["terminated"]
     assert b["reason"] == "ContainerStatusUnknown" and b["exitCode"] == 1
@@ -370,9 +390,14 @@ def test_active_deadline_fails_the_pod() -> None:
 
 
 def test_restarted_kubelet_recovers_restart_counts_and_ip() -> None:
-    status = {"phase": "Running", "podIP": "127.16.0.9", "startTime": "2024-01-01T00:00:00Z",
-              "containerStatuses": [{"name": "c", "restartCount": 2, "state": {"running": {"startedAt": "t"}},
-                                     "lastState": {}}]}
+    status = {
+        "phase": "Running",
+        "podIP": "127.16.0.9",
+        "startTime": "2024-01-01T00:00:00Z",
+        "containerStatuses": [
+            {"name": "c", "restartCount": 2, "state": {"running": {"startedAt": "t"}}, "lastState": {}}
+        ],
+    }
     w = FakeWorker(mkpod([ctr()], status=status))
     w.sync()
     assert PrepareSandbox(network=True, previous_ip="127.16.0.9") in w.actions
@@ -419,14 +444,26 @@ def test_admission_fit_uses_the_scheduler_requests() -> None:
 
     assert admission_rejection(req("1"), [req("1")], cap) is None
     assert admission_rejection(req("4"), [], cap) == (
-        "OutOfcpu", "Node didn't have enough resource: cpu, requested: 4000m, used: 0m, capacity: 3000m")
+        "OutOfcpu",
+        "Node didn't have enough resource: cpu, requested: 4000m, used: 0m, capacity: 3000m",
+    )
     assert admission_rejection(req("1", "4Gi"), [req("1", "3Gi")], cap) == (
-        "OutOfmemory", f"Node didn't have enough resource: memory, requested: {4 * 2**30}, used: {3 * 2**30}, "
-                       f"capacity: {6 * 2**30}")
+        "OutOfmemory",
+        f"Node didn't have enough resource: memory, requested: {4 * 2**30}, used: {3 * 2**30}, capacity: {6 * 2**30}",
+    )
     assert admission_rejection(req(), [req(), req()], cap) == (
-        "OutOfpods", "Node didn't have enough resource: pods, requested: 1, used: 2, capacity: 2")
+        "OutOfpods",
+        "Node didn't have enough resource: pods, requested: 1, used: 2, capacity: 2",
+    )
     # init containers are a floor, overhead is added (as the scheduler counts)
-    init = pod_requests(mkpod([ctr(resources={"requests": {"cpu": "1"}})],
-                              init=[ctr("i", resources={"requests": {"cpu": "2500m"}})], overhead={"cpu": "600m"}))
+    init = pod_requests(
+        mkpod(
+            [ctr(resources={"requests": {"cpu": "1"}})],
+            init=[ctr("i", resources={"requests": {"cpu": "2500m"}})],
+            overhead={"cpu": "600m"},
+        )
+    )
     assert admission_rejection(init, [], cap) == (
-        "OutOfcpu", "Node didn't have enough resource: cpu, requested: 3100m, used: 0m, capacity: 3000m")
+        "OutOfcpu",
+        "Node didn't have enough resource: cpu, requested: 3100m, used: 0m, capacity: 3000m",
+    )

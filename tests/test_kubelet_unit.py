@@ -27,8 +27,12 @@ def test_images_catalog_and_normalize() -> None:
     assert images.resolve("raykube/host").entrypoint() == []
     with pytest.raises(images.ImageNotFound, match="raykube/web"):
         images.resolve("nginx")
-    assert {r["image"] for r in images.catalog_table()} == {"raykube/web", "raykube/busy", "raykube/crash",
-                                                            "raykube/host"}
+    assert {r["image"] for r in images.catalog_table()} == {
+        "raykube/web",
+        "raykube/busy",
+        "raykube/crash",
+        "raykube/host",
+    }
 
 
 def test_ipam_round_robin_reserve_release() -> None:
@@ -48,20 +52,34 @@ def test_ipam_round_robin_reserve_release() -> None:
 
 def test_env_expansion_and_field_refs() -> None:
     assert expand("$(A)-$(B)-$$(A)-$(NOPE)", {"A": "1", "B": "2"}) == "1-2-$(A)-$(NOPE)"
-    pod = {"metadata": {"name": "p", "namespace": "ns", "uid": "u", "labels": {"app": "x"}},
-           "spec": {"nodeName": "n1"}, "status": {"podIP": "127.16.0.2", "hostIP": "127.1.0.1"}}
-    c = {"env": [{"name": "A", "value": "a"}, {"name": "B", "value": "$(A)b"},
-                 {"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
-                 {"name": "L", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
-                 {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-                 {"name": "M", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}}],
-         "resources": {"limits": {"memory": "64Mi"}}}
+    pod = {
+        "metadata": {"name": "p", "namespace": "ns", "uid": "u", "labels": {"app": "x"}},
+        "spec": {"nodeName": "n1"},
+        "status": {"podIP": "127.16.0.2", "hostIP": "127.1.0.1"},
+    }
+    c = {
+        "env": [
+            {"name": "A", "value": "a"},
+            {"name": "B", "value": "$(A)b"},
+            {"name": "N", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+            {"name": "L", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+            {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "M", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}},
+        ],
+        "resources": {"limits": {"memory": "64Mi"}},
+    }
     env = asyncio.run(build_env(pod, c, {"BASE": "0"}, {}, None))
     assert env == {"BASE": "0", "A": "a", "B": "ab", "N": "n1", "L": "x", "IP": "127.16.0.2", "M": "64"}
     with pytest.raises(EnvError, match="not found"):
-        asyncio.run(build_env(pod, {"env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cm",
-                                                                                             "key": "k"}}}]},
-                              {}, {}, None))
+        asyncio.run(
+            build_env(
+                pod,
+                {"env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}}]},
+                {},
+                {},
+                None,
+            )
+        )
 
 
 def test_tail_lines(tmp_path: Path) -> None:
@@ -79,14 +97,35 @@ def test_runtime_process_group_exit_codes_and_stop(tmp_path: Path) -> None:
         rt = ProcessRuntime("unit", cgroups="off")
         env = {"PATH": os.environ["PATH"]}
         try:
-            p = await rt.start(ContainerSpec("u1", "d/p", "uid", "c", ["sh", "-c", "echo hi; exit 7"], env,
-                                             str(tmp_path / "w"), str(tmp_path / "l" / "0.log")))
+            p = await rt.start(
+                ContainerSpec(
+                    "u1",
+                    "d/p",
+                    "uid",
+                    "c",
+                    ["sh", "-c", "echo hi; exit 7"],
+                    env,
+                    str(tmp_path / "w"),
+                    str(tmp_path / "l" / "0.log"),
+                )
+            )
             st = await asyncio.wait_for(p.exited, 10)
             assert st.exit_code == 7 and st.reason == "Error" and st.signal is None
             assert (tmp_path / "l" / "0.log").read_text() == "hi\n"
             # its own session and process group; the runtime's nice level; SIGTERM then SIGKILL after grace
-            p = await rt.start(ContainerSpec("u2", "d/p", "uid", "c", ["sh", "-c", "trap '' TERM; sleep 60 & wait"],
-                                             env, str(tmp_path / "w"), str(tmp_path / "l" / "1.log"), nice=3))
+            p = await rt.start(
+                ContainerSpec(
+                    "u2",
+                    "d/p",
+                    "uid",
+                    "c",
+                    ["sh", "-c", "trap '' TERM; sleep 60 & wait"],
+                    env,
+                    str(tmp_path / "w"),
+                    str(tmp_path / "l" / "1.log"),
+                    nice=3,
+                )
+            )
             await asyncio.sleep(0.3)
             assert os.getpgid(p.pid) == p.pid and os.getsid(p.pid) == p.pid
             assert os.getpriority(os.PRIO_PROCESS, p.pid) == os.getpriority(os.PRIO_PROCESS, 0) + 3
@@ -94,8 +133,18 @@ def test_runtime_process_group_exit_codes_and_stop(tmp_path: Path) -> None:
             st = await rt.stop(p, 0.5)
             assert st.exit_code == 137 and st.signal == signal.SIGKILL and time.monotonic() - t0 >= 0.5
             with pytest.raises(StartError, match="not found"):
-                await rt.start(ContainerSpec("u3", "d/p", "uid", "c", ["no-such-binary-rk"], env,
-                                             str(tmp_path / "w"), str(tmp_path / "l" / "2.log")))
+                await rt.start(
+                    ContainerSpec(
+                        "u3",
+                        "d/p",
+                        "uid",
+                        "c",
+                        ["no-such-binary-rk"],
+                        env,
+                        str(tmp_path / "w"),
+                        str(tmp_path / "l" / "2.log"),
+                    )
+                )
         finally:
             await rt.close()
 
@@ -115,9 +164,15 @@ def test_runtime_children_die_with_the_kubelet(tmp_path: Path) -> None:
         f"                       {str(tmp_path)!r}, {str(tmp_path / 'x.log')!r}))\n"
         "    print(p.pid, flush=True)\n"
         "    await asyncio.sleep(60)\n"
-        "asyncio.run(main())\n")
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                            cwd=images.SOURCE_ROOT, start_new_session=True)
+        "asyncio.run(main())\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=images.SOURCE_ROOT,
+        start_new_session=True,
+    )
     child = 0
     try:
         child = int(proc.stdout.readline())  # type: ignore[union-attr]
@@ -170,9 +225,9 @@ def test_container_orphaned_before_its_deathsig_was_set_does_not_run(tmp_path: P
         "                     procs_files=[])\n"
         "p = subprocess.Popen(['sh', '-c', 'sleep 0.5; exec \"$@\"', 'delay', *argv], start_new_session=True)\n"
         "print(p.pid, flush=True)\n"
-        "os._exit(0)\n")
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
-                            cwd=images.SOURCE_ROOT)
+        "os._exit(0)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=images.SOURCE_ROOT)
     child = 0
     try:
         child = int(proc.stdout.readline())  # type: ignore[union-attr]
@@ -187,6 +242,7 @@ def test_container_orphaned_before_its_deathsig_was_set_does_not_run(tmp_path: P
             os.kill(child, signal.SIGKILL)
 
     # Control: the same chain under a live parent runs the workload.
-    out = subprocess.run(wrapper_argv(["sh", "-c", f"touch {marker}"], nice=0, pdeath_parent=os.getpid(),
-                                      procs_files=[]), timeout=10)
+    out = subprocess.run(
+        wrapper_argv(["sh", "-c", f"touch {marker}"], nice=0, pdeath_parent=os.getpid(), procs_files=[]), timeout=10
+    )
     assert out.returncode == 0 and marker.exists()

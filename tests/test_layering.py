@@ -51,13 +51,16 @@ def _plant(tree: Path, module: str, line: str) -> None:
     path.write_text(path.read_text() + f"\n{line}\n")
 
 
-@pytest.mark.parametrize("module, line, expect", [
-    ("cluster.api.quantity", "from cluster.client import rest", "runs back up"),
-    ("cluster.scheduler.scheduler", "from cluster.controllers import replicaset", "components meet only"),
-    ("cluster.kubelet.kubelet", "import raftstore.client", "only the API server talks to the store"),
-    ("raftstore.mvcc", "import cluster.api", "raftstore must not import cluster"),
-    ("raftstore.journal", "import ray", "raftstore must run without Ray"),
-])
+@pytest.mark.parametrize(
+    "module, line, expect",
+    [
+        ("cluster.api.quantity", "from cluster.client import rest", "runs back up"),
+        ("cluster.scheduler.scheduler", "from cluster.controllers import replicaset", "components meet only"),
+        ("cluster.kubelet.kubelet", "import raftstore.client", "only the API server talks to the store"),
+        ("raftstore.mvcc", "import cluster.api", "raftstore must not import cluster"),
+        ("raftstore.journal", "import ray", "raftstore must run without Ray"),
+    ],
+)
 def test_planted_violation_is_caught(tree: Path, module: str, line: str, expect: str) -> None:
     if not (tree / (module.replace(".", "/") + ".py")).exists():
         module += ".__init__"
@@ -73,5 +76,7 @@ def test_planted_cycle_is_caught(tree: Path) -> None:
 
 
 def test_type_checking_imports_are_not_edges(tree: Path) -> None:
-    _plant(tree, "cluster.api.quantity", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import cluster.client")
+    _plant(
+        tree, "cluster.api.quantity", "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import cluster.client"
+    )
     assert "cluster.client" not in layering.build_graph(tree).edges["cluster.api.quantity"]

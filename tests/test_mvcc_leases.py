@@ -15,7 +15,10 @@ from raftstore.mvcc import LeaseNotFoundError, MVCCStore
 def test_leases_attach_move_revoke() -> None:
     s = MVCCStore()
     assert s.apply({"op": "lease_grant", "id": 1, "ttl": 10}) == {
-        "op": "lease_grant", "revision": 1, "id": 1, "ttl": 10,
+        "op": "lease_grant",
+        "revision": 1,
+        "id": 1,
+        "ttl": 10,
     }
     s.apply({"op": "lease_grant", "id": 2, "ttl": 20})
     assert s.revision == 1  # grants do not bump
@@ -56,7 +59,9 @@ def test_leases_attach_move_revoke() -> None:
     expect("lease_not_found", s.apply, {"op": "lease_revoke", "id": 1})
     # revoking a lease without keys does not bump
     assert s.apply({"op": "lease_revoke", "id": 2}) == {
-        "op": "lease_revoke", "revision": rev + 1, "deleted": 0,
+        "op": "lease_revoke",
+        "revision": rev + 1,
+        "deleted": 0,
     }
     assert s.leases() == []
 

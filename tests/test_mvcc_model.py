@@ -113,8 +113,7 @@ def test_randomized_against_model(seed: int) -> None:
             op = {
                 "op": "txn",
                 "compare": [cmp(ck, "version", "==", ver)],
-                "success": [p(k, v, lease=l) for k, v, l in puts]
-                + [{"op": "delete_range", "key": d} for d in dels],
+                "success": [p(k, v, lease=l) for k, v, l in puts] + [{"op": "delete_range", "key": d} for d in dels],
                 "failure": [{"op": "range", "key": ck}],
             }
             try:

@@ -47,7 +47,13 @@ OLD_STORE_PICKLE = (
 # Its digest() and stats() as the pre-split module computed them.
 OLD_STORE_DIGEST = "5dee0e32578c77352400c0a1976c5bed64cd29dafea7ba66ad5278844a2384e7"
 OLD_STORE_STATS = {
-    "revision": 5, "compact_revision": 3, "keys": 2, "history": 4, "events": 3, "leases": 1, "sessions": 2,
+    "revision": 5,
+    "compact_revision": 3,
+    "keys": 2,
+    "history": 4,
+    "events": 3,
+    "leases": 1,
+    "sessions": 2,
 }
 # pickle.dumps(CompactedError("gone", compact_revision=4)) by the pre-split module.
 OLD_ERROR_PICKLE = (
@@ -90,7 +96,5 @@ def test_client_imports_the_types_module_only() -> None:
         print(heavy)
         """
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script, str(ROOT)], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", script, str(ROOT)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['raftstore.mvcc.types']"

@@ -8,11 +8,10 @@ import struct
 
 import msgpack
 import pytest
+from conftest import leader_of
 
 from raftstore.client import RaftstoreClient, RaftstoreError
-from raftstore.protocol import MAX_REQUEST_BYTES, encode, read_frame, decode_body
-
-from conftest import leader_of
+from raftstore.protocol import MAX_REQUEST_BYTES, decode_body, encode, read_frame
 
 
 @pytest.fixture
@@ -114,15 +113,18 @@ async def test_absurd_frame_length_closes_that_connection_only(setup) -> None:
     await assert_unchanged_and_serving(client, ep, before)
 
 
-@pytest.mark.parametrize("request_", [
-    {"op": "put", "key": "not-bytes", "value": b"v"},
-    {"op": "put", "key": b"k", "value": 12},
-    {"op": "range", "key": 5},
-    {"op": "lease_grant", "ttl": -3},
-    {"op": "txn", "compare": "nonsense", "success": [], "failure": []},
-    {"op": "put", "key": b"", "value": b"v"},
-    {"op": 42},
-])
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"op": "put", "key": "not-bytes", "value": b"v"},
+        {"op": "put", "key": b"k", "value": 12},
+        {"op": "range", "key": 5},
+        {"op": "lease_grant", "ttl": -3},
+        {"op": "txn", "compare": "nonsense", "success": [], "failure": []},
+        {"op": "put", "key": b"", "value": b"v"},
+        {"op": 42},
+    ],
+)
 async def test_malformed_requests_get_invalid_argument(setup, request_: dict) -> None:
     cluster, client, ep, before = setup
     reader, writer = await raw(ep)

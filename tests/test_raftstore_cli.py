@@ -15,9 +15,16 @@ import pytest
 from raftstore.localcluster import LocalCluster
 
 
-def rs(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "raftstore.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+def rs(
+    *args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "raftstore.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"raftstore {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
     return proc
@@ -71,8 +78,9 @@ def test_watch_prints_events(up) -> None:
     data, _ = up
     rev = js("--data-dir", data, "put", "watch/x", "0")["revision"]
     js("--data-dir", data, "put", "watch/x", "1")
-    out = rs("--data-dir", data, "-o", "json", "watch", "watch/", "--prefix", "--rev", str(rev), "--count", "2",
-             timeout=30).stdout
+    out = rs(
+        "--data-dir", data, "-o", "json", "watch", "watch/", "--prefix", "--rev", str(rev), "--count", "2", timeout=30
+    ).stdout
     events = [json.loads(line) for line in out.strip().splitlines()]
     assert [(e["type"], e["kv"]["value"]) for e in events] == [("PUT", "0"), ("PUT", "1")]
 

@@ -9,15 +9,15 @@ import asyncio
 import time
 
 import pytest
+from conftest import leader_of, wait_converged
 
 from raftstore.client import RaftstoreClient, RaftstoreError, Unavailable
 from raftstore.config import RaftTuning
 
-from conftest import leader_of, wait_converged
 
-
-async def _writers(client: RaftstoreClient, n: int, stop: asyncio.Event, acked: dict[bytes, bytes],
-                   errors: list[str]) -> None:
+async def _writers(
+    client: RaftstoreClient, n: int, stop: asyncio.Event, acked: dict[bytes, bytes], errors: list[str]
+) -> None:
     async def writer(i: int) -> None:
         seq = 0
         while not stop.is_set():

@@ -7,10 +7,9 @@ import json
 import os
 
 import aiohttp
+from conftest import leader_of
 
 from raftstore.statusview import render
-
-from conftest import leader_of
 
 
 async def test_metrics_status_events_and_http_admin(make_cluster, client_for) -> None:
@@ -25,9 +24,17 @@ async def test_metrics_status_events_and_http_admin(make_cluster, client_for) ->
         async with http.get(f"http://{spec.metrics}/metrics") as resp:
             assert resp.status == 200
             text = await resp.text()
-        for name in ("raftstore_role", "raftstore_term", "raftstore_commit_index", "raftstore_applied_index",
-                     "raftstore_elections_seen", "raftstore_proposals_total", "raftstore_applied_ops_total",
-                     "raftstore_fsync_seconds_bucket", "raftstore_client_ops_total"):
+        for name in (
+            "raftstore_role",
+            "raftstore_term",
+            "raftstore_commit_index",
+            "raftstore_applied_index",
+            "raftstore_elections_seen",
+            "raftstore_proposals_total",
+            "raftstore_applied_ops_total",
+            "raftstore_fsync_seconds_bucket",
+            "raftstore_client_ops_total",
+        ):
             assert name in text, name
         assert f'raftstore_role{{member="{leader}",role="leader"}} 1.0' in text
         assert 'op="put",outcome="ok"' in text
@@ -46,8 +53,19 @@ async def test_metrics_status_events_and_http_admin(make_cluster, client_for) ->
             assert (await resp.json()) == {"drop_to": [], "drop_from": []}
     rows = await client.cluster_status()
     for r in rows:
-        for field in ("name", "endpoint", "pid", "role", "term", "leader", "commit_index", "applied_index",
-                      "revision", "log_size", "elections_seen"):
+        for field in (
+            "name",
+            "endpoint",
+            "pid",
+            "role",
+            "term",
+            "leader",
+            "commit_index",
+            "applied_index",
+            "revision",
+            "log_size",
+            "elections_seen",
+        ):
             assert field in r
     render(rows, 0.0, 0)  # the live view renders real rows
     events_path = os.path.join(cluster.member_dir(leader), "raft-events.jsonl")
@@ -80,8 +98,9 @@ async def test_memory_and_disk_stay_bounded_by_compaction(make_cluster, client_f
     from raftstore.client import Compacted
     from raftstore.config import RaftTuning
 
-    cluster = make_cluster(tuning=RaftTuning(auto_compact_retention=100, log_compaction_entries=200,
-                                             log_compaction_seconds=1))
+    cluster = make_cluster(
+        tuning=RaftTuning(auto_compact_retention=100, log_compaction_entries=200, log_compaction_seconds=1)
+    )
     client = client_for(cluster)
     first = (await client.put(b"bounded", b"0"))["revision"]
     for i in range(600):

@@ -50,8 +50,9 @@ def up_budget(load_before: float) -> tuple[float, str]:
     cores = os.cpu_count() or 1
     if load_before <= cores:
         return UP_TARGET, f"load {load_before:.1f} on {cores} cores"
-    return UP_TARGET * load_before / cores, (f"scaled from {UP_TARGET:.0f} s: load {load_before:.1f} on {cores} "
-                                              f"cores before the run")
+    return UP_TARGET * load_before / cores, (
+        f"scaled from {UP_TARGET:.0f} s: load {load_before:.1f} on {cores} cores before the run"
+    )
 
 
 @dataclass
@@ -76,18 +77,18 @@ class Cluster:
         return launcher.load_state(self.paths)
 
     def raykube(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run([*RAYKUBE, *args], capture_output=True, text=True, timeout=timeout,
-                           stdin=subprocess.DEVNULL, env=_env())
+        p = subprocess.run(
+            [*RAYKUBE, *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=_env()
+        )
         if check and p.returncode != 0:
             raise AssertionError(f"raykube {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
         return p
 
-    def kubectl(self, *args: str, kubeconfig: str | None = None, check: bool = True,
-                timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        cmd = [launcher.kubectl_path(), f"--kubeconfig={kubeconfig or self.kubeconfig}", "--request-timeout=20s",
-               *args]
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-                           env=_env())
+    def kubectl(
+        self, *args: str, kubeconfig: str | None = None, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        cmd = [launcher.kubectl_path(), f"--kubeconfig={kubeconfig or self.kubeconfig}", "--request-timeout=20s", *args]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, env=_env())
         if check and p.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} -> {p.returncode}\n{p.stdout}\n{p.stderr}")
         return p
@@ -117,8 +118,14 @@ def ray_kill(cluster: Cluster, actor: str) -> None:
     """``ray.kill(actor, no_restart=False)`` from a fresh process: Ray reads its
     auth settings at import time, and other test modules may already have
     imported ray in this pytest process for a local Ray of their own."""
-    p = subprocess.run([sys.executable, "-c", RAY_KILL, cluster.state_dir, actor], capture_output=True, text=True,
-                       timeout=60, stdin=subprocess.DEVNULL, env=_env())
+    p = subprocess.run(
+        [sys.executable, "-c", RAY_KILL, cluster.state_dir, actor],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env=_env(),
+    )
     assert p.returncode == 0, p.stderr
 
 
@@ -149,8 +156,14 @@ def cluster() -> Iterator[Cluster]:
     try:
         c.load_before = os.getloadavg()[0]
         t0 = time.monotonic()
-        p = subprocess.run([*RAYKUBE, "up", "--state-dir", state_dir, "--port", str(port), "--nodes", "2"],
-                           capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL, env=_env())
+        p = subprocess.run(
+            [*RAYKUBE, "up", "--state-dir", state_dir, "--port", str(port), "--nodes", "2"],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            stdin=subprocess.DEVNULL,
+            env=_env(),
+        )
         c.wall_seconds = time.monotonic() - t0
         c.up_output = p.stdout + p.stderr
         print(c.up_output)
@@ -160,8 +173,14 @@ def cluster() -> Iterator[Cluster]:
         c.ready_seconds = float(m.group(1))
         yield c
     finally:
-        with_down = subprocess.run([*RAYKUBE, "down", "--state-dir", state_dir, "--json"], capture_output=True,
-                                   text=True, timeout=120, stdin=subprocess.DEVNULL, env=_env())
+        with_down = subprocess.run(
+            [*RAYKUBE, "down", "--state-dir", state_dir, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+            env=_env(),
+        )
         leftovers = _kill_everything(c)
         shutil.rmtree(state_dir, ignore_errors=True)
         assert not leftovers, f"processes survived clean-up: {leftovers}; down said {with_down.stdout}"
@@ -210,15 +229,24 @@ def test_up_is_ready_within_budget(cluster: Cluster) -> None:
         assert step in out, out
     assert cluster.kubeconfig in out
     budget, why = up_budget(cluster.load_before)
-    print(f"raykube up: ready in {cluster.ready_seconds:.1f} s (wall {cluster.wall_seconds:.1f} s); "
-          f"budget {budget:.1f} s ({why})")
+    print(
+        f"raykube up: ready in {cluster.ready_seconds:.1f} s (wall {cluster.wall_seconds:.1f} s); "
+        f"budget {budget:.1f} s ({why})"
+    )
     assert cluster.ready_seconds <= budget, f"ready in {cluster.ready_seconds:.1f} s > {budget:.1f} s ({why})"
 
 
 def test_state_dir_layout(cluster: Cluster) -> None:
     p = cluster.paths
-    for f in (p.kubeconfig, p.kubeconfig_viewer, p.tokens, os.path.join(p.pki, "ca.crt"),
-              os.path.join(p.pki, "apiserver.key"), os.path.join(p.raftstore, "cluster.json"), p.ray_token):
+    for f in (
+        p.kubeconfig,
+        p.kubeconfig_viewer,
+        p.tokens,
+        os.path.join(p.pki, "ca.crt"),
+        os.path.join(p.pki, "apiserver.key"),
+        os.path.join(p.raftstore, "cluster.json"),
+        p.ray_token,
+    ):
         assert os.path.exists(f), f
     for f in (p.kubeconfig, p.kubeconfig_viewer, p.tokens, os.path.join(p.pki, "ca.key"), p.ray_token):
         assert os.stat(f).st_mode & 0o077 == 0, f"{f} must be private"
@@ -227,8 +255,14 @@ def test_state_dir_layout(cluster: Cluster) -> None:
     assert st["api"]["url"] == f"https://127.0.0.1:{cluster.port}"
     assert launcher.session_pids(int(st["ray"]["session_id"])), "the head's session is alive"
     users = {i["user"] for i in launcher.read_tokens(p).values()}
-    assert {"admin", "viewer", "system:kube-scheduler", "system:kube-controller-manager", "system:node:node-1",
-            "system:node:node-2"} <= users
+    assert {
+        "admin",
+        "viewer",
+        "system:kube-scheduler",
+        "system:kube-controller-manager",
+        "system:node:node-1",
+        "system:node:node-2",
+    } <= users
     # a second `up` is a no-op that reports the running cluster
     again = cluster.raykube("up", "--state-dir", cluster.state_dir, "--port", str(cluster.port))
     assert "already running" in again.stdout
@@ -260,8 +294,16 @@ def test_status(cluster: Cluster) -> None:
     assert [m["role"] for m in members.values()].count("leader") == 1
     assert len({m["term"] for m in members.values()}) == 1
     comps = {c["name"]: c for c in s["components"]}
-    assert set(comps) == {"apiserver-0", "raftstore-m0", "raftstore-m1", "raftstore-m2", "scheduler-0",
-                          "controller-manager-0", "kubelet-node-1", "kubelet-node-2"}
+    assert set(comps) == {
+        "apiserver-0",
+        "raftstore-m0",
+        "raftstore-m1",
+        "raftstore-m2",
+        "scheduler-0",
+        "controller-manager-0",
+        "kubelet-node-1",
+        "kubelet-node-2",
+    }
     assert all(c["state"] == "ALIVE" for c in comps.values()), comps
     assert all(comps[f"raftstore-{m}"]["member_pid"] == members[m]["pid"] for m in members)
     assert sorted(n["name"] for n in s["nodes"]) == ["node-1", "node-2"] and not s["errors"], s
@@ -294,11 +336,14 @@ def test_apiserver_actor_killed_by_pid_and_by_ray_kill_clients_reconnect(cluster
                     # client object then works - no reconfiguration.
                     res, secs, fails = await asyncio.to_thread(retry_until, core.list_namespace, 30)
                     assert "default" in {n.metadata.name for n in res.items}
-                    print(f"API server {how}: kubernetes client (first caller) OK {secs:.2f} s after the "
-                          f"old process died ({fails} failed calls meanwhile)")
+                    print(
+                        f"API server {how}: kubernetes client (first caller) OK {secs:.2f} s after the "
+                        f"old process died ({fails} failed calls meanwhile)"
+                    )
                 # our client: one call, no retry loop here - the library reconnects by itself
-                created = await c.create(CONFIGMAPS, {"metadata": {"name": f"after-{how.replace('.', '-')}"}},
-                                         "default")
+                created = await c.create(
+                    CONFIGMAPS, {"metadata": {"name": f"after-{how.replace('.', '-')}"}}, "default"
+                )
                 recovered = time.monotonic() - t0
                 print(f"API server {how}: cluster.client write succeeded {recovered:.2f} s after the kill")
                 # the informer (its watch broke with the server) catches up with no help
@@ -331,10 +376,14 @@ def _wait_members_agree(cluster: Cluster, member: str, old_pid: int, timeout: fl
         rows = {m["name"]: m for m in s["raftstore"]}
         last = rows
         m = rows.get(member) or {}
-        ok = (not any(r.get("error") for r in rows.values()) and m.get("pid") and m["pid"] != old_pid
-              and [r.get("role") for r in rows.values()].count("leader") == 1
-              and len({r.get("term") for r in rows.values()}) == 1
-              and len({r.get("applied_index") for r in rows.values()}) == 1)
+        ok = (
+            not any(r.get("error") for r in rows.values())
+            and m.get("pid")
+            and m["pid"] != old_pid
+            and [r.get("role") for r in rows.values()].count("leader") == 1
+            and len({r.get("term") for r in rows.values()}) == 1
+            and len({r.get("applied_index") for r in rows.values()}) == 1
+        )
         if ok:
             return s
         time.sleep(0.3)
@@ -381,12 +430,23 @@ def test_second_cluster_joining_the_same_ray_is_refused_and_harmless(cluster: Cl
     try:
         st = cluster.state()
         env = _env() | {"RAY_AUTH_TOKEN_PATH": cluster.paths.ray_token}
-        p = subprocess.run([*RAYKUBE, "up", "--state-dir", other, "--port", str(_free_port()), "--address",
-                            st["ray"]["address"]], capture_output=True, text=True, timeout=120, env=env,
-                           stdin=subprocess.DEVNULL)
+        p = subprocess.run(
+            [*RAYKUBE, "up", "--state-dir", other, "--port", str(_free_port()), "--address", st["ray"]["address"]],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
         assert p.returncode == 1 and "already runs a raykube cluster" in p.stdout, p.stdout + p.stderr
-        d = subprocess.run([*RAYKUBE, "down", "--state-dir", other, "--json"], capture_output=True, text=True,
-                           timeout=120, env=env, stdin=subprocess.DEVNULL)
+        d = subprocess.run(
+            [*RAYKUBE, "down", "--state-dir", other, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
         assert json.loads(d.stdout)["stopped_actors"] == [], d.stdout
         assert all(c["state"] == "ALIVE" for c in cluster.status()["components"])
         assert "default" in cluster.kubectl("get", "ns").stdout
@@ -398,8 +458,11 @@ def test_down_leaves_no_process_behind(cluster: Cluster) -> None:
     st = cluster.state()
     sid = int(st["ray"]["session_id"])
     cluster.status()  # record the current actor and member PIDs
-    before = set(launcher.session_pids(sid)) | set(launcher.member_pids(cluster.paths).values()) | {
-        p for p in cluster.seen_pids if launcher.pid_alive(p)}
+    before = (
+        set(launcher.session_pids(sid))
+        | set(launcher.member_pids(cluster.paths).values())
+        | {p for p in cluster.seen_pids if launcher.pid_alive(p)}
+    )
     assert before
     t0 = time.monotonic()
     res = json.loads(cluster.raykube("down", "--state-dir", cluster.state_dir, "--json").stdout)

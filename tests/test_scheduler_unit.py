@@ -11,32 +11,54 @@ from typing import Any
 
 import pytest
 
-from cluster.client import Client, FakeClock
-from cluster.scheduler.cache import SchedulerCache
-from cluster.scheduler.predicates import NodeInfo, filter_node, fit_error_message, least_allocated_score, num_feasible_nodes_to_find, score_nodes
 from cluster.api.quantity import parse_quantity
 from cluster.api.resources import pod_requests, to_int_units
 from cluster.api.taints import toleration_tolerates, untolerated_taint
+from cluster.client import Client, FakeClock
+from cluster.scheduler.cache import SchedulerCache
+from cluster.scheduler.predicates import (
+    NodeInfo,
+    filter_node,
+    fit_error_message,
+    least_allocated_score,
+    num_feasible_nodes_to_find,
+    score_nodes,
+)
 from cluster.scheduler.queue import SchedulingQueue
 from cluster.scheduler.scheduler import Scheduler
 
 
-def node(name: str, cpu: str = "4", mem: str = "8Gi", pods: int = 110, labels: dict[str, str] | None = None,
-         taints: list[dict[str, Any]] | None = None, ready: str = "True", unschedulable: bool = False) -> dict[str, Any]:
+def node(
+    name: str,
+    cpu: str = "4",
+    mem: str = "8Gi",
+    pods: int = 110,
+    labels: dict[str, str] | None = None,
+    taints: list[dict[str, Any]] | None = None,
+    ready: str = "True",
+    unschedulable: bool = False,
+) -> dict[str, Any]:
     alloc = {"cpu": cpu, "memory": mem, "pods": str(pods)}
-    return {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
-            "spec": {"taints": taints or [], "unschedulable": unschedulable},
-            "status": {"allocatable": alloc, "capacity": alloc,
-                       "conditions": [{"type": "Ready", "status": ready}] if ready else []}}
+    return {
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
+        "spec": {"taints": taints or [], "unschedulable": unschedulable},
+        "status": {
+            "allocatable": alloc,
+            "capacity": alloc,
+            "conditions": [{"type": "Ready", "status": ready}] if ready else [],
+        },
+    }
 
 
-def pod(name: str = "p", cpu: str | None = "100m", mem: str | None = "64Mi", owner: str | None = None,
-        **spec: Any) -> dict[str, Any]:
+def pod(
+    name: str = "p", cpu: str | None = "100m", mem: str | None = "64Mi", owner: str | None = None, **spec: Any
+) -> dict[str, Any]:
     req = {k: v for k, v in (("cpu", cpu), ("memory", mem)) if v is not None}
     md: dict[str, Any] = {"name": name, "namespace": "default", "uid": f"uid-{name}"}
     if owner:
-        md["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": owner,
-                                  "controller": True}]
+        md["ownerReferences"] = [
+            {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": owner, "controller": True}
+        ]
     return {"metadata": md, "spec": {"containers": [{"name": "c", "resources": {"requests": req}}], **spec}}
 
 
@@ -52,24 +74,30 @@ def test_quantities() -> None:
     assert to_int_units("cpu", "500m") == 500
     assert to_int_units("cpu", "2") == 2000
     assert to_int_units("cpu", 1.5) == 1500
-    assert to_int_units("memory", "1Gi") == 2 ** 30
-    assert to_int_units("memory", "1G") == 10 ** 9
+    assert to_int_units("memory", "1Gi") == 2**30
+    assert to_int_units("memory", "1G") == 10**9
     assert to_int_units("memory", "1e3") == 1000
     assert to_int_units("cpu", "0.1m") == 1  # rounded up
-    assert parse_quantity("128Mi") == 128 * 2 ** 20
+    assert parse_quantity("128Mi") == 128 * 2**20
     with pytest.raises(ValueError):
         parse_quantity("12x")
 
 
 def test_pod_requests_sum_containers_max_init_plus_overhead() -> None:
-    p = {"spec": {"containers": [{"resources": {"requests": {"cpu": "100m", "memory": "100Mi"}}},
-                                 {"resources": {"requests": {"cpu": "200m"}}}],
-                  "initContainers": [{"resources": {"requests": {"cpu": "500m", "memory": "10Mi"}}}],
-                  "overhead": {"cpu": "10m"}}}
+    p = {
+        "spec": {
+            "containers": [
+                {"resources": {"requests": {"cpu": "100m", "memory": "100Mi"}}},
+                {"resources": {"requests": {"cpu": "200m"}}},
+            ],
+            "initContainers": [{"resources": {"requests": {"cpu": "500m", "memory": "10Mi"}}}],
+            "overhead": {"cpu": "10m"},
+        }
+    }
     r = pod_requests(p)
-    assert r.exact == {"cpu": 510, "memory": 100 * 2 ** 20}
+    assert r.exact == {"cpu": 510, "memory": 100 * 2**20}
     # scoring counts a container without requests as 100m / 200Mi
-    assert r.cpu_nz == 510 and r.mem_nz == 100 * 2 ** 20 + 200 * 2 ** 20
+    assert r.cpu_nz == 510 and r.mem_nz == 100 * 2**20 + 200 * 2**20
     assert pod_requests({"spec": {"containers": [{}]}}).exact == {}
 
 
@@ -99,8 +127,9 @@ def test_node_name_selector_and_affinity() -> None:
         term: dict[str, Any] = {"matchExpressions": list(exprs)}
         if fields:
             term["matchFields"] = fields
-        return pod(affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [term]}}})
+        return pod(
+            affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [term]}}}
+        )
 
     ok, bad = None, ["node(s) didn't match Pod's node affinity/selector"]
     cases = [
@@ -122,13 +151,27 @@ def test_node_name_selector_and_affinity() -> None:
     for expr, want in cases:
         assert fits(aff(expr), n) == want, expr
     # expressions within a term are ANDed; terms are ORed; matchFields on metadata.name
-    assert fits(aff({"key": "zone", "operator": "In", "values": ["a"]},
-                    {"key": "size", "operator": "In", "values": ["6"]}), n) == bad
+    assert (
+        fits(
+            aff({"key": "zone", "operator": "In", "values": ["a"]}, {"key": "size", "operator": "In", "values": ["6"]}),
+            n,
+        )
+        == bad
+    )
     assert fits(aff(fields=[{"key": "metadata.name", "operator": "In", "values": ["n1"]}]), n) is None
     assert fits(aff(fields=[{"key": "metadata.name", "operator": "In", "values": ["n2"]}]), n) == bad
-    two_terms = pod(affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-        "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["x"]}]},
-                              {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}]}}})
+    two_terms = pod(
+        affinity={
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["x"]}]},
+                        {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]},
+                    ]
+                }
+            }
+        }
+    )
     assert fits(two_terms, n) is None
 
 
@@ -148,14 +191,26 @@ def test_toleration_matching() -> None:
 def test_taints_unschedulable_and_not_ready_filters() -> None:
     tainted = node("n", taints=[{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}])
     assert fits(pod(), tainted) == ["node(s) had untolerated taint {dedicated: gpu}"]
-    assert fits(pod(tolerations=[{"key": "dedicated", "operator": "Equal", "value": "gpu",
-                                  "effect": "NoSchedule"}]), tainted) is None
+    assert (
+        fits(
+            pod(tolerations=[{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]),
+            tainted,
+        )
+        is None
+    )
     noexec = node("n", taints=[{"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}])
     assert fits(pod(), noexec) == ["node(s) had untolerated taint {node.kubernetes.io/unreachable: }"]
     assert fits(pod(), node("n", taints=[{"key": "x", "effect": "PreferNoSchedule"}])) is None
     assert fits(pod(), node("n", unschedulable=True)) == ["node(s) were unschedulable"]
-    assert fits(pod(tolerations=[{"key": "node.kubernetes.io/unschedulable", "operator": "Exists",
-                                  "effect": "NoSchedule"}]), node("n", unschedulable=True)) is None
+    assert (
+        fits(
+            pod(
+                tolerations=[{"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"}]
+            ),
+            node("n", unschedulable=True),
+        )
+        is None
+    )
     assert fits(pod(), node("n", ready="False")) == ["node(s) were not ready"]
     assert fits(pod(), node("n", ready="Unknown")) == ["node(s) were not ready"]
     assert fits(pod(), node("n", ready="")) == ["node(s) were not ready"]
@@ -163,10 +218,14 @@ def test_taints_unschedulable_and_not_ready_filters() -> None:
 
 def test_failed_scheduling_message() -> None:
     assert fit_error_message(3, {"Insufficient cpu": 3}) == "0/3 nodes are available: 3 Insufficient cpu."
-    assert fit_error_message(3, {"Insufficient cpu": 2, "node(s) were unschedulable": 1}) == \
-        "0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu."
-    assert fit_error_message(2, {"Insufficient cpu": 2, "Insufficient memory": 1}) == \
-        "0/2 nodes are available: 1 Insufficient memory, 2 Insufficient cpu."
+    assert (
+        fit_error_message(3, {"Insufficient cpu": 2, "node(s) were unschedulable": 1})
+        == "0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu."
+    )
+    assert (
+        fit_error_message(2, {"Insufficient cpu": 2, "Insufficient memory": 1})
+        == "0/2 nodes are available: 1 Insufficient memory, 2 Insufficient cpu."
+    )
     assert fit_error_message(0, {}) == "no nodes available to schedule pods"
 
 
@@ -203,8 +262,18 @@ def test_prefer_no_schedule_lowers_score_and_preferred_affinity_raises_it() -> N
     s = score_nodes(tol, pod_requests(tol), [a, b])
     assert s[0] == s[1]
     c = NodeInfo.of(node("c", labels={"disk": "ssd"}))
-    pref = pod(affinity={"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
-        {"weight": 10, "preference": {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]}}]}})
+    pref = pod(
+        affinity={
+            "nodeAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 10,
+                        "preference": {"matchExpressions": [{"key": "disk", "operator": "In", "values": ["ssd"]}]},
+                    }
+                ]
+            }
+        }
+    )
     s = score_nodes(pref, pod_requests(pref), [b, c])
     assert s[1] > s[0]
 
@@ -228,19 +297,19 @@ def test_cache_counts_assumed_pods_until_confirmed_or_expired() -> None:
     clock.advance(10)
     assert c.cleanup() == []
     bound = dict(p, spec=dict(p["spec"], nodeName="n"))
-    c.add_or_update_pod(bound)                     # the watch confirms it
+    c.add_or_update_pod(bound)  # the watch confirms it
     assert not c.is_assumed("default/a") and c.nodes["n"].requested["cpu"] == 600
     clock.advance(100)
-    assert c.cleanup() == []                       # confirmed pods never expire
+    assert c.cleanup() == []  # confirmed pods never expire
     c.assume(pod("b", cpu="100m"), "n")
     c.finish_binding("default/b")
     clock.advance(31)
     assert c.cleanup() == ["default/b"] and c.nodes["n"].requested["cpu"] == 600
     c.assume(pod("c", cpu="100m"), "n")
-    c.forget("default/c")                          # binding failed
+    c.forget("default/c")  # binding failed
     assert c.nodes["n"].requested["cpu"] == 600
     done = dict(bound, status={"phase": "Succeeded"})
-    c.add_or_update_pod(done)                      # terminated pods free their node
+    c.add_or_update_pod(done)  # terminated pods free their node
     assert c.nodes["n"].requested.get("cpu", 0) == 0 and c.nodes["n"].pod_count == 0
     c.remove_node("n")
     assert c.num_nodes == 0
@@ -251,14 +320,14 @@ async def test_queue_backoff_and_unschedulable_pool() -> None:
     q = SchedulingQueue(clock, initial_backoff=1, max_backoff=8, max_unschedulable=60)
     q.add("a")
     q.add("b", priority=10)
-    assert q.pop_nowait().key == "b"               # higher priority first
+    assert q.pop_nowait().key == "b"  # higher priority first
     info = q.pop_nowait()
     assert info.key == "a" and q.pop_nowait() is None
     q.requeue_unschedulable(info, q.scheduling_cycle)
     assert q.where("a") == "unschedulable"
     clock.advance(30)
-    assert q.pop_nowait() is None                   # nothing changed: it stays parked
-    assert q.move_all_to_active() == 1              # a node was added
+    assert q.pop_nowait() is None  # nothing changed: it stays parked
+    assert q.move_all_to_active() == 1  # a node was added
     info = q.pop_nowait()
     assert info.key == "a" and info.attempts == 2
     # a move request during the attempt sends it to backoffQ instead of the pool
@@ -267,7 +336,7 @@ async def test_queue_backoff_and_unschedulable_pool() -> None:
     q.requeue_unschedulable(info, cycle)
     assert q.where("a") == "backoff"
     assert q.pop_nowait() is None
-    clock.advance(q.backoff_duration(2) + 0.01)     # 2 s after the 2nd attempt
+    clock.advance(q.backoff_duration(2) + 0.01)  # 2 s after the 2nd attempt
     assert q.pop_nowait().key == "a"
     assert [q.backoff_duration(n) for n in range(1, 6)] == [1, 2, 4, 8, 8]
     # parked pods are retried after max_unschedulable even if nothing changes
@@ -310,5 +379,4 @@ def test_find_node_counts_assumed_pods_and_reports_reasons() -> None:
     assert sorted(placed) == ["a", "b"], "the assumed pod made the first node full"
     chosen, reasons, n = s.find_node(pod("p3", cpu="700m"))
     assert chosen is None and n == 3
-    assert fit_error_message(n, reasons) == \
-        "0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu."
+    assert fit_error_message(n, reasons) == "0/3 nodes are available: 1 node(s) were unschedulable, 2 Insufficient cpu."

@@ -30,17 +30,20 @@ log = logging.getLogger("raykube.actors.apiserver")
 
 
 class APIServerActor:
-    def __init__(self, config: dict[str, Any], replica: int = 0, state_dir: str | None = None,
-                 start_timeout: float = 60.0) -> None:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    def __init__(
+        self, config: dict[str, Any], replica: int = 0, state_dir: str | None = None, start_timeout: float = 60.0
+    ) -> None:
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         self.config = dict(config)
         self.replica = replica
         self.start_timeout = start_timeout
         self.started_at = time.time()
         self.state_dir = state_dir
-        self.incarnation = (bump_incarnation(os.path.join(state_dir, "actors", f"apiserver-{replica}.incarnation"))
-                            if state_dir else 1)
+        self.incarnation = (
+            bump_incarnation(os.path.join(state_dir, "actors", f"apiserver-{replica}.incarnation")) if state_dir else 1
+        )
         self.url: str | None = None
         self.ready_at: float | None = None
         self.error: str | None = None

@@ -41,8 +41,9 @@ POWERED_OFF = "powered-off"
 
 class KubeletActor:
     def __init__(self, config: dict[str, Any], start_timeout: float = 60.0) -> None:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         self.config = dict(config)
         self.name = str(config["name"])
         self.state_dir = str(config["state_dir"])
@@ -105,12 +106,20 @@ class KubeletActor:
 
     def info(self) -> dict[str, Any]:
         kl = self._kubelet
-        return {"node": self.name, "pid": os.getpid(), "incarnation": self.incarnation, "inert": self.inert,
-                "started_at": self.started_at, "error": self.error,
-                "node_ip": kl.node_ip if kl else None, "port": kl.server.port if kl else None,
-                "pod_cidr": kl.config.pod_cidr if kl else None, "pods": len(kl.workers) if kl else 0,
-                "lease_renewals": kl.lease_renewals if kl else 0,
-                "limits": kl.runtime.limiter.memory if kl and kl.runtime else None}
+        return {
+            "node": self.name,
+            "pid": os.getpid(),
+            "incarnation": self.incarnation,
+            "inert": self.inert,
+            "started_at": self.started_at,
+            "error": self.error,
+            "node_ip": kl.node_ip if kl else None,
+            "port": kl.server.port if kl else None,
+            "pod_cidr": kl.config.pod_cidr if kl else None,
+            "pods": len(kl.workers) if kl else 0,
+            "lease_renewals": kl.lease_renewals if kl else 0,
+            "limits": kl.runtime.limiter.memory if kl and kl.runtime else None,
+        }
 
     def runtime(self) -> dict[str, Any]:
         kl = self._kubelet

@@ -74,8 +74,7 @@ class RaftstoreMemberActor:
         self._exit_code: int | None = None
         self._kill_stale()
         spawned = threading.Event()
-        self._thread = threading.Thread(target=self._supervise, args=(spawned,), name=f"member-{name}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._supervise, args=(spawned,), name=f"member-{name}", daemon=True)
         self._thread.start()
         if not spawned.wait(30):
             raise RuntimeError(f"member {name}: child did not start")
@@ -102,10 +101,12 @@ class RaftstoreMemberActor:
             pidfile = os.path.join(self.mdir, "member.pid")
             if os.path.exists(pidfile):
                 os.unlink(pidfile)
-            cmd = exec_with_pdeathsig([sys.executable, "-m", "raftstore.member", "--data-dir", self.data_dir,
-                                       "--name", self.name])
-            self._proc = subprocess.Popen(cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, close_fds=True,
-                                          cwd=self.mdir)
+            cmd = exec_with_pdeathsig(
+                [sys.executable, "-m", "raftstore.member", "--data-dir", self.data_dir, "--name", self.name]
+            )
+            self._proc = subprocess.Popen(
+                cmd, stdout=log, stderr=log, stdin=subprocess.DEVNULL, close_fds=True, cwd=self.mdir
+            )
             log.close()
             # Same PID after execve; the member rewrites the file once it serves.
             with open(pidfile, "w") as f:
@@ -118,8 +119,11 @@ class RaftstoreMemberActor:
         self._exit_code = rc
         if self._stopping:
             return
-        print(f"member {self.name}: process {self._proc.pid} exited with {rc}; exiting the actor so Ray "
-              f"restarts it", file=sys.stderr, flush=True)
+        print(
+            f"member {self.name}: process {self._proc.pid} exited with {rc}; exiting the actor so Ray restarts it",
+            file=sys.stderr,
+            flush=True,
+        )
         os._exit(1)
 
     def _serving(self) -> bool:
@@ -136,8 +140,9 @@ class RaftstoreMemberActor:
         deadline = time.monotonic() + timeout
         while not self._serving():
             if self._proc is None or self._proc.poll() is not None:
-                raise RuntimeError(f"member {self.name} exited during start-up; see "
-                                   f"{os.path.join(self.mdir, 'member.log')}")
+                raise RuntimeError(
+                    f"member {self.name} exited during start-up; see {os.path.join(self.mdir, 'member.log')}"
+                )
             if time.monotonic() > deadline:
                 raise TimeoutError(f"member {self.name} not serving on {self.spec.client} after {timeout} s")
             time.sleep(0.02)

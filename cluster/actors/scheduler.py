@@ -30,14 +30,34 @@ class SchedulerActor(ComponentRunner):
     component = "scheduler"
     lease_name = "kube-scheduler"
 
-    def __init__(self, server: str, token: str, ca_pem: str | None = None, *, ca_file: str | None = None,
-                 replica: int = 0, state_dir: str | None = None, leader_elect: bool = True,
-                 lease_duration: float = 15.0, renew_deadline: float = 10.0, retry_period: float = 2.0,
-                 config: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        ca_pem: str | None = None,
+        *,
+        ca_file: str | None = None,
+        replica: int = 0,
+        state_dir: str | None = None,
+        leader_elect: bool = True,
+        lease_duration: float = 15.0,
+        renew_deadline: float = 10.0,
+        retry_period: float = 2.0,
+        config: dict[str, Any] | None = None,
+    ) -> None:
         self.config = dict(config or {})
-        super().__init__(server, token, ca_pem, ca_file=ca_file, replica=replica, state_dir=state_dir,
-                         leader_elect=leader_elect, lease_duration=lease_duration, renew_deadline=renew_deadline,
-                         retry_period=retry_period)
+        super().__init__(
+            server,
+            token,
+            ca_pem,
+            ca_file=ca_file,
+            replica=replica,
+            state_dir=state_dir,
+            leader_elect=leader_elect,
+            lease_duration=lease_duration,
+            renew_deadline=renew_deadline,
+            retry_period=retry_period,
+        )
 
     def make_component(self, client: Any) -> Any:
         # Lazy: only the actor process runs the scheduler; the launcher imports this module to wrap the class.

@@ -56,5 +56,11 @@ def controller_uid(obj: dict[str, Any]) -> str | None:
 
 def owner_ref_for(owner: dict[str, Any], res: Kind, *, block: bool = True) -> dict[str, Any]:
     """A controller ownerReference to ``owner`` (``metav1.NewControllerRef``)."""
-    return {"apiVersion": res.api_version, "kind": res.kind, "name": name_of(owner), "uid": uid_of(owner),
-            "controller": True, "blockOwnerDeletion": block}
+    return {
+        "apiVersion": res.api_version,
+        "kind": res.kind,
+        "name": name_of(owner),
+        "uid": uid_of(owner),
+        "controller": True,
+        "blockOwnerDeletion": block,
+    }

@@ -17,8 +17,8 @@ from typing import Any
 from .quantity import parse_quantity
 
 CPU, MEMORY, PODS, EPHEMERAL = "cpu", "memory", "pods", "ephemeral-storage"
-DEFAULT_MILLI_CPU_REQUEST = 100          # kube-scheduler's non-zero defaults, for scoring only
-DEFAULT_MEMORY_REQUEST = 200 * 2 ** 20
+DEFAULT_MILLI_CPU_REQUEST = 100  # kube-scheduler's non-zero defaults, for scoring only
+DEFAULT_MEMORY_REQUEST = 200 * 2**20
 DEFAULT_MAX_PODS = 110
 
 

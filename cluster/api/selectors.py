@@ -22,8 +22,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-_KEY_RE = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-                     r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_KEY_RE = re.compile(
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+)
 _VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
@@ -111,16 +113,20 @@ def _split_top(s: str) -> list[str]:
 
 def _check_key(key: str, raw: str) -> None:
     if not key or len(key) > 316 or not _KEY_RE.match(key):
-        raise SelectorError(f'unable to parse requirement: values[0][{key}]: Invalid value: "{key}": '
-                          f"name part must consist of alphanumeric characters, '-', '_' or '.', and must start "
-                          f"and end with an alphanumeric character (in selector {raw!r})")
+        raise SelectorError(
+            f'unable to parse requirement: values[0][{key}]: Invalid value: "{key}": '
+            f"name part must consist of alphanumeric characters, '-', '_' or '.', and must start "
+            f"and end with an alphanumeric character (in selector {raw!r})"
+        )
 
 
 def _check_value(v: str, raw: str) -> None:
     if len(v) > 63 or not _VALUE_RE.match(v):
-        raise SelectorError(f'unable to parse requirement: Invalid value: "{v}": a valid label must be an empty '
-                          f"string or consist of alphanumeric characters, '-', '_' or '.', and must start and "
-                          f"end with an alphanumeric character (in selector {raw!r})")
+        raise SelectorError(
+            f'unable to parse requirement: Invalid value: "{v}": a valid label must be an empty '
+            f"string or consist of alphanumeric characters, '-', '_' or '.', and must start and "
+            f"end with an alphanumeric character (in selector {raw!r})"
+        )
 
 
 _SET_RE = re.compile(r"^\s*([^\s!=<>()]+)\s+(in|notin)\s*\((.*)\)\s*$")
@@ -154,7 +160,9 @@ def parse_label_selector(raw: str | None) -> LabelSelector:
                 try:
                     int(val)
                 except ValueError:
-                    raise SelectorError(f"for 'Gt', 'Lt' operators, the value must be an integer (in {raw!r})") from None
+                    raise SelectorError(
+                        f"for 'Gt', 'Lt' operators, the value must be an integer (in {raw!r})"
+                    ) from None
                 reqs.append(Requirement(key, "gt" if op == ">" else "lt", (val,)))
                 continue
             _check_value(val, raw)
@@ -254,7 +262,7 @@ def _split_escaped(s: str, sep: str) -> list[str]:
     while i < len(s):
         ch = s[i]
         if ch == "\\" and i + 1 < len(s):
-            cur.append(s[i:i + 2])
+            cur.append(s[i : i + 2])
             i += 2
             continue
         if ch == sep:
@@ -297,8 +305,7 @@ def parse_field_selector(raw: str | None, allowed: set[str] | None = None, plura
             raise SelectorError(f"invalid selector: '{raw}'; can't understand '{part}'")
         path, op, val = m.group(1), m.group(2), _unescape(m.group(3))
         if allowed is not None and path not in allowed:
-            raise SelectorError(f'field label not supported: {path}'
-                              + (f' (resource "{plural}")' if plural else ""))
+            raise SelectorError(f"field label not supported: {path}" + (f' (resource "{plural}")' if plural else ""))
         reqs.append(FieldRequirement(path, "!=" if op == "!=" else "=", val))
     return FieldSelector(tuple(reqs))
 
@@ -320,6 +327,12 @@ def selector_string(selector: dict[str, Any] | None) -> str:
     parts = [f"{k}={v}" for k, v in sorted(((selector or {}).get("matchLabels") or {}).items())]
     for e in (selector or {}).get("matchExpressions") or []:
         op, key, vals = e.get("operator"), e.get("key"), ",".join(e.get("values") or [])
-        parts.append({"In": f"{key} in ({vals})", "NotIn": f"{key} notin ({vals})", "Exists": f"{key}",
-                      "DoesNotExist": f"!{key}"}.get(op, ""))
+        parts.append(
+            {
+                "In": f"{key} in ({vals})",
+                "NotIn": f"{key} notin ({vals})",
+                "Exists": f"{key}",
+                "DoesNotExist": f"!{key}",
+            }.get(op, "")
+        )
     return ",".join(p for p in parts if p)

@@ -30,8 +30,11 @@ def tolerates(tolerations: Iterable[dict[str, Any]], taint: dict[str, Any]) -> b
     return any(toleration_tolerates(t, taint) for t in tolerations)
 
 
-def untolerated_taint(taints: Iterable[dict[str, Any]], tolerations: list[dict[str, Any]],
-                      effects: tuple[str, ...] = ("NoSchedule", "NoExecute")) -> dict[str, Any] | None:
+def untolerated_taint(
+    taints: Iterable[dict[str, Any]],
+    tolerations: list[dict[str, Any]],
+    effects: tuple[str, ...] = ("NoSchedule", "NoExecute"),
+) -> dict[str, Any] | None:
     """The first taint with one of ``effects`` that no toleration tolerates (None: all tolerated)."""
     for taint in taints:
         if taint.get("effect") in effects and not tolerates(tolerations, taint):
@@ -39,8 +42,9 @@ def untolerated_taint(taints: Iterable[dict[str, Any]], tolerations: list[dict[s
     return None
 
 
-def matching_tolerations(tolerations: list[dict[str, Any]], taints: list[dict[str, Any]]
-                         ) -> tuple[bool, list[dict[str, Any]]]:
+def matching_tolerations(
+    tolerations: list[dict[str, Any]], taints: list[dict[str, Any]]
+) -> tuple[bool, list[dict[str, Any]]]:
     """(all taints tolerated, the tolerations used) - ``GetMatchingTolerations`` of the taint manager."""
     used: list[dict[str, Any]] = []
     for taint in taints:

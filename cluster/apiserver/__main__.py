@@ -30,8 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-body-bytes", type=int, default=3 * 1024 * 1024)
     p.add_argument("--max-watches", type=int, default=10_000)
     p.add_argument("--service-cidr", default="127.96.0.0/16")
-    p.add_argument("--default-toleration-seconds", type=int, default=300,
-                   help="new pods tolerate not-ready/unreachable nodes this long (DefaultTolerationSeconds)")
+    p.add_argument(
+        "--default-toleration-seconds",
+        type=int,
+        default=300,
+        help="new pods tolerate not-ready/unreachable nodes this long (DefaultTolerationSeconds)",
+    )
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -39,9 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = APIServerConfig(
         raftstore_endpoints=[e.strip() for e in args.raftstore_endpoints.split(",") if e.strip()],
-        host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key,
-        tokens_file=args.tokens_file, max_body_bytes=args.max_body_bytes, max_watches=args.max_watches,
-        service_cidr=args.service_cidr, default_toleration_seconds=args.default_toleration_seconds)
+        host=args.host,
+        port=args.port,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tokens_file=args.tokens_file,
+        max_body_bytes=args.max_body_bytes,
+        max_watches=args.max_watches,
+        service_cidr=args.service_cidr,
+        default_toleration_seconds=args.default_toleration_seconds,
+    )
 
     async def run() -> None:
         server = APIServer(cfg)

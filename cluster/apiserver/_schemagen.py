@@ -22,9 +22,22 @@ import pprint
 import typing
 
 ROOTS = {
-    "V1Pod", "V1Deployment", "V1ReplicaSet", "V1Service", "V1Endpoints", "V1ConfigMap", "V1Secret",
-    "CoreV1Event", "V1Namespace", "V1Node", "V1Lease", "V1Scale", "V1Binding", "V1Eviction",
-    "V1DeleteOptions", "V1Status",
+    "V1Pod",
+    "V1Deployment",
+    "V1ReplicaSet",
+    "V1Service",
+    "V1Endpoints",
+    "V1ConfigMap",
+    "V1Secret",
+    "CoreV1Event",
+    "V1Namespace",
+    "V1Node",
+    "V1Lease",
+    "V1Scale",
+    "V1Binding",
+    "V1Eviction",
+    "V1DeleteOptions",
+    "V1Status",
 }
 
 # Map fields whose values are resource quantities (Kubernetes' resource.Quantity).

@@ -20,7 +20,7 @@ NAMESPACES = served("namespaces")
 class NamespaceLifecycle:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.namespaces: dict[str, Obj] = {}   # name -> object, as the watch hub last saw it
+        self.namespaces: dict[str, Obj] = {}  # name -> object, as the watch hub last saw it
         self._prefix = NAMESPACES.key_prefix(None)
 
     def on_event(self, ev: WEvent) -> None:
@@ -48,6 +48,10 @@ class NamespaceLifecycle:
         if nso is None:
             raise errors.not_found("namespaces", "", ns)
         if (nso.get("metadata") or {}).get("deletionTimestamp"):
-            raise errors.forbidden(f'{rdef.plural} "{name}" is forbidden: unable to create new '
-                                   f"content in namespace {ns} because it is being terminated",
-                                   rdef.plural, rdef.group, name or "")
+            raise errors.forbidden(
+                f'{rdef.plural} "{name}" is forbidden: unable to create new '
+                f"content in namespace {ns} because it is being terminated",
+                rdef.plural,
+                rdef.group,
+                name or "",
+            )

@@ -53,8 +53,9 @@ NODE_PREFIX = "system:node:"
 SCHEDULER = "system:kube-scheduler"
 CONTROLLER_MANAGER = "system:kube-controller-manager"
 READ_VERBS = frozenset({"get", "list", "watch"})
-NODE_READABLE = frozenset({"nodes", "pods", "services", "endpoints", "configmaps", "secrets", "namespaces",
-                           "events", "leases"})
+NODE_READABLE = frozenset(
+    {"nodes", "pods", "services", "endpoints", "configmaps", "secrets", "namespaces", "events", "leases"}
+)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class User:
     @property
     def node_name(self) -> str | None:
         if NODES_GROUP in self.groups and self.name.startswith(NODE_PREFIX):
-            return self.name[len(NODE_PREFIX):]
+            return self.name[len(NODE_PREFIX) :]
         return None
 
 
@@ -164,11 +165,10 @@ class Authenticator:
 
 
 def _deny_message(user: User, a: Attributes, extra: str = "") -> str:
-    what = f'{a.resource}{"." + a.group if a.group else ""}'
+    what = f"{a.resource}{'.' + a.group if a.group else ''}"
     head = f'{what} "{a.name}" is forbidden' if a.name else f"{what} is forbidden"
     scope = f'in the namespace "{a.namespace}"' if a.namespace else "at the cluster scope"
-    msg = (f'{head}: User "{user.name}" cannot {a.verb} resource "{a.full_resource}" in API group "{a.group}" '
-           f"{scope}")
+    msg = f'{head}: User "{user.name}" cannot {a.verb} resource "{a.full_resource}" in API group "{a.group}" {scope}'
     return msg + (f": {extra}" if extra else "")
 
 
@@ -198,35 +198,49 @@ def _authorize_node(user: User, node: str, a: Attributes) -> Decision:
         return Decision(True)
     if r == "nodes" and sub in ("", "status") and verb in ("create", "update", "patch", "delete"):
         if verb == "create":
+
             def check_create(old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
                 if new is not None and (new.get("metadata") or {}).get("name") != node:
-                    raise forbidden(user, a, f"node '{node}' is not allowed to modify node "
-                                             f"'{(new.get('metadata') or {}).get('name')}'")
+                    raise forbidden(
+                        user,
+                        a,
+                        f"node '{node}' is not allowed to modify node '{(new.get('metadata') or {}).get('name')}'",
+                    )
+
             return Decision(True, object_check=check_create)
         if a.name == node:
             return Decision(True)
         return Decision(False, f"node '{node}' is not allowed to modify node '{a.name}'")
     if r == "leases" and a.group == "coordination.k8s.io" and a.namespace == "kube-node-lease" and not sub:
         if verb == "create":
+
             def check_lease(old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
                 if new is not None and (new.get("metadata") or {}).get("name") != node:
                     raise forbidden(user, a, f"node '{node}' may only create its own lease")
+
             return Decision(True, object_check=check_lease)
         if verb in ("update", "patch", "delete", "get") and a.name == node:
             return Decision(True)
         return Decision(False, f"node '{node}' may only modify its own lease")
     if r == "pods" and not a.group:
-        bound_ops = (sub == "status" and verb in ("update", "patch")) or (sub == "" and verb == "delete") or \
-                    (sub == "" and verb == "create") or (sub == "eviction" and verb == "create")
+        bound_ops = (
+            (sub == "status" and verb in ("update", "patch"))
+            or (sub == "" and verb == "delete")
+            or (sub == "" and verb == "create")
+            or (sub == "eviction" and verb == "create")
+        )
         if bound_ops:
+
             def check_pod(old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
                 for obj in (old, new):
                     if obj is None:
                         continue
                     bound = (obj.get("spec") or {}).get("nodeName")
                     if bound != node:
-                        raise forbidden(user, a, f"node '{node}' can only modify pods bound to it "
-                                                 f"(pod is bound to '{bound or ''}')")
+                        raise forbidden(
+                            user, a, f"node '{node}' can only modify pods bound to it (pod is bound to '{bound or ''}')"
+                        )
+
             return Decision(True, object_check=check_pod)
         return Decision(False, f"node '{node}' cannot {verb} {a.full_resource}")
     if r == "events" and not a.group and verb in ("create", "update", "patch"):

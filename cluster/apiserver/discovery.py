@@ -63,16 +63,27 @@ def resource_list(group: str, version: str) -> dict[str, Any]:
     for r in RESOURCES:
         if r.group != group or r.version != version:
             continue
-        item: dict[str, Any] = {"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
-                                "kind": r.kind, "verbs": list(r.verbs), "storageVersionHash": _storage_hash(r)}
+        item: dict[str, Any] = {
+            "name": r.plural,
+            "singularName": r.singular,
+            "namespaced": r.namespaced,
+            "kind": r.kind,
+            "verbs": list(r.verbs),
+            "storageVersionHash": _storage_hash(r),
+        }
         if r.short_names:
             item["shortNames"] = list(r.short_names)
         if r.categories:
             item["categories"] = list(r.categories)
         items.append(item)
         for s in r.subresources:
-            sub: dict[str, Any] = {"name": f"{r.plural}/{s.name}", "singularName": "", "namespaced": r.namespaced,
-                                   "kind": s.kind, "verbs": list(s.verbs)}
+            sub: dict[str, Any] = {
+                "name": f"{r.plural}/{s.name}",
+                "singularName": "",
+                "namespaced": r.namespaced,
+                "kind": s.kind,
+                "verbs": list(s.verbs),
+            }
             if s.group or s.version != r.version or s.kind in ("Scale", "Eviction"):
                 sub["group"] = s.group
                 sub["version"] = s.version
@@ -81,14 +92,22 @@ def resource_list(group: str, version: str) -> dict[str, Any]:
 
 
 def api_versions(server_address: str) -> dict[str, Any]:
-    return {"kind": "APIVersions", "versions": ["v1"],
-            "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}]}
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
+    }
 
 
 def api_group(group: str) -> dict[str, Any]:
     versions = [{"groupVersion": f"{group}/{v}", "version": v} for v in GROUPS[group]]
-    return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": versions,
-            "preferredVersion": versions[0]}
+    return {
+        "kind": "APIGroup",
+        "apiVersion": "v1",
+        "name": group,
+        "versions": versions,
+        "preferredVersion": versions[0],
+    }
 
 
 def api_group_list() -> dict[str, Any]:
@@ -117,10 +136,18 @@ def _aggregated_group(group: str, version_tag: str) -> dict[str, Any]:
                 item["shortNames"] = list(r.short_names)
             if r.categories:
                 item["categories"] = list(r.categories)
-            subs = [{"subresource": s.name,
-                     "responseKind": {"group": s.group if s.kind in ("Scale", "Eviction") else r.group,
-                                      "version": s.version, "kind": s.kind},
-                     "verbs": list(s.verbs)} for s in r.subresources]
+            subs = [
+                {
+                    "subresource": s.name,
+                    "responseKind": {
+                        "group": s.group if s.kind in ("Scale", "Eviction") else r.group,
+                        "version": s.version,
+                        "kind": s.kind,
+                    },
+                    "verbs": list(s.verbs),
+                }
+                for s in r.subresources
+            ]
             if subs:
                 item["subresources"] = subs
             resources.append(item)
@@ -129,10 +156,13 @@ def _aggregated_group(group: str, version_tag: str) -> dict[str, Any]:
 
 
 def aggregated(core: bool, version_tag: str = "v2") -> dict[str, Any]:
-    groups = [_aggregated_group("", version_tag)] if core else [_aggregated_group(g, version_tag)
-                                                                  for g in GROUPS if g]
-    return {"kind": "APIGroupDiscoveryList", "apiVersion": f"apidiscovery.k8s.io/{version_tag}",
-            "metadata": {}, "items": groups}
+    groups = [_aggregated_group("", version_tag)] if core else [_aggregated_group(g, version_tag) for g in GROUPS if g]
+    return {
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": f"apidiscovery.k8s.io/{version_tag}",
+        "metadata": {},
+        "items": groups,
+    }
 
 
 def wants_aggregated(accept: str) -> str | None:
@@ -151,6 +181,7 @@ def wants_aggregated(accept: str) -> str | None:
 
 # ------------------------------------------------------------ OpenAPI v3
 
+
 def _schema_ref(t: Any) -> dict[str, Any]:
     if isinstance(t, list):
         if t[0] == "list":
@@ -159,8 +190,10 @@ def _schema_ref(t: Any) -> dict[str, Any]:
     if t in SCHEMAS:
         return {"allOf": [{"$ref": f"#/components/schemas/{t}"}]}
     return {
-        "string": {"type": "string"}, "integer": {"type": "integer", "format": "int64"},
-        "number": {"type": "number", "format": "double"}, "boolean": {"type": "boolean"},
+        "string": {"type": "string"},
+        "integer": {"type": "integer", "format": "int64"},
+        "number": {"type": "number", "format": "double"},
+        "boolean": {"type": "boolean"},
         "date-time": {"type": "string", "format": "date-time"},
         "int-or-string": {"x-kubernetes-int-or-string": True},
         "quantity": {"x-kubernetes-int-or-string": True, "pattern": "^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"},
@@ -211,6 +244,7 @@ def _reachable(roots: list[str]) -> list[str]:
                 walk(t[1])
             elif t in SCHEMAS:
                 todo.append(t)
+
         for t in SCHEMAS[n]["fields"].values():
             walk(t)
     return sorted(seen)
@@ -218,7 +252,7 @@ def _reachable(roots: list[str]) -> list[str]:
 
 _PARAMS = {
     "fieldValidation": "fieldValidation instructs the server on how to handle objects in the request containing "
-                       "unknown or duplicate fields. Valid values are: Ignore, Warn (default) and Strict.",
+    "unknown or duplicate fields. Valid values are: Ignore, Warn (default) and Strict.",
     "dryRun": "When present, indicates that modifications should not be persisted. Valid values are: All.",
     "fieldManager": "fieldManager is a name associated with the actor or entity that is making these changes.",
 }
@@ -230,18 +264,30 @@ def _op(r: ResourceDef, action: str, body: bool, params: list[str]) -> dict[str,
         "operationId": f"{action}{r.kind}",
         "x-kubernetes-action": action,
         "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
-        "parameters": [{"name": p, "in": "query", "description": _PARAMS[p], "schema": {"type": "string",
-                                                                                       "uniqueItems": True}}
-                       for p in params],
-        "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": ref}}},
-                      "401": {"description": "Unauthorized"}},
+        "parameters": [
+            {"name": p, "in": "query", "description": _PARAMS[p], "schema": {"type": "string", "uniqueItems": True}}
+            for p in params
+        ],
+        "responses": {
+            "200": {"description": "OK", "content": {"application/json": {"schema": ref}}},
+            "401": {"description": "Unauthorized"},
+        },
     }
     if body:
-        ctypes = ["application/json"] if action != "patch" else [
-            "application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json",
-            "application/strategic-merge-patch+json"]
-        op["requestBody"] = {"content": {ct: {"schema": ref if action != "patch" else {"type": "object"}}
-                                         for ct in ctypes}, "required": True}
+        ctypes = (
+            ["application/json"]
+            if action != "patch"
+            else [
+                "application/apply-patch+yaml",
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/strategic-merge-patch+json",
+            ]
+        )
+        op["requestBody"] = {
+            "content": {ct: {"schema": ref if action != "patch" else {"type": "object"}} for ct in ctypes},
+            "required": True,
+        }
     return op
 
 
@@ -256,15 +302,18 @@ def openapi_v3(group: str, version: str) -> dict[str, Any]:
         base = r.gv_path + ("/namespaces/{namespace}" if r.namespaced else "")
         paths[f"{base}/{r.plural}"] = {"get": _op(r, "list", False, []), "post": _op(r, "post", True, write)}
         paths[f"{base}/{r.plural}/{{name}}"] = {
-            "get": _op(r, "get", False, []), "put": _op(r, "put", True, write),
+            "get": _op(r, "get", False, []),
+            "put": _op(r, "put", True, write),
             "patch": _op(r, "patch", True, write),
             "delete": _op(r, "delete", False, ["dryRun"]),
         }
         for s in r.subresources:
             if s.name in ("status", "scale"):
                 paths[f"{base}/{r.plural}/{{name}}/{s.name}"] = {
-                    "get": _op(r, "get", False, []), "put": _op(r, "put", True, write),
-                    "patch": _op(r, "patch", True, write)}
+                    "get": _op(r, "get", False, []),
+                    "put": _op(r, "put", True, write),
+                    "patch": _op(r, "patch", True, write),
+                }
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes (raykube)", "version": VERSION_INFO["gitVersion"]},

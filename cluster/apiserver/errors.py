@@ -113,14 +113,19 @@ def not_found(plural: str, group: str, name: str) -> APIError:
 
 
 def already_exists(plural: str, group: str, name: str) -> APIError:
-    return APIError(409, "AlreadyExists", f'{_qualified(plural, group)} "{name}" already exists',
-                    _details(name, group, plural))
+    return APIError(
+        409, "AlreadyExists", f'{_qualified(plural, group)} "{name}" already exists', _details(name, group, plural)
+    )
 
 
 def conflict(plural: str, group: str, name: str, detail: str | None = None) -> APIError:
     detail = detail or "the object has been modified; please apply your changes to the latest version and try again"
-    return APIError(409, "Conflict", f'Operation cannot be fulfilled on {_qualified(plural, group)} "{name}": {detail}',
-                    _details(name, group, plural))
+    return APIError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {_qualified(plural, group)} "{name}": {detail}',
+        _details(name, group, plural),
+    )
 
 
 def invalid_object(kind: str, group: str, name: str, causes: list[Cause]) -> APIError:
@@ -156,14 +161,21 @@ def method_not_allowed(message: str = "the server does not allow this method on 
 
 
 def unsupported_media_type(ct: str) -> APIError:
-    return APIError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
-                    f"accepted media types include: application/json-patch+json, application/merge-patch+json, "
-                    f"application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct!r})")
+    return APIError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - "
+        f"accepted media types include: application/json-patch+json, application/merge-patch+json, "
+        f"application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct!r})",
+    )
 
 
 def not_acceptable(accept: str) -> APIError:
-    return APIError(406, "NotAcceptable", f"only the following media types are accepted: application/json, "
-                    f"application/yaml (got {accept!r})")
+    return APIError(
+        406,
+        "NotAcceptable",
+        f"only the following media types are accepted: application/json, application/yaml (got {accept!r})",
+    )
 
 
 def unavailable(message: str) -> APIError:

@@ -37,7 +37,7 @@ from .strategy import Obj, Strategy
 
 # The authorizer's per-object check (auth.Decision.object_check) of (old, new); it raises to refuse.
 ObjectCheck = Callable[[Obj | None, Obj | None], None] | None
-Decoded = tuple[Obj, list[Cause]]   # a decoded body, and the problems decoding found (422 causes)
+Decoded = tuple[Obj, list[Cause]]  # a decoded body, and the problems decoding found (422 causes)
 GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 PROPAGATION_POLICIES = ["Foreground", "Background", "Orphan"]
 
@@ -53,8 +53,16 @@ def generate_name(prefix: str) -> str:
 
 # ----------------------------------------------------------- decoding
 
-def decode_body(rdef: ResourceDef, body: Any, opts: WriteOptions, *, type_name: str | None = None,
-                kind: str | None = None, api_version: str | None = None) -> Decoded:
+
+def decode_body(
+    rdef: ResourceDef,
+    body: Any,
+    opts: WriteOptions,
+    *,
+    type_name: str | None = None,
+    kind: str | None = None,
+    api_version: str | None = None,
+) -> Decoded:
     """Check kind/apiVersion, drop unknown fields (per fieldValidation), reject type errors."""
     kind = kind or rdef.kind
     api_version = api_version or rdef.api_version
@@ -62,15 +70,20 @@ def decode_body(rdef: ResourceDef, body: Any, opts: WriteOptions, *, type_name: 
         raise errors.bad_request(f"the body of the request must be a JSON object, got {type(body).__name__}")
     bkind, bav = body.get("kind"), body.get("apiVersion")
     if bkind not in (None, "") and bkind != kind:
-        raise errors.bad_request(f'{bkind} in version "{api_version.split("/")[-1]}" cannot be handled as a '
-                                 f"{kind}: the object kind ({bkind}) does not match the resource kind ({kind})")
+        raise errors.bad_request(
+            f'{bkind} in version "{api_version.split("/")[-1]}" cannot be handled as a '
+            f"{kind}: the object kind ({bkind}) does not match the resource kind ({kind})"
+        )
     if bav not in (None, "") and bav != api_version:
-        raise errors.bad_request(f"the API version in the data ({bav}) does not match the expected API version "
-                                 f"({api_version})")
+        raise errors.bad_request(
+            f"the API version in the data ({bav}) does not match the expected API version ({api_version})"
+        )
     dec = schema.decode(body, type_name or rdef.schema, check_required=False)
     if dec.type_errors:
-        raise errors.bad_request(f'{kind} in version "{api_version.split("/")[-1]}" cannot be handled as a '
-                                 f"{kind}: json: {dec.type_errors[0]}")
+        raise errors.bad_request(
+            f'{kind} in version "{api_version.split("/")[-1]}" cannot be handled as a '
+            f"{kind}: json: {dec.type_errors[0]}"
+        )
     problems = [f'unknown field "{u}"' for u in dec.unknown] + [f'duplicate field "{d}"' for d in opts.duplicates]
     if problems:
         if opts.field_validation == "Strict":
@@ -96,8 +109,9 @@ def invalid(rdef: ResourceDef, obj: Obj, causes: list[Cause]) -> APIError:
     return errors.invalid_object(rdef.kind, rdef.group, name, uniq)
 
 
-def validate(rdef: ResourceDef, strategy: Strategy, obj: Obj, old: Obj | None, extra: list[Cause], *,
-             status: bool = False) -> None:
+def validate(
+    rdef: ResourceDef, strategy: Strategy, obj: Obj, old: Obj | None, extra: list[Cause], *, status: bool = False
+) -> None:
     """Raise the 422 for ``extra`` causes, missing required fields and the strategy's findings, if any."""
     causes = list(extra)
     req = schema.decode(obj, rdef.schema, check_required=True)
@@ -114,11 +128,19 @@ def validate(rdef: ResourceDef, strategy: Strategy, obj: Obj, old: Obj | None, e
 
 # ------------------------------------------------------------- create
 
+
 def prepare_create(rdef: ResourceDef, strategy: Strategy, obj: Obj) -> None:
     """Server-set metadata, then the strategy's defaults, initial status and create hook."""
     md = obj["metadata"]
-    for f in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-              "generation", "selfLink"):
+    for f in (
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "selfLink",
+    ):
         md.pop(f, None)
     if not md.get("name") and md.get("generateName"):
         md["name"] = generate_name(md["generateName"])
@@ -136,6 +158,7 @@ def prepare_create(rdef: ResourceDef, strategy: Strategy, obj: Obj) -> None:
 
 # ------------------------------------------------------------- update
 
+
 def prepare_update(rdef: ResourceDef, strategy: Strategy, new: Obj, old: Obj, subresource: str | None) -> Obj:
     """The object an update of ``old`` to ``new`` stores (before validation)."""
     if subresource is not None:
@@ -144,8 +167,15 @@ def prepare_update(rdef: ResourceDef, strategy: Strategy, new: Obj, old: Obj, su
             return out
     md = new.setdefault("metadata", {})
     omd = old.get("metadata") or {}
-    for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation",
-              "namespace", "name"):
+    for f in (
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "namespace",
+        "name",
+    ):
         if f in omd:
             md[f] = omd[f]
         else:
@@ -163,9 +193,18 @@ def prepare_update(rdef: ResourceDef, strategy: Strategy, new: Obj, old: Obj, su
     if omd.get("deletionTimestamp"):
         added = set(md.get("finalizers") or []) - set(omd.get("finalizers") or [])
         if added:
-            raise errors.invalid_object(rdef.kind, rdef.group, omd.get("name", ""), [errors.forbidden_field(
-                "metadata.finalizers", "no new finalizers can be added if the object is being deleted, found "
-                                       f"new finalizers {sorted(added)!r}")])
+            raise errors.invalid_object(
+                rdef.kind,
+                rdef.group,
+                omd.get("name", ""),
+                [
+                    errors.forbidden_field(
+                        "metadata.finalizers",
+                        "no new finalizers can be added if the object is being deleted, found "
+                        f"new finalizers {sorted(added)!r}",
+                    )
+                ],
+            )
     return new
 
 
@@ -179,8 +218,9 @@ def bump_generation(strategy: Strategy, new: Obj, old: Obj) -> None:
     new["metadata"]["generation"] = gen
 
 
-def before_update(rdef: ResourceDef, strategy: Strategy, new: Obj, old: Obj, subresource: str | None,
-                  causes: list[Cause]) -> Obj:
+def before_update(
+    rdef: ResourceDef, strategy: Strategy, new: Obj, old: Obj, subresource: str | None, causes: list[Cause]
+) -> Obj:
     """Prepare an update, count its generation and validate it; the object to store."""
     out = prepare_update(rdef, strategy, new, old, subresource)
     bump_generation(strategy, out, old)
@@ -190,14 +230,16 @@ def before_update(rdef: ResourceDef, strategy: Strategy, new: Obj, old: Obj, sub
 
 # ------------------------------------------------------------- delete
 
+
 def delete_policy(options: dict[str, Any]) -> tuple[str | None, int | None]:
     """(propagationPolicy, gracePeriodSeconds) of DeleteOptions, checked."""
     policy = options.get("propagationPolicy")
     if policy is None and options.get("orphanDependents") is not None:
         policy = "Orphan" if options["orphanDependents"] else "Background"
     if policy not in (None, *PROPAGATION_POLICIES):
-        raise errors.invalid_object("DeleteOptions", "meta.k8s.io", "", [errors.unsupported(
-            "propagationPolicy", policy, PROPAGATION_POLICIES)])
+        raise errors.invalid_object(
+            "DeleteOptions", "meta.k8s.io", "", [errors.unsupported("propagationPolicy", policy, PROPAGATION_POLICIES)]
+        )
     grace = options.get("gracePeriodSeconds")
     if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)):
         raise errors.bad_request("gracePeriodSeconds must be an integer")
@@ -207,14 +249,21 @@ def delete_policy(options: dict[str, Any]) -> tuple[str | None, int | None]:
 def check_preconditions(rdef: ResourceDef, name: str, md: dict[str, Any], pre: dict[str, Any]) -> None:
     """409 unless the object has the uid and resourceVersion DeleteOptions.preconditions name."""
     if pre.get("uid") and pre["uid"] != md.get("uid"):
-        raise errors.conflict(rdef.plural, rdef.group, name,
-                              f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: "
-                              f"{md.get('uid')}")
+        raise errors.conflict(
+            rdef.plural,
+            rdef.group,
+            name,
+            f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {md.get('uid')}",
+        )
     if pre.get("resourceVersion") and pre["resourceVersion"] != md.get("resourceVersion"):
-        raise errors.conflict(rdef.plural, rdef.group, name,
-                              f"Precondition failed: ResourceVersion in precondition: "
-                              f"{pre['resourceVersion']}, ResourceVersion in object meta: "
-                              f"{md.get('resourceVersion')}")
+        raise errors.conflict(
+            rdef.plural,
+            rdef.group,
+            name,
+            f"Precondition failed: ResourceVersion in precondition: "
+            f"{pre['resourceVersion']}, ResourceVersion in object meta: "
+            f"{md.get('resourceVersion')}",
+        )
 
 
 def finalizers_for_policy(finalizers: list[str], policy: str | None) -> list[str]:
@@ -264,6 +313,7 @@ def should_delete(strategy: Strategy, obj: Obj) -> bool:
 
 # -------------------------------------------------------------- patch
 
+
 def apply_patch(current: Obj, ptype: str, body: Any, type_name: str) -> Obj:
     """``current`` patched by a ``ptype`` ("json", "merge", "strategic") patch; a bad patch is a 422."""
     try:
@@ -278,8 +328,9 @@ def apply_patch(current: Obj, ptype: str, body: Any, type_name: str) -> Obj:
     except patchlib.TestFailed as exc:
         raise errors.APIError(422, "Invalid", str(exc)) from None
     except patchlib.PatchError as exc:
-        raise errors.APIError(422, "Invalid", f"the server rejected our request due to an error in our "
-                                              f"request: {exc}") from None
+        raise errors.APIError(
+            422, "Invalid", f"the server rejected our request due to an error in our request: {exc}"
+        ) from None
     if not isinstance(out, dict):
         raise errors.bad_request("the patch did not produce a JSON object")
     return out

@@ -39,14 +39,24 @@ def decode_continue(cont: str, prefix: str) -> tuple[int, str]:
         if tok.get("v") != CONTINUE_VERSION:
             raise ValueError("version")
     except (ValueError, KeyError, TypeError):
-        raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion "
-                                 "(version meta.k8s.io/v1)") from None
+        raise errors.bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
+        ) from None
     return revision, start
 
 
-async def list_objects(store: Store, rdef: ResourceDef, ns: str | None, lsel: LabelSelector, fsel: FieldSelector,
-                       *, limit: int = 0, cont: str | None = None, rv: str | None = None,
-                       rv_match: str | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+async def list_objects(
+    store: Store,
+    rdef: ResourceDef,
+    ns: str | None,
+    lsel: LabelSelector,
+    fsel: FieldSelector,
+    *,
+    limit: int = 0,
+    cont: str | None = None,
+    rv: str | None = None,
+    rv_match: str | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """(items, list metadata) of ``rdef`` objects in ``ns`` (None: all) that match both selectors."""
     prefix = rdef.key_prefix(ns)
     end = prefix_end(prefix.encode())
@@ -63,8 +73,7 @@ async def list_objects(store: Store, rdef: ResourceDef, ns: str | None, lsel: La
     if name is not None and (ns or not rdef.namespaced) and not limit:
         res = await store.range(rdef.key(ns, name), b"", revision=revision)
         found = [decode_kv(kv) for kv in res.kvs]
-        found = [o for o in found if lsel.matches((o.get("metadata") or {}).get("labels"))
-                 and fsel.matches(o)]
+        found = [o for o in found if lsel.matches((o.get("metadata") or {}).get("labels")) and fsel.matches(o)]
         return found, {"resourceVersion": str(revision or res.revision)}
     filtering = not lsel.empty or not fsel.empty
     items: list[dict[str, Any]] = []
@@ -78,8 +87,7 @@ async def list_objects(store: Store, rdef: ResourceDef, ns: str | None, lsel: La
                 revision = res.revision
             for i, kv in enumerate(res.kvs):
                 obj = decode_kv(kv)
-                if filtering and not (lsel.matches((obj.get("metadata") or {}).get("labels"))
-                                      and fsel.matches(obj)):
+                if filtering and not (lsel.matches((obj.get("metadata") or {}).get("labels")) and fsel.matches(obj)):
                     continue
                 items.append(obj)
                 if limit and len(items) >= limit:
@@ -98,12 +106,14 @@ async def list_objects(store: Store, rdef: ResourceDef, ns: str | None, lsel: La
             break
     except APIError as e:
         if e.code == 410 and cont:
-            raise errors.gone("The provided continue parameter is too old to display a consistent list "
-                              "result. You can start a new list without the continue parameter.") from None
+            raise errors.gone(
+                "The provided continue parameter is too old to display a consistent list "
+                "result. You can start a new list without the continue parameter."
+            ) from None
         raise
     meta: dict[str, Any] = {"resourceVersion": str(revision)}
     if next_start is not None:
-        meta["continue"] = encode_continue(revision, next_start[len(prefix):])
+        meta["continue"] = encode_continue(revision, next_start[len(prefix) :])
         if remaining is not None:
             meta["remainingItemCount"] = remaining
     return items, meta

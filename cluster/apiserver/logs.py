@@ -57,8 +57,10 @@ class PodLogs:
         container = request.query.get("container")
         if not container:
             if len(names) != 1:
-                raise errors.bad_request(f"a container name must be specified for pod {name}, choose one of: "
-                                         f"[{' '.join(str(n) for n in names)}]")
+                raise errors.bad_request(
+                    f"a container name must be specified for pod {name}, choose one of: "
+                    f"[{' '.join(str(n) for n in names)}]"
+                )
             container = names[0]
         elif container not in all_names:
             raise errors.bad_request(f"container {container} is not valid for pod {name}")
@@ -71,10 +73,12 @@ class PodLogs:
             return await self._stream(request, source(ns, name, container, params))
         url = await self._kubelet_log_url(registry, node, ns, name, container)
         if url is None:
-            raise errors.unavailable(f'no log source for node "{node}": its kubelet has not registered a log '
-                                     f"endpoint (Node status.daemonEndpoints.kubeletEndpoint.Port is unset and no "
-                                     f"log source is registered with the API server), so logs of pod {ns}/{name} "
-                                     f"cannot be read yet")
+            raise errors.unavailable(
+                f'no log source for node "{node}": its kubelet has not registered a log '
+                f"endpoint (Node status.daemonEndpoints.kubeletEndpoint.Port is unset and no "
+                f"log source is registered with the API server), so logs of pod {ns}/{name} "
+                f"cannot be read yet"
+            )
         return await self._proxy(request, url, params, node)
 
     @staticmethod
@@ -89,16 +93,19 @@ class PodLogs:
         port = ((st.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
         if not port:
             return None
-        addr = next((a.get("address") for a in st.get("addresses") or [] if a.get("type") == "InternalIP"),
-                    None) or "127.0.0.1"
+        addr = (
+            next((a.get("address") for a in st.get("addresses") or [] if a.get("type") == "InternalIP"), None)
+            or "127.0.0.1"
+        )
         scheme = ((n.get("metadata") or {}).get("annotations") or {}).get("raykube.io/kubelet-scheme", "http")
         host = f"[{addr}]" if ":" in addr else addr
         return f"{scheme}://{host}:{port}/containerLogs/{ns}/{pod}/{container}"
 
     async def _proxy(self, request: web.Request, url: str, params: dict[str, str], node: str) -> web.StreamResponse:
         if self._http is None:
-            self._http = ClientSession(connector=TCPConnector(ssl=False),
-                                       timeout=ClientTimeout(total=None, sock_connect=5))
+            self._http = ClientSession(
+                connector=TCPConnector(ssl=False), timeout=ClientTimeout(total=None, sock_connect=5)
+            )
         try:
             upstream = await self._http.get(url, params=params)
         except Exception as exc:
@@ -113,8 +120,11 @@ class PodLogs:
                             return json_response(st, upstream.status)
                     except ValueError:
                         pass
-                raise errors.APIError(upstream.status if upstream.status >= 400 else 502, "InternalError",
-                                      f"kubelet of node {node}: {text.strip()[:500]}")
+                raise errors.APIError(
+                    upstream.status if upstream.status >= 400 else 502,
+                    "InternalError",
+                    f"kubelet of node {node}: {text.strip()[:500]}",
+                )
             resp = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
             await resp.prepare(request)
             try:

@@ -24,8 +24,14 @@ from .strategy import Obj
 
 def apply_entry(manager: str, api_version: str, config: Obj, schema: str, subresource: str | None) -> Obj:
     """The ``managedFields`` entry of an apply of ``config`` by ``manager``."""
-    managed = {"manager": manager, "operation": "Apply", "apiVersion": api_version,
-               "time": rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": fields_v1(config, schema)}
+    managed = {
+        "manager": manager,
+        "operation": "Apply",
+        "apiVersion": api_version,
+        "time": rfc3339(),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields_v1(config, schema),
+    }
     if subresource:
         managed["subresource"] = subresource
     return managed
@@ -36,10 +42,12 @@ def merge_applied(old: Obj, config: Obj, managed: Obj, manager: str | None, sche
     prev = managed_entry(old, manager)
     merged = apply_patch(old, "strategic", config, schema)
     if prev is not None:
-        remove_unowned(merged, prev.get("fieldsV1") or {}, managed["fieldsV1"], other_apply_sets(old, manager),
-                       schema)
-    entries = [e for e in (old.get("metadata") or {}).get("managedFields") or []
-               if not (e.get("manager") == manager and e.get("operation") == "Apply")]
+        remove_unowned(merged, prev.get("fieldsV1") or {}, managed["fieldsV1"], other_apply_sets(old, manager), schema)
+    entries = [
+        e
+        for e in (old.get("metadata") or {}).get("managedFields") or []
+        if not (e.get("manager") == manager and e.get("operation") == "Apply")
+    ]
     merged.setdefault("metadata", {})["managedFields"] = entries + [managed]
     return merged
 
@@ -58,15 +66,19 @@ def fields_v1(obj: Any, tname: str | None, top: bool = True) -> dict[str, Any]:
         if isinstance(v, dict):
             if isinstance(ft, list) and ft[0] == "map":
                 sub = ft[1] if isinstance(ft[1], str) else None
-                out[f"f:{k}"] = {f"f:{mk}": fields_v1(mv, sub, False) if isinstance(mv, dict) else {}
-                                 for mk, mv in v.items()}
+                out[f"f:{k}"] = {
+                    f"f:{mk}": fields_v1(mv, sub, False) if isinstance(mv, dict) else {} for mk, mv in v.items()
+                }
             else:
                 out[f"f:{k}"] = fields_v1(v, ft if isinstance(ft, str) else None, False)
         elif isinstance(v, list):
             strategy, key, elem = patchlib.list_strategy(tname, k)
             if strategy == "merge" and key:
-                out[f"f:{k}"] = {item_key(key, item): fields_v1(item, elem if isinstance(elem, str) else None, False)
-                                 for item in v if isinstance(item, dict) and key in item}
+                out[f"f:{k}"] = {
+                    item_key(key, item): fields_v1(item, elem if isinstance(elem, str) else None, False)
+                    for item in v
+                    if isinstance(item, dict) and key in item
+                }
             elif strategy == "set":
                 out[f"f:{k}"] = {f"v:{json.dumps(x)}": {} for x in v}
             else:
@@ -88,12 +100,16 @@ def managed_entry(obj: dict[str, Any], manager: str | None) -> dict[str, Any] | 
 
 
 def other_apply_sets(obj: dict[str, Any], manager: str | None) -> list[dict[str, Any]]:
-    return [e.get("fieldsV1") or {} for e in (obj.get("metadata") or {}).get("managedFields") or []
-            if e.get("operation") == "Apply" and e.get("manager") != manager]
+    return [
+        e.get("fieldsV1") or {}
+        for e in (obj.get("metadata") or {}).get("managedFields") or []
+        if e.get("operation") == "Apply" and e.get("manager") != manager
+    ]
 
 
-def remove_unowned(obj: Any, old: dict[str, Any], new: dict[str, Any], others: list[dict[str, Any]],
-                   tname: str | None) -> None:
+def remove_unowned(
+    obj: Any, old: dict[str, Any], new: dict[str, Any], others: list[dict[str, Any]], tname: str | None
+) -> None:
     """Remove fields this manager applied before but no longer applies (and no other applier owns)."""
     if not isinstance(obj, dict):
         return
@@ -127,10 +143,22 @@ def remove_unowned(obj: Any, old: dict[str, Any], new: dict[str, Any], others: l
                     if ik in sub and ik not in newsub and not any(ik in o for o in others_sub):
                         continue
                     if ik in sub and ik in newsub and isinstance(item, dict):
-                        remove_unowned(item, sub[ik], newsub[ik], [o[ik] for o in others_sub if ik in o],
-                                       elem if isinstance(elem, str) else None)
+                        remove_unowned(
+                            item,
+                            sub[ik],
+                            newsub[ik],
+                            [o[ik] for o in others_sub if ik in o],
+                            elem if isinstance(elem, str) else None,
+                        )
                     keep.append(item)
                 obj[name] = keep
             elif strategy == "set":
-                obj[name] = [x for x in cur if not (f"v:{json.dumps(x)}" in sub and f"v:{json.dumps(x)}" not in newsub
-                                                    and not any(f"v:{json.dumps(x)}" in o for o in others_sub))]
+                obj[name] = [
+                    x
+                    for x in cur
+                    if not (
+                        f"v:{json.dumps(x)}" in sub
+                        and f"v:{json.dumps(x)}" not in newsub
+                        and not any(f"v:{json.dumps(x)}" in o for o in others_sub)
+                    )
+                ]

@@ -43,6 +43,7 @@ CHUNK = 256 * 1024
 
 # ------------------------------------------------------------------- in
 
+
 def parse_json(raw: bytes) -> tuple[Any, list[str]]:
     """The JSON document ``raw`` and the object keys it repeats."""
     dups: list[str] = []
@@ -105,18 +106,26 @@ async def read_object(request: web.Request, limit: int, *, required: bool = True
         try:
             return protobuf.decode(raw), []
         except protobuf.ProtobufError as exc:
-            raise errors.APIError(415, "UnsupportedMediaType", f"this protobuf request body cannot be decoded "
-                                  f"({exc}); send it as JSON or YAML instead (with kubectl: create the object "
-                                  f"from a manifest, e.g. kubectl create ... --dry-run=client -o yaml | "
-                                  f"kubectl apply -f -)") from None
+            raise errors.APIError(
+                415,
+                "UnsupportedMediaType",
+                f"this protobuf request body cannot be decoded "
+                f"({exc}); send it as JSON or YAML instead (with kubectl: create the object "
+                f"from a manifest, e.g. kubectl create ... --dry-run=client -o yaml | "
+                f"kubectl apply -f -)",
+            ) from None
     if ct.startswith(PROTOBUF) or ct.endswith("+cbor") or ct == "application/cbor":
-        raise errors.APIError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format - "
-                              f"accepted media types include: application/json, application/yaml (got {ct})")
+        raise errors.APIError(
+            415,
+            "UnsupportedMediaType",
+            f"the body of the request was in an unknown format - "
+            f"accepted media types include: application/json, application/yaml (got {ct})",
+        )
     return parse_json(raw)
 
 
 def patch_type(request: web.Request) -> str:
-    """"json", "merge", "strategic" or "apply" from a PATCH's Content-Type (415 for others)."""
+    """ "json", "merge", "strategic" or "apply" from a PATCH's Content-Type (415 for others)."""
     ct = (request.content_type or "").lower()
     ptype = PATCH_TYPES.get(ct)
     if ptype is None or ptype == "unsupported":
@@ -125,6 +134,7 @@ def patch_type(request: web.Request) -> str:
 
 
 # ------------------------------------------------------------------ out
+
 
 def representation(request: web.Request) -> tuple[str, str]:
     """("json"|"table"|"partial", meta.k8s.io version) from the Accept header."""
@@ -144,8 +154,15 @@ def representation(request: web.Request) -> tuple[str, str]:
     return "json", "v1"
 
 
-def table(objs: list[dict[str, Any]], rdef: ResourceDef, meta: dict[str, Any], include: str, ver: str, *,
-          no_headers: bool = False) -> dict[str, Any]:
+def table(
+    objs: list[dict[str, Any]],
+    rdef: ResourceDef,
+    meta: dict[str, Any],
+    include: str,
+    ver: str,
+    *,
+    no_headers: bool = False,
+) -> dict[str, Any]:
     """``objs`` as a ``meta.k8s.io/<ver>`` Table."""
     t = tables.to_table(objs, rdef.plural, meta, time.time(), include, no_headers=no_headers)
     t["apiVersion"] = f"meta.k8s.io/{ver}"
@@ -157,8 +174,9 @@ def partial(obj: dict[str, Any], ver: str) -> dict[str, Any]:
     return {"kind": "PartialObjectMetadata", "apiVersion": f"meta.k8s.io/{ver}", "metadata": obj.get("metadata") or {}}
 
 
-def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None,
-                  content_type: str = "application/json") -> web.Response:
+def json_response(
+    obj: Any, status: int = 200, headers: dict[str, str] | None = None, content_type: str = "application/json"
+) -> web.Response:
     body = json.dumps(obj, separators=(",", ":")).encode()
     resp = web.Response(body=body, status=status, headers=headers)
     resp.content_type = content_type
@@ -174,8 +192,9 @@ def warning_headers(resp: web.StreamResponse, opts: WriteOptions) -> None:
         resp.headers.add("Warning", f"299 - {json.dumps(w)}")
 
 
-def render_object(request: web.Request, rdef: ResourceDef, obj: dict[str, Any], status: int = 200,
-                  opts: WriteOptions | None = None) -> web.Response:
+def render_object(
+    request: web.Request, rdef: ResourceDef, obj: dict[str, Any], status: int = 200, opts: WriteOptions | None = None
+) -> web.Response:
     mode, ver = representation(request)
     if mode == "table":
         meta = {"resourceVersion": (obj.get("metadata") or {}).get("resourceVersion", "")}
@@ -190,14 +209,19 @@ def render_object(request: web.Request, rdef: ResourceDef, obj: dict[str, Any], 
     return resp
 
 
-def render_list(request: web.Request, rdef: ResourceDef, items: list[dict[str, Any]],
-                meta: dict[str, Any]) -> web.Response:
+def render_list(
+    request: web.Request, rdef: ResourceDef, items: list[dict[str, Any]], meta: dict[str, Any]
+) -> web.Response:
     mode, ver = representation(request)
     if mode == "table":
         body: Any = table(items, rdef, meta, request.query.get("includeObject", "Metadata"), ver)
     elif mode == "partial":
-        body = {"kind": "PartialObjectMetadataList", "apiVersion": f"meta.k8s.io/{ver}", "metadata": meta,
-                "items": [partial(o, ver) for o in items]}
+        body = {
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": f"meta.k8s.io/{ver}",
+            "metadata": meta,
+            "items": [partial(o, ver) for o in items],
+        }
     else:
         body = {"kind": rdef.list_kind, "apiVersion": rdef.api_version, "metadata": meta, "items": items}
     return json_response(body)

@@ -41,13 +41,17 @@ def write_options(q: MultiMapping[str], duplicates: list[str] | None = None) -> 
             raise errors.bad_request(f'Invalid dry run value "{d}": valid values are "All"')
     fv = q.get("fieldValidation", "") or "Warn"
     if fv.lower() not in FIELD_VALIDATION:
-        raise errors.bad_request(f'Invalid fieldValidation directive: "{fv}": must be one of Ignore, Warn or '
-                                 "Strict")
+        raise errors.bad_request(f'Invalid fieldValidation directive: "{fv}": must be one of Ignore, Warn or Strict')
     fm = q.get("fieldManager")
     if fm is not None and len(fm) > 128:
         raise errors.bad_request("fieldManager: Too long: must have at most 128 bytes")
-    return WriteOptions(dry_run=bool(dry), field_manager=fm, field_validation=FIELD_VALIDATION[fv.lower()],
-                        force=parse_bool(q.get("force")), duplicates=list(duplicates or []))
+    return WriteOptions(
+        dry_run=bool(dry),
+        field_manager=fm,
+        field_validation=FIELD_VALIDATION[fv.lower()],
+        force=parse_bool(q.get("force")),
+        duplicates=list(duplicates or []),
+    )
 
 
 def delete_options(body: Any, q: MultiMapping[str]) -> dict[str, Any]:

@@ -350,4 +350,5 @@ def _reorder(items: list[Any], order: list[Any], tname: str | None, fname: str) 
 
         def pos(x: Any) -> int:
             return rank2.get(repr(x), len(rank2))
+
     return sorted(items, key=pos)  # stable: elements the order does not name keep their relative order

@@ -59,7 +59,7 @@ from .strategy import Obj, Settings, Strategy
 from .watch import WEvent
 
 MAX_RETRIES = 20
-MAX_LATEST_KEYS = 100_000   # the update fast path's cache of latest values (oldest entries dropped first)
+MAX_LATEST_KEYS = 100_000  # the update fast path's cache of latest values (oldest entries dropped first)
 
 
 class Registry:
@@ -67,10 +67,10 @@ class Registry:
         self.store = store
         settings = settings or Settings()
         self.strategies = build_strategies(settings)
-        self.default_strategy = Strategy(settings)   # for a kind with nothing special
+        self.default_strategy = Strategy(settings)  # for a kind with nothing special
         self.namespace_lifecycle = NamespaceLifecycle(store)
-        self._leases: dict[int, tuple[int, float]] = {}   # ttl -> (lease id, when granted)
-        self.latest: dict[str, tuple[int, bytes]] = {}   # key -> (mod_revision, value), as the hub saw it
+        self._leases: dict[int, tuple[int, float]] = {}  # ttl -> (lease id, when granted)
+        self.latest: dict[str, tuple[int, bytes]] = {}  # key -> (mod_revision, value), as the hub saw it
         self.update_stats = {"cached_first_try": 0, "cached_stale": 0}
 
     def strategy(self, rdef: ResourceDef) -> Strategy:
@@ -96,24 +96,41 @@ class Registry:
             raise errors.not_found(rdef.plural, rdef.group, name)
         return decode_kv(kv)
 
-    async def list(self, rdef: ResourceDef, ns: str | None, lsel: LabelSelector, fsel: FieldSelector, *,
-                   limit: int = 0, cont: str | None = None, rv: str | None = None,
-                   rv_match: str | None = None) -> tuple[list[Obj], dict[str, Any]]:
-        return await list_objects(self.store, rdef, ns, lsel, fsel, limit=limit, cont=cont, rv=rv,
-                                  rv_match=rv_match)
+    async def list(
+        self,
+        rdef: ResourceDef,
+        ns: str | None,
+        lsel: LabelSelector,
+        fsel: FieldSelector,
+        *,
+        limit: int = 0,
+        cont: str | None = None,
+        rv: str | None = None,
+        rv_match: str | None = None,
+    ) -> tuple[list[Obj], dict[str, Any]]:
+        return await list_objects(self.store, rdef, ns, lsel, fsel, limit=limit, cont=cont, rv=rv, rv_match=rv_match)
 
     # ------------------------------------------------------------ create
 
-    async def create(self, rdef: ResourceDef, ns: str | None, body: Any, opts: WriteOptions,
-                     check: ObjectCheck = None, *, decoded: Decoded | None = None,
-                     managed: Obj | None = None) -> Obj:
+    async def create(
+        self,
+        rdef: ResourceDef,
+        ns: str | None,
+        body: Any,
+        opts: WriteOptions,
+        check: ObjectCheck = None,
+        *,
+        decoded: Decoded | None = None,
+        managed: Obj | None = None,
+    ) -> Obj:
         obj, causes = decoded if decoded is not None else decode_body(rdef, body, opts)
         md = obj["metadata"]
         if rdef.namespaced:
             bns = md.get("namespace")
             if bns and ns and bns != ns:
-                raise errors.bad_request("the namespace of the provided object does not match the namespace sent "
-                                         "on the request")
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             md["namespace"] = ns
         else:
             md.pop("namespace", None)
@@ -136,8 +153,9 @@ class Registry:
                 lease = await self._lease(strategy.ttl_seconds)
             if opts.dry_run:
                 return obj
-            res = await self.store.create(rdef.key(ns, md["name"]), obj, extra_absent=[k for k, _ in claims],
-                                          extra_puts=claims, lease=lease)
+            res = await self.store.create(
+                rdef.key(ns, md["name"]), obj, extra_absent=[k for k, _ in claims], extra_puts=claims, lease=lease
+            )
             if res.succeeded:
                 md["resourceVersion"] = str(res.revision)
                 return obj
@@ -161,10 +179,18 @@ class Registry:
 
     # ------------------------------------------------------------ update
 
-    async def guaranteed_update(self, rdef: ResourceDef, ns: str | None, name: str,
-                                mutate: Callable[[Obj], Awaitable[Obj] | Obj],
-                                opts: WriteOptions, *, check: ObjectCheck = None, precondition: bool = False,
-                                create: Callable[[], Awaitable[Obj]] | None = None) -> Obj:
+    async def guaranteed_update(
+        self,
+        rdef: ResourceDef,
+        ns: str | None,
+        name: str,
+        mutate: Callable[[Obj], Awaitable[Obj] | Obj],
+        opts: WriteOptions,
+        *,
+        check: ObjectCheck = None,
+        precondition: bool = False,
+        create: Callable[[], Awaitable[Obj]] | None = None,
+    ) -> Obj:
         """Read, mutate, compare-and-swap; retry on a lost race unless the caller pinned a resourceVersion.
 
         ``mutate`` gets a private copy of the stored object and returns the new
@@ -217,8 +243,14 @@ class Registry:
                 if res.succeeded:
                     return new
             else:
-                res = await self.store.update(key, new, mod_revision, extra_absent=[k for k, _ in claims],
-                                              extra_puts=claims, extra_deletes=releases)
+                res = await self.store.update(
+                    key,
+                    new,
+                    mod_revision,
+                    extra_absent=[k for k, _ in claims],
+                    extra_puts=claims,
+                    extra_deletes=releases,
+                )
                 if res.succeeded:
                     new["metadata"]["resourceVersion"] = str(res.revision)
                     return new
@@ -229,17 +261,27 @@ class Registry:
                 raise errors.conflict(rdef.plural, rdef.group, name)
         raise errors.conflict(rdef.plural, rdef.group, name, "too many concurrent updates; please retry")
 
-    async def update(self, rdef: ResourceDef, ns: str | None, name: str, body: Any, opts: WriteOptions,
-                     check: ObjectCheck = None, subresource: str | None = None) -> tuple[Obj, bool]:
+    async def update(
+        self,
+        rdef: ResourceDef,
+        ns: str | None,
+        name: str,
+        body: Any,
+        opts: WriteOptions,
+        check: ObjectCheck = None,
+        subresource: str | None = None,
+    ) -> tuple[Obj, bool]:
         """PUT. Returns (object, created)."""
         new_in, causes = decode_body(rdef, body, opts)
         md = new_in["metadata"]
         if md.get("name") and md["name"] != name:
-            raise errors.bad_request(f"the name of the object ({md['name']}) does not match the name on the URL "
-                                     f"({name})")
+            raise errors.bad_request(
+                f"the name of the object ({md['name']}) does not match the name on the URL ({name})"
+            )
         if rdef.namespaced and md.get("namespace") and md["namespace"] != ns:
-            raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the "
-                                     "request")
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
         rv = md.get("resourceVersion")
         strategy = self.strategy(rdef)
         created = False
@@ -251,20 +293,32 @@ class Registry:
 
         create = None
         if strategy.create_on_update and not subresource and not rv:
+
             async def create_fn() -> Obj:
                 nonlocal created
                 created = True
                 md.setdefault("name", name)
                 return await self.create(rdef, ns, None, opts, check, decoded=(copy.deepcopy(new_in), causes))
+
             create = create_fn
-        obj = await self.guaranteed_update(rdef, ns, name, mutate, opts, check=check, precondition=bool(rv),
-                                           create=create)
+        obj = await self.guaranteed_update(
+            rdef, ns, name, mutate, opts, check=check, precondition=bool(rv), create=create
+        )
         return obj, created
 
     # ------------------------------------------------------------- patch
 
-    async def patch(self, rdef: ResourceDef, ns: str | None, name: str, ptype: str, body: Any, opts: WriteOptions,
-                    check: ObjectCheck = None, subresource: str | None = None) -> tuple[Obj, bool]:
+    async def patch(
+        self,
+        rdef: ResourceDef,
+        ns: str | None,
+        name: str,
+        ptype: str,
+        body: Any,
+        opts: WriteOptions,
+        check: ObjectCheck = None,
+        subresource: str | None = None,
+    ) -> tuple[Obj, bool]:
         """PATCH (json / merge / strategic / apply). Returns (object, created)."""
         if ptype == "apply":
             return await self._apply(rdef, ns, name, body, opts, check, subresource)
@@ -277,28 +331,38 @@ class Registry:
             if rv and rv != old["metadata"]["resourceVersion"]:
                 raise errors.conflict(rdef.plural, rdef.group, name)
             if new_in["metadata"].get("name") not in (None, name):
-                raise errors.bad_request(f"the name of the object ({new_in['metadata']['name']}) does not match "
-                                         f"the name on the URL ({name})")
+                raise errors.bad_request(
+                    f"the name of the object ({new_in['metadata']['name']}) does not match the name on the URL ({name})"
+                )
             return before_update(rdef, strategy, new_in, old, subresource, causes)
 
         pinned = isinstance(body, dict) and bool((body.get("metadata") or {}).get("resourceVersion"))
         obj = await self.guaranteed_update(rdef, ns, name, mutate, opts, check=check, precondition=pinned)
         return obj, False
 
-    async def _apply(self, rdef: ResourceDef, ns: str | None, name: str, body: Any, opts: WriteOptions,
-                     check: ObjectCheck, subresource: str | None) -> tuple[Obj, bool]:
+    async def _apply(
+        self,
+        rdef: ResourceDef,
+        ns: str | None,
+        name: str,
+        body: Any,
+        opts: WriteOptions,
+        check: ObjectCheck,
+        subresource: str | None,
+    ) -> tuple[Obj, bool]:
         if not opts.field_manager:
-            raise errors.invalid_object("PatchOptions", "meta.k8s.io", "", [errors.required(
-                "fieldManager", "is required for apply patch")])
+            raise errors.invalid_object(
+                "PatchOptions", "meta.k8s.io", "", [errors.required("fieldManager", "is required for apply patch")]
+            )
         if not isinstance(body, dict):
             raise errors.bad_request("an apply patch must be a YAML or JSON object")
         if not body.get("apiVersion") or not body.get("kind"):
-            raise errors.bad_request("invalid object type: apiVersion and kind are required in an apply "
-                                     "configuration")
+            raise errors.bad_request("invalid object type: apiVersion and kind are required in an apply configuration")
         bmd = body.get("metadata") or {}
         if bmd.get("name") not in (None, name):
-            raise errors.bad_request(f"the name of the object ({bmd.get('name')}) does not match the name on the "
-                                     f"URL ({name})")
+            raise errors.bad_request(
+                f"the name of the object ({bmd.get('name')}) does not match the name on the URL ({name})"
+            )
         config, causes = decode_body(rdef, copy.deepcopy(body), opts)
         config["metadata"]["name"] = name
         managed = apply_entry(opts.field_manager, rdef.api_version, config, rdef.schema, subresource)
@@ -310,8 +374,9 @@ class Registry:
             if subresource:
                 raise errors.not_found(rdef.plural, rdef.group, name)
             created = True
-            return await self.create(rdef, ns, None, opts, check, decoded=(copy.deepcopy(config), causes),
-                                     managed=managed)
+            return await self.create(
+                rdef, ns, None, opts, check, decoded=(copy.deepcopy(config), causes), managed=managed
+            )
 
         def mutate(old: Obj) -> Obj:
             cfg = copy.deepcopy(config)
@@ -321,14 +386,22 @@ class Registry:
             merged = merge_applied(old, cfg, managed, opts.field_manager, rdef.schema)
             return before_update(rdef, strategy, merged, old, subresource, causes)
 
-        obj = await self.guaranteed_update(rdef, ns, name, mutate, opts, check=check,
-                                           precondition=bool(bmd.get("resourceVersion")), create=create_fn)
+        obj = await self.guaranteed_update(
+            rdef, ns, name, mutate, opts, check=check, precondition=bool(bmd.get("resourceVersion")), create=create_fn
+        )
         return obj, created
 
     # ------------------------------------------------------------ delete
 
-    async def delete(self, rdef: ResourceDef, ns: str | None, name: str, options: dict[str, Any],
-                     opts: WriteOptions, check: ObjectCheck = None) -> tuple[Obj, bool]:
+    async def delete(
+        self,
+        rdef: ResourceDef,
+        ns: str | None,
+        name: str,
+        options: dict[str, Any],
+        opts: WriteOptions,
+        check: ObjectCheck = None,
+    ) -> tuple[Obj, bool]:
         """DELETE. Returns (object, deleted_now)."""
         key = rdef.key(ns, name)
         strategy = self.strategy(rdef)

@@ -21,8 +21,15 @@ from . import errors
 from .schema_data import SCHEMAS
 
 _JSON_TYPE = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
-_GO_TYPE = {"string": "string", "integer": "int64", "number": "float64", "boolean": "bool",
-            "date-time": "Time", "int-or-string": "IntOrString", "quantity": "Quantity"}
+_GO_TYPE = {
+    "string": "string",
+    "integer": "int64",
+    "number": "float64",
+    "boolean": "bool",
+    "date-time": "Time",
+    "int-or-string": "IntOrString",
+    "quantity": "Quantity",
+}
 
 
 @dataclass
@@ -52,8 +59,9 @@ def _walk(v: Any, t: Any, path: str, d: Decoded, owner: str, req: bool) -> Any:
         kind, inner = t
         if kind == "list":
             if not isinstance(v, list):
-                d.type_errors.append(f"cannot unmarshal {_json_type(v)} into Go struct field {owner}.{path} of type []"
-                                     f"{_go(inner)}")
+                d.type_errors.append(
+                    f"cannot unmarshal {_json_type(v)} into Go struct field {owner}.{path} of type []{_go(inner)}"
+                )
                 return None
             out = []
             for i, x in enumerate(v):
@@ -63,8 +71,9 @@ def _walk(v: Any, t: Any, path: str, d: Decoded, owner: str, req: bool) -> Any:
                 out.append(_walk(x, inner, f"{path}[{i}]", d, owner, req))
             return out
         if not isinstance(v, dict):
-            d.type_errors.append(f"cannot unmarshal {_json_type(v)} into Go struct field {owner}.{path} of type "
-                                 f"map[string]{_go(inner)}")
+            d.type_errors.append(
+                f"cannot unmarshal {_json_type(v)} into Go struct field {owner}.{path} of type map[string]{_go(inner)}"
+            )
             return None
         out_m: dict[str, Any] = {}
         for k, x in v.items():

@@ -20,8 +20,16 @@ from ..api.selectors import (
 )
 from .errors import bad_request
 
-__all__ = ["FieldRequirement", "FieldSelector", "LabelSelector", "Requirement", "field_value",
-           "parse_label_selector", "parse_field_selector", "from_label_selector_object"]
+__all__ = [
+    "FieldRequirement",
+    "FieldSelector",
+    "LabelSelector",
+    "Requirement",
+    "field_value",
+    "parse_label_selector",
+    "parse_field_selector",
+    "from_label_selector_object",
+]
 
 
 def parse_label_selector(raw: str | None) -> LabelSelector:

@@ -87,9 +87,9 @@ class APIServerConfig:
     raftstore_endpoints: list[str]
     host: str = "127.0.0.1"
     port: int = 6443
-    tls_cert: str | None = None      # PEM paths; None = plain HTTP
+    tls_cert: str | None = None  # PEM paths; None = plain HTTP
     tls_key: str | None = None
-    tokens_file: str | None = None   # JSON: {"<token>": {"user": "admin", "groups": ["system:masters"]}, ...}
+    tokens_file: str | None = None  # JSON: {"<token>": {"user": "admin", "groups": ["system:masters"]}, ...}
     max_body_bytes: int = 3 * 1024 * 1024
     max_watches: int = 10_000
     # Additions (defaults keep the agreed interface):
@@ -132,24 +132,32 @@ class APIServer:
         self.client = RaftstoreClient(self.config.raftstore_endpoints, timeout=10.0, request_timeout=2.0)
         self.store = Store(self.client)
         lo, hi = self.config.node_port_range
-        self.registry = Registry(self.store, Settings(self.config.service_cidr, (lo, hi),
-                                                      self.config.default_toleration_seconds))
+        self.registry = Registry(
+            self.store, Settings(self.config.service_cidr, (lo, hi), self.config.default_toleration_seconds)
+        )
         self.hub = WatchHub(self.client)
-        self.watches = WatchStreamer(self.registry, self.hub, self.store, max_watches=self.config.max_watches,
-                                     bookmark_interval=self.config.bookmark_interval)
+        self.watches = WatchStreamer(
+            self.registry,
+            self.hub,
+            self.store,
+            max_watches=self.config.max_watches,
+            bookmark_interval=self.config.bookmark_interval,
+        )
         await self._bootstrap()
         app = web.Application(client_max_size=self.config.max_body_bytes + 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0,
-                                     keepalive_timeout=KEEPALIVE_SECONDS)
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=1.0, keepalive_timeout=KEEPALIVE_SECONDS
+        )
         await self._runner.setup()
         ctx = None
         if self.config.tls_cert:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             ctx.load_cert_chain(self.config.tls_cert, self.config.tls_key)
             ctx.set_alpn_protocols(["http/1.1"])
-        site = web.TCPSite(self._runner, self.config.host, self.config.port, ssl_context=ctx, backlog=1024,
-                           reuse_address=True)
+        site = web.TCPSite(
+            self._runner, self.config.host, self.config.port, ssl_context=ctx, backlog=1024, reuse_address=True
+        )
         await site.start()
         server = site._server  # noqa: SLF001 - aiohttp exposes no public accessor for the bound port
         if server is not None and getattr(server, "sockets", None):
@@ -178,20 +186,31 @@ class APIServer:
             if name in namespaces:
                 continue
             try:
-                await self.registry.create(nsdef, None, {"apiVersion": "v1", "kind": "Namespace",
-                                                         "metadata": {"name": name}}, WriteOptions())
+                await self.registry.create(
+                    nsdef, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, WriteOptions()
+                )
             except APIError as exc:
                 if exc.code != 409:
                     raise
         svc = served("services")
         first_ip = str(ipaddress.ip_network(self.config.service_cidr).network_address + 1)
         try:
-            await self.registry.create(svc, "default", {
-                "apiVersion": "v1", "kind": "Service",
-                "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-                "spec": {"clusterIP": first_ip, "ports": [{"name": "https", "port": 443, "protocol": "TCP",
-                                                           "targetPort": self.config.port or 6443}]}},
-                WriteOptions())
+            await self.registry.create(
+                svc,
+                "default",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                    "spec": {
+                        "clusterIP": first_ip,
+                        "ports": [
+                            {"name": "https", "port": 443, "protocol": "TCP", "targetPort": self.config.port or 6443}
+                        ],
+                    },
+                },
+                WriteOptions(),
+            )
         except APIError as exc:
             if exc.code not in (409, 422):
                 raise
@@ -234,8 +253,14 @@ class APIServer:
             raise errors.unauthorized()
         parts = [p for p in path.split("/") if p]
         if not parts:
-            return json_response({"paths": sorted({"/api", "/api/v1", "/apis", "/version", "/openapi/v3", "/healthz"}
-                                                  | {f"/apis/{g}/{v}" for g, v in group_versions() if g})})
+            return json_response(
+                {
+                    "paths": sorted(
+                        {"/api", "/api/v1", "/apis", "/version", "/openapi/v3", "/healthz"}
+                        | {f"/apis/{g}/{v}" for g, v in group_versions() if g}
+                    )
+                }
+            )
         if parts[0] == "openapi":
             return self._openapi(request, parts)
         if parts[0] not in ("api", "apis"):
@@ -254,8 +279,9 @@ class APIServer:
             if agg:
                 key = f"agg:{parts[0]}:{agg}"
                 if key not in self._static:
-                    self._static[key] = json.dumps(discovery.aggregated(parts[0] == "api", agg),
-                                                   separators=(",", ":")).encode()
+                    self._static[key] = json.dumps(
+                        discovery.aggregated(parts[0] == "api", agg), separators=(",", ":")
+                    ).encode()
                 ct = discovery.AGGREGATED_V2 if agg == "v2" else discovery.AGGREGATED_V2BETA1
                 resp = web.Response(body=self._static[key])
                 resp.headers["Content-Type"] = ct
@@ -282,12 +308,16 @@ class APIServer:
                 etag = f'"{self._openapi_hashes[key]}"'
                 if request.headers.get("If-None-Match") == etag:
                     return web.Response(status=304, headers={"ETag": etag})
-                resp = web.Response(body=doc, headers={"ETag": etag, "Cache-Control": "public, immutable"
-                                                       if request.query.get("hash") else "no-cache, private"})
+                resp = web.Response(
+                    body=doc,
+                    headers={
+                        "ETag": etag,
+                        "Cache-Control": "public, immutable" if request.query.get("hash") else "no-cache, private",
+                    },
+                )
                 resp.content_type = "application/json"
                 return resp
         raise not_found()
-
 
     # ----------------------------------------------------------- resources
 
@@ -316,9 +346,16 @@ class APIServer:
                 fsel = FieldSelector(fsel.requirements + parse_field_selector(f"metadata.name={name}").requirements)
             if v == "watch":
                 return await self.watches.serve(request, rdef, ns, lsel, fsel)
-            items, meta = await registry.list(rdef, ns, lsel, fsel, limit=list_limit(q),
-                                              cont=q.get("continue") or None, rv=q.get("resourceVersion"),
-                                              rv_match=q.get("resourceVersionMatch"))
+            items, meta = await registry.list(
+                rdef,
+                ns,
+                lsel,
+                fsel,
+                limit=list_limit(q),
+                cont=q.get("continue") or None,
+                rv=q.get("resourceVersion"),
+                rv_match=q.get("resourceVersionMatch"),
+            )
             return render_list(request, rdef, items, meta)
 
         if v == "get":
@@ -347,8 +384,9 @@ class APIServer:
             body, dups = await read_object(request, limit)
             opts = write_options(q, dups)
             if sub == "scale":
-                scale = await subresources.update_scale(registry, rdef, ns or "", name, opts, lambda cur: body,
-                                                        _pinned(body))
+                scale = await subresources.update_scale(
+                    registry, rdef, ns or "", name, opts, lambda cur: body, _pinned(body)
+                )
                 return json_response(scale)
             obj, created = await registry.update(rdef, ns, name, body, opts, check, sub)
             return render_object(request, rdef, obj, 201 if created else 200, opts)
@@ -359,8 +397,10 @@ class APIServer:
             body, dups = await read_object(request, limit)
             opts = write_options(q, dups)
             if sub == "scale":
+
                 def make(cur: dict[str, Any]) -> dict[str, Any]:
                     return apply_patch(cur, "strategic" if ptype == "apply" else ptype, body, "V1Scale")
+
                 scale = await subresources.update_scale(registry, rdef, ns or "", name, opts, make, _pinned(body))
                 return json_response(scale)
             obj, created = await registry.patch(rdef, ns, name, ptype, body, opts, check, sub)
@@ -374,8 +414,9 @@ class APIServer:
                 opts.dry_run = True
             obj, deleted = await registry.delete(rdef, ns, name, options, opts, check)
             if deleted and not registry.strategy(rdef).return_deleted_object:
-                return json_response(errors.success_status(rdef.plural, rdef.group, name,
-                                                           (obj.get("metadata") or {}).get("uid")))
+                return json_response(
+                    errors.success_status(rdef.plural, rdef.group, name, (obj.get("metadata") or {}).get("uid"))
+                )
             return render_object(request, rdef, obj)
 
         if v == "deletecollection":
@@ -393,8 +434,14 @@ class APIServer:
                 except APIError as exc:
                     if exc.code != 404:
                         raise
-            return json_response({"kind": rdef.list_kind, "apiVersion": rdef.api_version,
-                                  "metadata": {"resourceVersion": meta["resourceVersion"]}, "items": out})
+            return json_response(
+                {
+                    "kind": rdef.list_kind,
+                    "apiVersion": rdef.api_version,
+                    "metadata": {"resourceVersion": meta["resourceVersion"]},
+                    "items": out,
+                }
+            )
         raise errors.method_not_allowed()
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:

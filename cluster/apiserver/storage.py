@@ -71,12 +71,15 @@ class TxnResult:
 
 def _map_error(exc: Exception, write: bool) -> errors.APIError:
     if isinstance(exc, Compacted):
-        return errors.gone(f"The resourceVersion for the provided list is too old: required revision has been "
-                           f"compacted (compact revision {exc.compact_revision})")
+        return errors.gone(
+            f"The resourceVersion for the provided list is too old: required revision has been "
+            f"compacted (compact revision {exc.compact_revision})"
+        )
     if isinstance(exc, Unavailable):
         if write:
-            return errors.timeout("the storage did not confirm the write in time; its outcome is unknown "
-                                  f"({exc.message})")
+            return errors.timeout(
+                f"the storage did not confirm the write in time; its outcome is unknown ({exc.message})"
+            )
         return errors.unavailable(f"storage unavailable: {exc.message}")
     if isinstance(exc, RaftstoreError):
         if exc.code == "future_revision":
@@ -118,8 +121,9 @@ class Store:
         res = await self.range("/registry/", b"")
         return res.revision
 
-    async def txn(self, compare: list[dict[str, Any]], success: list[dict[str, Any]],
-                  failure: list[dict[str, Any]]) -> dict[str, Any]:
+    async def txn(
+        self, compare: list[dict[str, Any]], success: list[dict[str, Any]], failure: list[dict[str, Any]]
+    ) -> dict[str, Any]:
         try:
             return await self.client.txn(compare, success, failure)
         except (RaftstoreError, OSError) as exc:
@@ -136,8 +140,15 @@ class Store:
     def _absent(key: str) -> dict[str, Any]:
         return {"key": key.encode(), "target": "version", "result": "==", "value": 0}
 
-    async def create(self, key: str, obj: dict[str, Any], *, extra_absent: list[str] | None = None,
-                     extra_puts: list[tuple[str, bytes]] | None = None, lease: int = 0) -> TxnResult:
+    async def create(
+        self,
+        key: str,
+        obj: dict[str, Any],
+        *,
+        extra_absent: list[str] | None = None,
+        extra_puts: list[tuple[str, bytes]] | None = None,
+        lease: int = 0,
+    ) -> TxnResult:
         """Put ``obj`` if ``key`` (and every ``extra_absent`` key) does not exist."""
         compare = [self._absent(key)] + [self._absent(k) for k in extra_absent or []]
         success = [self._put(key, encode(obj), lease)] + [self._put(k, v) for k, v in extra_puts or []]
@@ -149,9 +160,17 @@ class Store:
             cur = KeyValue.from_wire(kvs[0]) if kvs else None
         return TxnResult(bool(res["succeeded"]), int(res["revision"]), cur)
 
-    async def update(self, key: str, obj: dict[str, Any], mod_revision: int, *,
-                     extra_absent: list[str] | None = None, extra_puts: list[tuple[str, bytes]] | None = None,
-                     extra_deletes: list[str] | None = None, lease: int = 0) -> TxnResult:
+    async def update(
+        self,
+        key: str,
+        obj: dict[str, Any],
+        mod_revision: int,
+        *,
+        extra_absent: list[str] | None = None,
+        extra_puts: list[tuple[str, bytes]] | None = None,
+        extra_deletes: list[str] | None = None,
+        lease: int = 0,
+    ) -> TxnResult:
         compare = [{"key": key.encode(), "target": "mod", "result": "==", "value": mod_revision}]
         compare += [self._absent(k) for k in extra_absent or []]
         success = [self._put(key, encode(obj), lease)] + [self._put(k, v) for k, v in extra_puts or []]

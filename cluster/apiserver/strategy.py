@@ -42,7 +42,7 @@ class Settings:
 
     service_cidr: str = "127.96.0.0/16"
     node_port_range: tuple[int, int] = (30000, 32767)
-    default_toleration_seconds: int = 300   # kube-apiserver's --default-{not-ready,unreachable}-toleration-seconds
+    default_toleration_seconds: int = 300  # kube-apiserver's --default-{not-ready,unreachable}-toleration-seconds
 
 
 def status_update(new: Obj, old: Obj) -> Obj:
@@ -60,10 +60,10 @@ def status_update(new: Obj, old: Obj) -> Obj:
 class Strategy:
     """A kind with nothing special: no defaults, no checks beyond the schema's, deleted at once."""
 
-    has_generation = False          # metadata.generation starts at 1 and counts spec changes
-    create_on_update = False        # a PUT without resourceVersion of a missing object creates it
-    return_deleted_object = False   # DELETE answers with the deleted object instead of a Status
-    ttl_seconds = 0                 # objects expire (a raftstore lease) this long after creation; 0: never
+    has_generation = False  # metadata.generation starts at 1 and counts spec changes
+    create_on_update = False  # a PUT without resourceVersion of a missing object creates it
+    return_deleted_object = False  # DELETE answers with the deleted object instead of a Status
+    ttl_seconds = 0  # objects expire (a raftstore lease) this long after creation; 0: never
     # The 500 a create answers when the keys it reserves kept colliding.
     reservation_exhausted = "could not reserve the keys this object claims after several attempts"
 

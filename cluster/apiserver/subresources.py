@@ -31,8 +31,9 @@ from .strategy import Obj
 from .validation import V
 
 
-async def bind(registry: Registry, rdef: ResourceDef, ns: str, name: str, body: Any, opts: WriteOptions,
-               check: ObjectCheck) -> None:
+async def bind(
+    registry: Registry, rdef: ResourceDef, ns: str, name: str, body: Any, opts: WriteOptions, check: ObjectCheck
+) -> None:
     if not isinstance(body, dict):
         raise errors.bad_request("a Binding must be a JSON object")
     if body.get("kind") not in (None, "", "Binding"):
@@ -45,25 +46,27 @@ async def bind(registry: Registry, rdef: ResourceDef, ns: str, name: str, body: 
     if not node:
         raise errors.invalid_object("Binding", "", name, [errors.required("target.name")])
     if target.get("kind") not in (None, "", "Node"):
-        raise errors.invalid_object("Binding", "", name, [errors.invalid("target.kind", target.get("kind"),
-                                                                          "must be empty or 'Node'")])
+        raise errors.invalid_object(
+            "Binding", "", name, [errors.invalid("target.kind", target.get("kind"), "must be empty or 'Node'")]
+        )
 
     def mutate(old: Obj) -> Obj:
         spec = old.setdefault("spec", {})
         if (old.get("metadata") or {}).get("deletionTimestamp"):
-            raise errors.conflict(rdef.plural, rdef.group, name,
-                                  f"pod {name} is being deleted, cannot be assigned to a host")
+            raise errors.conflict(
+                rdef.plural, rdef.group, name, f"pod {name} is being deleted, cannot be assigned to a host"
+            )
         if spec.get("nodeName"):
-            raise errors.conflict(rdef.plural, rdef.group, name,
-                                  f'pod {name} is already assigned to node "{spec["nodeName"]}"')
-        uid = ((body.get("metadata") or {}).get("uid"))
+            raise errors.conflict(
+                rdef.plural, rdef.group, name, f'pod {name} is already assigned to node "{spec["nodeName"]}"'
+            )
+        uid = (body.get("metadata") or {}).get("uid")
         if uid and uid != old["metadata"].get("uid"):
             raise errors.conflict(rdef.plural, rdef.group, name, "the UID in the binding does not match the pod")
         spec["nodeName"] = node
         st = old.setdefault("status", {})
         conds = [c for c in st.get("conditions") or [] if c.get("type") != "PodScheduled"]
-        conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                      "lastTransitionTime": rfc3339()})
+        conds.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": rfc3339()})
         conds[-1].pop("lastProbeTime")
         st["conditions"] = conds
         return old
@@ -71,8 +74,9 @@ async def bind(registry: Registry, rdef: ResourceDef, ns: str, name: str, body: 
     await registry.guaranteed_update(rdef, ns, name, mutate, opts, check=check)
 
 
-async def evict(registry: Registry, rdef: ResourceDef, ns: str, name: str, body: Any, opts: WriteOptions,
-                check: ObjectCheck) -> None:
+async def evict(
+    registry: Registry, rdef: ResourceDef, ns: str, name: str, body: Any, opts: WriteOptions, check: ObjectCheck
+) -> None:
     if not isinstance(body, dict) or body.get("kind") not in (None, "", "Eviction"):
         raise errors.bad_request("an Eviction (policy/v1) is required")
     ename = (body.get("metadata") or {}).get("name")
@@ -86,6 +90,7 @@ async def evict(registry: Registry, rdef: ResourceDef, ns: str, name: str, body:
 
 # ------------------------------------------------------------------ scale
 
+
 def scale_of(obj: Obj) -> Obj:
     md = obj.get("metadata") or {}
     sel = (obj.get("spec") or {}).get("selector")
@@ -94,9 +99,9 @@ def scale_of(obj: Obj) -> Obj:
     except APIError:
         selector = ""
     return {
-        "kind": "Scale", "apiVersion": "autoscaling/v1",
-        "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
-                     if k in md},
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md},
         "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
         "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": selector},
     }
@@ -108,8 +113,15 @@ def validate_scale(obj: Obj) -> list[Cause]:
     return v.causes
 
 
-async def update_scale(registry: Registry, rdef: ResourceDef, ns: str, name: str, opts: WriteOptions,
-                       make_scale: Callable[[Obj], Obj], pinned: bool) -> Obj:
+async def update_scale(
+    registry: Registry,
+    rdef: ResourceDef,
+    ns: str,
+    name: str,
+    opts: WriteOptions,
+    make_scale: Callable[[Obj], Obj],
+    pinned: bool,
+) -> Obj:
     """Apply ``make_scale(current_scale) -> new_scale`` to the owner's spec.replicas; the new Scale."""
     strategy = registry.strategy(rdef)
 
@@ -122,8 +134,7 @@ async def update_scale(registry: Registry, rdef: ResourceDef, ns: str, name: str
             raise errors.bad_request(f'{new_scale.get("kind")} in version "v1" cannot be handled as a Scale')
         dec = schema.decode(new_scale, "V1Scale", check_required=False)
         if dec.type_errors:
-            raise errors.bad_request(f'Scale in version "v1" cannot be handled as a Scale: json: '
-                                     f"{dec.type_errors[0]}")
+            raise errors.bad_request(f'Scale in version "v1" cannot be handled as a Scale: json: {dec.type_errors[0]}')
         new_scale = dec.obj
         rv = (new_scale.get("metadata") or {}).get("resourceVersion")
         if rv and rv != old["metadata"]["resourceVersion"]:

@@ -71,6 +71,7 @@ def _since(ts: str | None, now: float) -> str:
 
 # ------------------------------------------------------------------ pods
 
+
 def _pod_status(pod: dict[str, Any], now: float) -> tuple[str, int, int, int, str | None]:
     """(reason, ready, total, restarts, last restart time) like kubectl's printPod."""
     spec = pod.get("spec") or {}
@@ -110,16 +111,22 @@ def _pod_status(pod: dict[str, Any], now: float) -> tuple[str, int, int, int, st
                 reason = state["waiting"]["reason"]
             elif state.get("terminated") is not None:
                 t = state["terminated"]
-                reason = t.get("reason") or (f"Signal:{t['signal']}" if t.get("signal")
-                                             else f"ExitCode:{t.get('exitCode')}")
+                reason = t.get("reason") or (
+                    f"Signal:{t['signal']}" if t.get("signal") else f"ExitCode:{t.get('exitCode')}"
+                )
             elif state.get("running") is not None and c.get("ready"):
                 has_running = True
                 ready += 1
             elif state.get("running") is not None:
                 has_running = True
         if reason == "Completed" and has_running:
-            reason = "Running" if any(cond.get("type") == "Ready" and cond.get("status") == "True"
-                                      for cond in st.get("conditions") or []) else "NotReady"
+            reason = (
+                "Running"
+                if any(
+                    cond.get("type") == "Ready" and cond.get("status") == "True" for cond in st.get("conditions") or []
+                )
+                else "NotReady"
+            )
     md = pod.get("metadata") or {}
     if md.get("deletionTimestamp"):
         reason = "Unknown" if st.get("reason") == "NodeLost" else "Terminating"
@@ -152,6 +159,7 @@ def _status(path: str, default: Any = "<none>") -> Cell:
                 return default
             cur = cur.get(p)
         return default if cur in (None, "") else cur
+
     return cell
 
 
@@ -160,6 +168,7 @@ def _int(path: str) -> Cell:
 
 
 # ------------------------------------------------------------- workloads
+
 
 def deploy_ready(d: dict[str, Any], now: float) -> str:
     st = d.get("status") or {}
@@ -185,6 +194,7 @@ def _selector(obj: dict[str, Any], now: float) -> str:
 
 
 # -------------------------------------------------------------- services
+
 
 def svc_external_ip(svc: dict[str, Any], now: float) -> str:
     spec = svc.get("spec") or {}
@@ -236,6 +246,7 @@ def endpoints_list(ep: dict[str, Any], now: float) -> str:
 
 # ---------------------------------------------------------------- nodes
 
+
 def node_status(node: dict[str, Any], now: float) -> str:
     conds = {c.get("type"): c.get("status") for c in (node.get("status") or {}).get("conditions") or []}
     ready = conds.get("Ready")
@@ -247,7 +258,7 @@ def node_status(node: dict[str, Any], now: float) -> str:
 
 def node_roles(node: dict[str, Any], now: float) -> str:
     roles = []
-    for k in ((node.get("metadata") or {}).get("labels") or {}):
+    for k in (node.get("metadata") or {}).get("labels") or {}:
         if k.startswith("node-role.kubernetes.io/"):
             roles.append(k.split("/", 1)[1])
     return ",".join(sorted(r for r in roles if r)) or "<none>"
@@ -259,10 +270,12 @@ def _node_addr(kind: str) -> Cell:
             if a.get("type") == kind:
                 return a.get("address", "<none>")
         return "<none>"
+
     return cell
 
 
 # ------------------------------------------------------------- the rest
+
 
 def data_count(obj: dict[str, Any], now: float) -> int:
     return len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
@@ -292,8 +305,14 @@ def _secret_data(obj: dict[str, Any], now: float) -> int:
 
 Column = tuple[str, str, str, str, int, Cell]
 
-_AGE: Column = ("Age", "string", "", "CreationTimestamp is a timestamp representing the server time when this object "
-                "was created.", 0, age)
+_AGE: Column = (
+    "Age",
+    "string",
+    "",
+    "CreationTimestamp is a timestamp representing the server time when this object was created.",
+    0,
+    age,
+)
 _NAME: Column = ("Name", "string", "name", "Name must be unique within a namespace.", 0, name)
 
 COLUMNS: dict[str, list[Column]] = {
@@ -301,8 +320,15 @@ COLUMNS: dict[str, list[Column]] = {
         _NAME,
         ("Ready", "string", "", "The aggregate readiness state of this pod for accepting traffic.", 0, pod_ready),
         ("Status", "string", "", "The aggregate status of the containers in this pod.", 0, pod_phase),
-        ("Restarts", "string", "", "The number of times the containers in this pod have been restarted and when the "
-         "last container in this pod has restarted.", 0, pod_restarts),
+        (
+            "Restarts",
+            "string",
+            "",
+            "The number of times the containers in this pod have been restarted and when the "
+            "last container in this pod has restarted.",
+            0,
+            pod_restarts,
+        ),
         _AGE,
         ("IP", "string", "", "IP address allocated to the pod.", 1, _status("status.podIP")),
         ("Node", "string", "", "Name of the Node this pod is assigned to.", 1, _status("spec.nodeName")),
@@ -312,10 +338,22 @@ COLUMNS: dict[str, list[Column]] = {
     "deployments": [
         _NAME,
         ("Ready", "string", "", "Number of the pod with ready state", 0, deploy_ready),
-        ("Up-to-date", "string", "", "Total number of non-terminated pods targeted by this deployment that have the "
-         "desired template spec.", 0, _int("status.updatedReplicas")),
-        ("Available", "string", "", "Total number of available pods (ready for at least minReadySeconds) targeted by "
-         "this deployment.", 0, _int("status.availableReplicas")),
+        (
+            "Up-to-date",
+            "string",
+            "",
+            "Total number of non-terminated pods targeted by this deployment that have the desired template spec.",
+            0,
+            _int("status.updatedReplicas"),
+        ),
+        (
+            "Available",
+            "string",
+            "",
+            "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment.",
+            0,
+            _int("status.availableReplicas"),
+        ),
         _AGE,
         ("Containers", "string", "", "Names of each container in the template.", 1, _containers),
         ("Images", "string", "", "Images referenced by each container in the template.", 1, _images),
@@ -338,8 +376,14 @@ COLUMNS: dict[str, list[Column]] = {
         ("External-IP", "string", "", "External IP addresses of the service.", 0, svc_external_ip),
         ("Port(s)", "string", "", "The ports exposed by the service.", 0, svc_ports),
         _AGE,
-        ("Selector", "string", "", "Route service traffic to pods with label keys and values matching this "
-         "selector.", 1, svc_selector),
+        (
+            "Selector",
+            "string",
+            "",
+            "Route service traffic to pods with label keys and values matching this selector.",
+            1,
+            svc_selector,
+        ),
     ],
     "endpoints": [_NAME, ("Endpoints", "string", "", "Endpoints of the service.", 0, endpoints_list), _AGE],
     "namespaces": [_NAME, ("Status", "string", "", "The status of the namespace.", 0, ns_status), _AGE],
@@ -353,8 +397,14 @@ COLUMNS: dict[str, list[Column]] = {
         ("External-IP", "string", "", "External IP of the node.", 1, _node_addr("ExternalIP")),
         ("OS-Image", "string", "", "OS image.", 1, _status("status.nodeInfo.osImage", "<unknown>")),
         ("Kernel-Version", "string", "", "Kernel version.", 1, _status("status.nodeInfo.kernelVersion", "<unknown>")),
-        ("Container-Runtime", "string", "", "Container runtime.", 1,
-         _status("status.nodeInfo.containerRuntimeVersion", "<unknown>")),
+        (
+            "Container-Runtime",
+            "string",
+            "",
+            "Container runtime.",
+            1,
+            _status("status.nodeInfo.containerRuntimeVersion", "<unknown>"),
+        ),
     ],
     "configmaps": [_NAME, ("Data", "integer", "", "Number of data entries.", 0, data_count), _AGE],
     "secrets": [
@@ -393,12 +443,19 @@ def row(obj: dict[str, Any], plural: str, now: float, include: str = "Metadata")
 
 
 def column_definitions(plural: str) -> list[dict[str, Any]]:
-    return [{"name": c[0], "type": c[1], "format": c[2], "description": c[3], "priority": c[4]}
-            for c in columns_for(plural)]
+    return [
+        {"name": c[0], "type": c[1], "format": c[2], "description": c[3], "priority": c[4]} for c in columns_for(plural)
+    ]
 
 
-def to_table(objs: list[dict[str, Any]], plural: str, list_meta: dict[str, Any], now: float,
-             include: str = "Metadata", no_headers: bool = False) -> dict[str, Any]:
+def to_table(
+    objs: list[dict[str, Any]],
+    plural: str,
+    list_meta: dict[str, Any],
+    now: float,
+    include: str = "Metadata",
+    no_headers: bool = False,
+) -> dict[str, Any]:
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
@@ -406,4 +463,3 @@ def to_table(objs: list[dict[str, Any]], plural: str, list_meta: dict[str, Any],
         "columnDefinitions": [] if no_headers else column_definitions(plural),
         "rows": [row(o, plural, now, include) for o in objs],
     }
-

@@ -27,27 +27,38 @@ LABEL_VALUE_RE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 CONFIG_KEY_RE = re.compile(r"^[-._a-zA-Z0-9]+$")
 IANA_SVC_NAME_RE = re.compile(r"^[-a-z0-9]+$")
 
-LABEL_MSG = ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
-             "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
-             "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')")
-SUBDOMAIN_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
-                 "must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation "
-                 "is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
-DNS1035_MSG = ("a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic "
-               "character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for "
-               "validation is '[a-z]([-a-z0-9]*[a-z0-9])?')")
-QUALIFIED_MSG = ("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
-                 "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
-                 "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")
-LABEL_VALUE_MSG = ("a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
-                   "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
-                   "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")
+LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start "
+    "and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and "
+    "must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation "
+    "is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+DNS1035_MSG = (
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic "
+    "character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for "
+    "validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+)
+QUALIFIED_MSG = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+    "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+LABEL_VALUE_MSG = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+    "'12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
 
 TOTAL_ANNOTATION_SIZE = 256 * 1024
 MAX_CONFIG_SIZE = 1024 * 1024
 
 
 # ------------------------------------------------------------ name checks
+
 
 def dns1123_label(v: str) -> list[str]:
     out = []
@@ -77,15 +88,19 @@ def dns1035_label(v: str) -> list[str]:
 
 
 NAME_CHECKS: dict[str, Callable[[str], list[str]]] = {
-    "label": dns1123_label, "subdomain": dns1123_subdomain, "dns1035": dns1035_label,
+    "label": dns1123_label,
+    "subdomain": dns1123_subdomain,
+    "dns1035": dns1035_label,
 }
 
 
 def qualified_name(v: str) -> list[str]:
     parts = v.split("/")
     if len(parts) > 2:
-        return [f"a qualified name {QUALIFIED_MSG} with an optional DNS subdomain prefix and '/' (e.g. "
-                "'example.com/MyName')"]
+        return [
+            f"a qualified name {QUALIFIED_MSG} with an optional DNS subdomain prefix and '/' (e.g. "
+            "'example.com/MyName')"
+        ]
     out = []
     name = parts[-1]
     if len(parts) == 2:
@@ -159,6 +174,7 @@ class V:
 
 # -------------------------------------------------------------- metadata
 
+
 def validate_metadata(obj: dict[str, Any], name_check: str, namespaced: bool, v: V) -> None:
     md = obj.get("metadata") or {}
     name = md.get("name") or ""
@@ -190,14 +206,16 @@ def validate_metadata(obj: dict[str, Any], name_check: str, namespaced: bool, v:
         v.add(errors.too_long("metadata.annotations", TOTAL_ANNOTATION_SIZE))
     for i, f in enumerate(md.get("finalizers") or []):
         if "/" not in f and f not in ("kubernetes", "orphan", "foregroundDeletion"):
-            v.invalid(f"metadata.finalizers[{i}]", f, "name is neither a standard finalizer name nor is it fully "
-                                                       "qualified")
+            v.invalid(
+                f"metadata.finalizers[{i}]", f, "name is neither a standard finalizer name nor is it fully qualified"
+            )
         else:
             for m in qualified_name(f):
                 v.invalid(f"metadata.finalizers[{i}]", f, m)
     if "orphan" in (md.get("finalizers") or []) and "foregroundDeletion" in (md.get("finalizers") or []):
-        v.invalid("metadata.finalizers", md.get("finalizers"),
-                  'finalizer orphan and foregroundDeletion cannot be both set')
+        v.invalid(
+            "metadata.finalizers", md.get("finalizers"), "finalizer orphan and foregroundDeletion cannot be both set"
+        )
     for i, ref in enumerate(md.get("ownerReferences") or []):
         p = f"metadata.ownerReferences[{i}]"
         for f in ("apiVersion", "kind", "name", "uid"):
@@ -205,19 +223,25 @@ def validate_metadata(obj: dict[str, Any], name_check: str, namespaced: bool, v:
                 v.required(f"{p}.{f}")
     controllers = [r for r in md.get("ownerReferences") or [] if r.get("controller")]
     if len(controllers) > 1:
-        v.invalid("metadata.ownerReferences", md.get("ownerReferences"),
-                  "Only one reference can have Controller set to true")
+        v.invalid(
+            "metadata.ownerReferences", md.get("ownerReferences"), "Only one reference can have Controller set to true"
+        )
 
 
 # ------------------------------------------------------------- data maps
+
 
 def validate_config_keys(field: str, data: Any, v: V) -> int:
     """Check the keys of a ConfigMap's or Secret's data map; returns the size of its values."""
     size = 0
     for k, val in (data or {}).items():
         if len(k) > 253 or not CONFIG_KEY_RE.match(k) or k in (".", ".."):
-            v.invalid(f"{field}[{k}]", k, "a valid config key must consist of alphanumeric characters, '-', '_' or "
-                                          "'.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for "
-                                          "validation is '[-._a-zA-Z0-9]+')")
+            v.invalid(
+                f"{field}[{k}]",
+                k,
+                "a valid config key must consist of alphanumeric characters, '-', '_' or "
+                "'.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for "
+                "validation is '[-._a-zA-Z0-9]+')",
+            )
         size += len(val or "")
     return size

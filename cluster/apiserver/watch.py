@@ -51,8 +51,9 @@ class WEvent:
 
     __slots__ = ("revision", "type", "key", "value", "prev_value", "prev_revision", "_obj", "_prev", "lines")
 
-    def __init__(self, revision: int, type_: str, key: str, value: bytes | None, prev_value: bytes | None,
-                 prev_revision: int) -> None:
+    def __init__(
+        self, revision: int, type_: str, key: str, value: bytes | None, prev_value: bytes | None, prev_revision: int
+    ) -> None:
         self.revision = revision
         self.type = type_  # "PUT" | "DELETE"
         self.key = key
@@ -66,9 +67,14 @@ class WEvent:
     @classmethod
     def from_raft(cls, ev: Event) -> "WEvent":
         prev = ev.prev_kv
-        return cls(ev.revision, ev.type, ev.kv.key.decode(errors="replace"),
-                   ev.kv.value if ev.type == "PUT" else None,
-                   prev.value if prev is not None else None, prev.mod_revision if prev is not None else 0)
+        return cls(
+            ev.revision,
+            ev.type,
+            ev.kv.key.decode(errors="replace"),
+            ev.kv.value if ev.type == "PUT" else None,
+            prev.value if prev is not None else None,
+            prev.mod_revision if prev is not None else 0,
+        )
 
     def obj(self) -> dict[str, Any] | None:
         """The object after the change (for DELETE: its last state, at the deletion's revision)."""

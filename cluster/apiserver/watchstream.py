@@ -38,7 +38,7 @@ from .selector import FieldSelector, LabelSelector
 from .storage import Store
 from .watch import Subscription, WatchHub, WEvent
 
-MAX_BATCH = 500   # queued events sent in one write
+MAX_BATCH = 500  # queued events sent in one write
 OBJECT_EVENTS = ("ADDED", "MODIFIED", "DELETED")
 
 
@@ -67,11 +67,17 @@ def watch_options(q: MultiMapping[str]) -> WatchOptions:
     if send_initial is not None:
         causes = []
         if q.get("resourceVersionMatch") != "NotOlderThan":
-            causes.append(errors.forbidden_field("resourceVersionMatch", "sendInitialEvents requires setting "
-                                                 "resourceVersionMatch to NotOlderThan"))
+            causes.append(
+                errors.forbidden_field(
+                    "resourceVersionMatch", "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan"
+                )
+            )
         if send_initial and not bookmarks:
-            causes.append(errors.forbidden_field("allowWatchBookmarks", "sendInitialEvents requires setting "
-                                                 "allowWatchBookmarks to true"))
+            causes.append(
+                errors.forbidden_field(
+                    "allowWatchBookmarks", "sendInitialEvents requires setting allowWatchBookmarks to true"
+                )
+            )
         if causes:
             raise errors.invalid_object("ListOptions", "meta.k8s.io", "", causes)
     ts = q.get("timeoutSeconds")
@@ -88,13 +94,19 @@ class EventEncoder:
 
     def __init__(self, rdef: ResourceDef, mode: str, ver: str, include: str) -> None:
         self.rdef, self.mode, self.ver, self.include = rdef, mode, ver, include
-        self.first = True   # a Table stream sends its column definitions once
+        self.first = True  # a Table stream sends its column definitions once
 
     def event(self, etype: str, obj: dict[str, Any], ev: WEvent | None = None) -> bytes:
         """One event line; ``ev`` (when ``etype`` is its natural type) lends its cached serialisation."""
         if self.mode == "table" and etype in OBJECT_EVENTS:
-            t = table([obj], self.rdef, {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
-                      self.include, self.ver, no_headers=not self.first)
+            t = table(
+                [obj],
+                self.rdef,
+                {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                self.include,
+                self.ver,
+                no_headers=not self.first,
+            )
             self.first = False
             return _line(etype, t)
         if self.mode == "partial" and etype in OBJECT_EVENTS:
@@ -123,8 +135,9 @@ def natural_type(ev: WEvent) -> str:
     return "ADDED" if ev.prev_value is None else "MODIFIED"
 
 
-def translate(ev: WEvent, filtering: bool, matches: Callable[[dict[str, Any] | None], bool]
-              ) -> tuple[str, dict[str, Any]] | None:
+def translate(
+    ev: WEvent, filtering: bool, matches: Callable[[dict[str, Any] | None], bool]
+) -> tuple[str, dict[str, Any]] | None:
     """(event type, object) a selector watcher gets for ``ev``, or None for none."""
     obj = ev.obj()
     if obj is None:
@@ -146,8 +159,9 @@ def translate(ev: WEvent, filtering: bool, matches: Callable[[dict[str, Any] | N
 
 
 class WatchStreamer:
-    def __init__(self, registry: Registry, hub: WatchHub, store: Store, *, max_watches: int,
-                 bookmark_interval: float) -> None:
+    def __init__(
+        self, registry: Registry, hub: WatchHub, store: Store, *, max_watches: int, bookmark_interval: float
+    ) -> None:
         self.registry = registry
         self.hub = hub
         self.store = store
@@ -162,11 +176,13 @@ class WatchStreamer:
         for sub in list(self.active):
             sub.fail(None)
 
-    async def serve(self, request: web.Request, rdef: ResourceDef, ns: str | None, lsel: LabelSelector,
-                    fsel: FieldSelector) -> web.StreamResponse:
+    async def serve(
+        self, request: web.Request, rdef: ResourceDef, ns: str | None, lsel: LabelSelector, fsel: FieldSelector
+    ) -> web.StreamResponse:
         if len(self.active) >= self.max_watches:
-            raise errors.APIError(429, "TooManyRequests", "too many open watches; try again later",
-                                  headers={"Retry-After": "1"})
+            raise errors.APIError(
+                429, "TooManyRequests", "too many open watches; try again later", headers={"Retry-After": "1"}
+            )
         wo = watch_options(request.query)
         after = 0
         if not wo.initial:
@@ -182,8 +198,9 @@ class WatchStreamer:
         filtering = not lsel.empty or not fsel.empty
         prefix = rdef.key_prefix(ns)
 
-        resp = web.StreamResponse(status=200, headers={"Content-Type": "application/json",
-                                                       "Cache-Control": "no-cache, private"})
+        resp = web.StreamResponse(
+            status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
+        )
         resp.enable_chunked_encoding()
 
         def matches(obj: dict[str, Any] | None) -> bool:
@@ -260,8 +277,9 @@ class WatchStreamer:
                     last_rv = ev.revision
                     out = translate(ev, filtering, matches)
                     if out is not None:
-                        chunks.append(enc.event(out[0], out[1],
-                                                None if (filtering and out[0] != natural_type(ev)) else ev))
+                        chunks.append(
+                            enc.event(out[0], out[1], None if (filtering and out[0] != natural_type(ev)) else ev)
+                        )
                 await resp.write(b"".join(chunks))
         except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
             pass

@@ -16,8 +16,14 @@ from typing import Any, Mapping
 class ApiError(Exception):
     """An HTTP error from the API server, carrying its ``Status`` object."""
 
-    def __init__(self, code: int, reason: str, message: str, status: dict[str, Any] | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        status: dict[str, Any] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(f"{code} {reason}: {message}")
         self.code = code
         self.reason = reason
@@ -80,12 +86,29 @@ def error_from_response(code: int, body: bytes, headers: Mapping[str, str]) -> A
     if status is None:
         text = body[:300].decode("utf-8", "replace").strip()
         return ApiError(code, reason_for(code), text or f"HTTP {code}", None, retry_after)
-    return ApiError(int(status.get("code") or code), str(status.get("reason") or reason_for(code)),
-                    str(status.get("message") or ""), status, retry_after)
+    return ApiError(
+        int(status.get("code") or code),
+        str(status.get("reason") or reason_for(code)),
+        str(status.get("message") or ""),
+        status,
+        retry_after,
+    )
 
 
 def reason_for(code: int) -> str:
-    return {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed",
-            409: "Conflict", 410: "Gone", 413: "RequestEntityTooLarge", 415: "UnsupportedMediaType",
-            422: "Invalid", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable",
-            504: "Timeout"}.get(code, "Unknown")
+    return {
+        400: "BadRequest",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "NotFound",
+        405: "MethodNotAllowed",
+        409: "Conflict",
+        410: "Gone",
+        413: "RequestEntityTooLarge",
+        415: "UnsupportedMediaType",
+        422: "Invalid",
+        429: "TooManyRequests",
+        500: "InternalError",
+        503: "ServiceUnavailable",
+        504: "Timeout",
+    }.get(code, "Unknown")

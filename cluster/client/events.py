@@ -36,15 +36,21 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from ..api.timestamps import rfc3339
 from .resources import EVENTS
 from .rest import ApiError, Client
-from ..api.timestamps import rfc3339
 
 log = logging.getLogger("raykube.events")
 
 # involvedObject.apiVersion when the object does not say.
-KIND_API = {"Pod": "v1", "Node": "v1", "Namespace": "v1", "Service": "v1", "ReplicaSet": "apps/v1",
-            "Deployment": "apps/v1"}
+KIND_API = {
+    "Pod": "v1",
+    "Node": "v1",
+    "Namespace": "v1",
+    "Service": "v1",
+    "ReplicaSet": "apps/v1",
+    "Deployment": "apps/v1",
+}
 # Kinds whose objects have no namespace (their Events live in "default").
 CLUSTER_SCOPED = frozenset({"Node", "Namespace"})
 MAX_MESSAGE = 1024
@@ -60,9 +66,18 @@ _Seen = tuple[str, str, int, int]
 
 
 class EventRecorder:
-    def __init__(self, client: Client, component: str, instance: str | None = None, *, host: str | None = None,
-                 enabled: bool = True, max_backlog: int = 1000, concurrency: int = 1,
-                 aggregate_seconds: float = 600.0) -> None:
+    def __init__(
+        self,
+        client: Client,
+        component: str,
+        instance: str | None = None,
+        *,
+        host: str | None = None,
+        enabled: bool = True,
+        max_backlog: int = 1000,
+        concurrency: int = 1,
+        aggregate_seconds: float = 600.0,
+    ) -> None:
         """``component`` is ``source.component`` and ``reportingComponent``; ``instance`` is
         ``reportingInstance`` (default ``<component>-<hostname>``); ``host`` is ``source.host``."""
         self.client = client
@@ -83,8 +98,9 @@ class EventRecorder:
         """Start the writers (none if disabled). Events queued before this are written now."""
         if self.enabled and not self._tasks:
             loop = asyncio.get_running_loop()
-            self._tasks = [loop.create_task(self._worker(), name=f"events/{self.component}")
-                           for _ in range(self.concurrency)]
+            self._tasks = [
+                loop.create_task(self._worker(), name=f"events/{self.component}") for _ in range(self.concurrency)
+            ]
 
     async def stop(self) -> None:
         """Stop the writers; what is still queued is not written."""
@@ -100,13 +116,28 @@ class EventRecorder:
         except asyncio.TimeoutError:
             pass
 
-    def event(self, obj: dict[str, Any], etype: str, reason: str, message: str, *, kind: str | None = None,
-              field_path: str | None = None) -> None:
+    def event(
+        self,
+        obj: dict[str, Any],
+        etype: str,
+        reason: str,
+        message: str,
+        *,
+        kind: str | None = None,
+        field_path: str | None = None,
+    ) -> None:
         """Record an event about ``obj`` (``etype`` "Normal" or "Warning"). Never blocks, never raises."""
         if not self.enabled:
             return
-        item = (obj, kind or str(obj.get("kind") or "Pod"), etype, reason, message[:MAX_MESSAGE], field_path,
-                time.time_ns())
+        item = (
+            obj,
+            kind or str(obj.get("kind") or "Pod"),
+            etype,
+            reason,
+            message[:MAX_MESSAGE],
+            field_path,
+            time.time_ns(),
+        )
         try:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
@@ -125,13 +156,19 @@ class EventRecorder:
                 raise
             except Exception as exc:  # noqa: BLE001 - events are best effort
                 self.dropped += 1
-                log.debug("%s event %s for %s dropped: %r", self.component, item[3],
-                          (item[0].get("metadata") or {}).get("name"), exc)
+                log.debug(
+                    "%s event %s for %s dropped: %r",
+                    self.component,
+                    item[3],
+                    (item[0].get("metadata") or {}).get("name"),
+                    exc,
+                )
             finally:
                 self._queue.task_done()
 
-    async def _write(self, obj: dict[str, Any], kind: str, etype: str, reason: str, message: str,
-                     field_path: str | None, t_ns: int) -> None:
+    async def _write(
+        self, obj: dict[str, Any], kind: str, etype: str, reason: str, message: str, field_path: str | None, t_ns: int
+    ) -> None:
         md = obj.get("metadata") or {}
         uid = str(md.get("uid") or "")
         stamp = rfc3339(t_ns / 1e9)
@@ -157,14 +194,29 @@ class EventRecorder:
         while len(self._seen) > MAX_REMEMBERED:
             self._seen.popitem(last=False)
 
-    def _new_event(self, obj: dict[str, Any], md: dict[str, Any], kind: str, etype: str, reason: str, message: str,
-                   field_path: str | None, t_ns: int, stamp: str) -> dict[str, Any]:
+    def _new_event(
+        self,
+        obj: dict[str, Any],
+        md: dict[str, Any],
+        kind: str,
+        etype: str,
+        reason: str,
+        message: str,
+        field_path: str | None,
+        t_ns: int,
+        stamp: str,
+    ) -> dict[str, Any]:
         obj_ns = "" if kind in CLUSTER_SCOPED else str(md.get("namespace") or "")
         ns = obj_ns or "default"  # a cluster-scoped object's Events live in "default"
         involved: dict[str, Any] = {
-            "kind": kind, "apiVersion": obj.get("apiVersion") or KIND_API.get(kind, "v1"),
-            "name": md.get("name", ""), "namespace": obj_ns, "uid": str(md.get("uid") or ""),
-            "resourceVersion": md.get("resourceVersion", ""), "fieldPath": field_path}
+            "kind": kind,
+            "apiVersion": obj.get("apiVersion") or KIND_API.get(kind, "v1"),
+            "name": md.get("name", ""),
+            "namespace": obj_ns,
+            "uid": str(md.get("uid") or ""),
+            "resourceVersion": md.get("resourceVersion", ""),
+            "fieldPath": field_path,
+        }
         if not obj_ns:
             del involved["namespace"]
         if field_path is None:
@@ -173,11 +225,17 @@ class EventRecorder:
         if self.host:
             source["host"] = self.host
         return {
-            "apiVersion": "v1", "kind": "Event",
+            "apiVersion": "v1",
+            "kind": "Event",
             "metadata": {"name": f"{md.get('name') or 'unknown'}.{t_ns:x}{os.urandom(2).hex()}", "namespace": ns},
             "involvedObject": involved,
-            "reason": reason, "message": message, "type": etype,
+            "reason": reason,
+            "message": message,
+            "type": etype,
             "source": source,
-            "firstTimestamp": stamp, "lastTimestamp": stamp, "count": 1,
-            "reportingComponent": self.component, "reportingInstance": self.instance,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+            "reportingComponent": self.component,
+            "reportingInstance": self.instance,
         }

@@ -123,8 +123,7 @@ class Store:
 class _Listener:
     """One handler set with its own queue and task (client-go's processorListener)."""
 
-    def __init__(self, on_add: Handler | None, on_update: Handler | None, on_delete: Handler | None,
-                 name: str) -> None:
+    def __init__(self, on_add: Handler | None, on_update: Handler | None, on_delete: Handler | None, name: str) -> None:
         self.on_add, self.on_update, self.on_delete = on_add, on_update, on_delete
         self.name = name
         self.pending: deque[tuple[str, tuple[Any, ...]]] = deque()
@@ -160,10 +159,20 @@ class _Listener:
 
 
 class Informer:
-    def __init__(self, client: Client, resource: Resource, namespace: str | None = None, *,
-                 label_selector: str | None = None, field_selector: str | None = None,
-                 resync_period: float = 0.0, page_size: int = 500, watch_timeout: int = 300,
-                 clock: Clock = REAL_CLOCK, name: str | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        resource: Resource,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        resync_period: float = 0.0,
+        page_size: int = 500,
+        watch_timeout: int = 300,
+        clock: Clock = REAL_CLOCK,
+        name: str | None = None,
+    ) -> None:
         self.client = client
         self.resource = resource
         self.namespace = namespace if resource.namespaced else None
@@ -185,8 +194,9 @@ class Informer:
         self._stopped = False
 
     # --------------------------------------------------------------- API
-    def add_event_handler(self, on_add: Handler | None = None, on_update: Handler | None = None,
-                          on_delete: Handler | None = None) -> None:
+    def add_event_handler(
+        self, on_add: Handler | None = None, on_update: Handler | None = None, on_delete: Handler | None = None
+    ) -> None:
         lst = _Listener(on_add, on_update, on_delete, self.name)
         self._listeners.append(lst)
         if self._task is not None:
@@ -245,9 +255,14 @@ class Informer:
             lst.push(kind, *args)
 
     async def _list(self) -> None:
-        items, rv = await self.client.list_all(self.resource, self.namespace, all_namespaces=self.namespace is None,
-                                               label_selector=self.label_selector,
-                                               field_selector=self.field_selector, page_size=self.page_size)
+        items, rv = await self.client.list_all(
+            self.resource,
+            self.namespace,
+            all_namespaces=self.namespace is None,
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
+            page_size=self.page_size,
+        )
         self.stats["lists"] += 1
         seen: set[str] = set()
         for obj in items:
@@ -257,7 +272,8 @@ class Informer:
             if old is None:
                 self._notify("add", obj)
             elif (old.get("metadata") or {}).get("resourceVersion") != (obj.get("metadata") or {}).get(
-                    "resourceVersion"):
+                "resourceVersion"
+            ):
                 self._notify("update", old, obj)
         for key in [k for k in self.store.keys() if k not in seen]:
             old = self.store.remove(key)
@@ -302,12 +318,17 @@ class Informer:
                 timeout = int(self.watch_timeout * (1 + random.random())) if self.watch_timeout else None
                 got_event = False
                 started = self.clock.now()
-                async for ev in self.client.watch(self.resource, self.namespace,
-                                                  all_namespaces=self.namespace is None,
-                                                  resource_version=self.last_resource_version,
-                                                  label_selector=self.label_selector,
-                                                  field_selector=self.field_selector, allow_bookmarks=True,
-                                                  timeout_seconds=timeout, on_response=self._keep_response):
+                async for ev in self.client.watch(
+                    self.resource,
+                    self.namespace,
+                    all_namespaces=self.namespace is None,
+                    resource_version=self.last_resource_version,
+                    label_selector=self.label_selector,
+                    field_selector=self.field_selector,
+                    allow_bookmarks=True,
+                    timeout_seconds=timeout,
+                    on_response=self._keep_response,
+                ):
                     self._apply(ev.type, ev.object)
                     if not got_event:
                         got_event = True

@@ -65,8 +65,8 @@ class LeaderElector:
     def __init__(self, client: Client, config: LeaderElectionConfig) -> None:
         self.client = client
         self.config = config
-        self._observed: tuple[str, str] | None = None     # (holder, renewTime) last seen
-        self._observed_at = 0.0                            # local monotonic time we saw it change
+        self._observed: tuple[str, str] | None = None  # (holder, renewTime) last seen
+        self._observed_at = 0.0  # local monotonic time we saw it change
         self._leading = False
         self.transitions = 0
         self.acquired_at: float | None = None
@@ -76,12 +76,23 @@ class LeaderElector:
     def is_leader(self) -> bool:
         return self._leading
 
-    def _record(self, now_str: str, acquire_time: str, transitions: int, holder: str | None = None,
-                duration: float | None = None) -> dict[str, Any]:
-        return {"holderIdentity": self.config.identity if holder is None else holder,
-                "leaseDurationSeconds": max(1, int(round(duration if duration is not None
-                                                         else self.config.lease_duration))),
-                "acquireTime": acquire_time, "renewTime": now_str, "leaseTransitions": transitions}
+    def _record(
+        self,
+        now_str: str,
+        acquire_time: str,
+        transitions: int,
+        holder: str | None = None,
+        duration: float | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "holderIdentity": self.config.identity if holder is None else holder,
+            "leaseDurationSeconds": max(
+                1, int(round(duration if duration is not None else self.config.lease_duration))
+            ),
+            "acquireTime": acquire_time,
+            "renewTime": now_str,
+            "leaseTransitions": transitions,
+        }
 
     async def try_acquire_or_renew(self) -> bool:
         c = self.config
@@ -91,9 +102,12 @@ class LeaderElector:
         except ApiError as exc:
             if not exc.not_found:
                 raise
-            body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": c.lease_name, "namespace": c.namespace},
-                    "spec": self._record(now_str, now_str, 0)}
+            body = {
+                "apiVersion": "coordination.k8s.io/v1",
+                "kind": "Lease",
+                "metadata": {"name": c.lease_name, "namespace": c.namespace},
+                "spec": self._record(now_str, now_str, 0),
+            }
             try:
                 await self.client.create(LEASES, body, c.namespace)
             except ApiError as e2:
@@ -159,8 +173,12 @@ class LeaderElector:
                     break
                 if time.monotonic() >= deadline:
                     self._leading = False
-                    log.warning("%s: %s lost leadership (could not renew for %.1f s)", c.lease_name, c.identity,
-                                c.renew_deadline)
+                    log.warning(
+                        "%s: %s lost leadership (could not renew for %.1f s)",
+                        c.lease_name,
+                        c.identity,
+                        c.renew_deadline,
+                    )
                     return
                 await asyncio.sleep(min(c.retry_period / 2, max(0.05, deadline - time.monotonic())))
 
@@ -200,8 +218,7 @@ class LeaderElector:
             leader_task.cancel()
             await asyncio.gather(leader_task, renew_task, return_exceptions=True)
             if leader_task in done and not leader_task.cancelled() and leader_task.exception() is not None:
-                log.error("%s: leader work failed: %r; starting over", self.config.lease_name,
-                          leader_task.exception())
+                log.error("%s: leader work failed: %r; starting over", self.config.lease_name, leader_task.exception())
                 if self._leading:
                     await self.release()
             self._leading = False

@@ -78,10 +78,22 @@ PATCH_TYPES = {
 
 
 class Client:
-    def __init__(self, server: str, *, token: str | None = None, ca_file: str | None = None,
-                 ca_data: bytes | str | None = None, insecure: bool = False, timeout: float = 30.0,
-                 retry_deadline: float = 30.0, qps: float = 0.0, burst: int = 0, max_connections: int = 16,
-                 user_agent: str = "raykube-client/0.1", namespace: str = "default") -> None:
+    def __init__(
+        self,
+        server: str,
+        *,
+        token: str | None = None,
+        ca_file: str | None = None,
+        ca_data: bytes | str | None = None,
+        insecure: bool = False,
+        timeout: float = 30.0,
+        retry_deadline: float = 30.0,
+        qps: float = 0.0,
+        burst: int = 0,
+        max_connections: int = 16,
+        user_agent: str = "raykube-client/0.1",
+        namespace: str = "default",
+    ) -> None:
         self.server = server.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -106,15 +118,26 @@ class Client:
     @classmethod
     def from_kubeconfig(cls, path: str | None = None, context: str | None = None, **kw: Any) -> "Client":
         kc: KubeConfig = load_kubeconfig(path, context)
-        return cls(kc.server, token=kc.token, ca_file=kc.ca_file, ca_data=kc.ca_data, insecure=kc.insecure,
-                   namespace=kc.namespace, **kw)
+        return cls(
+            kc.server,
+            token=kc.token,
+            ca_file=kc.ca_file,
+            ca_data=kc.ca_data,
+            insecure=kc.insecure,
+            namespace=kc.namespace,
+            **kw,
+        )
 
     def _new_session(self, limit: int) -> aiohttp.ClientSession:
         headers = {"User-Agent": self.user_agent, "Accept": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        conn = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else False, limit=limit,
-                                    keepalive_timeout=KEEPALIVE_SECONDS, enable_cleanup_closed=True)
+        conn = aiohttp.TCPConnector(
+            ssl=self._ssl if self._ssl is not None else False,
+            limit=limit,
+            keepalive_timeout=KEEPALIVE_SECONDS,
+            enable_cleanup_closed=True,
+        )
         return aiohttp.ClientSession(connector=conn, headers=headers, auto_decompress=True)
 
     def _sess(self) -> aiohttp.ClientSession:
@@ -202,9 +225,19 @@ class Client:
                 await asyncio.sleep(wait)
 
     # ----------------------------------------------------------- request
-    async def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None,
-                      body: Any = None, content_type: str | None = None, headers: Mapping[str, str] | None = None,
-                      timeout: float | None = None, raw: bool = False, retry: bool = True) -> Any:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        raw: bool = False,
+        retry: bool = True,
+    ) -> Any:
         """One API call with reconnect/retry (see the module doc). Returns parsed JSON (or bytes if ``raw``)."""
         method = method.upper()
         idempotent = method in READ_METHODS
@@ -233,8 +266,14 @@ class Client:
             sent = False
             try:
                 sess = self._sess()
-                async with sess.request(method, url, params=q, data=data, headers=hdrs,
-                                        timeout=aiohttp.ClientTimeout(total=timeout or self.timeout)) as resp:
+                async with sess.request(
+                    method,
+                    url,
+                    params=q,
+                    data=data,
+                    headers=hdrs,
+                    timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
+                ) as resp:
                     sent = True
                     payload = await resp.read()
                     if resp.status < 400:
@@ -243,20 +282,28 @@ class Client:
                         return json.loads(payload) if payload else None
                     err = error_from_response(resp.status, payload, resp.headers)
             except aiohttp.ClientConnectorCertificateError as exc:  # not transient: don't retry
-                raise Unavailable(f"{method} {path}: TLS verification of {self.server} failed (wrong CA?): "
-                                  f"{exc.certificate_error}") from exc
+                raise Unavailable(
+                    f"{method} {path}: TLS verification of {self.server} failed (wrong CA?): {exc.certificate_error}"
+                ) from exc
             except aiohttp.ClientConnectorError as exc:  # never reached the server: safe to retry
                 err_exc: Exception = exc
                 err = None
-            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, aiohttp.ClientPayloadError,
-                    asyncio.TimeoutError, ConnectionError) as exc:
+            except (
+                aiohttp.ServerDisconnectedError,
+                aiohttp.ClientOSError,
+                aiohttp.ClientPayloadError,
+                asyncio.TimeoutError,
+                ConnectionError,
+            ) as exc:
                 err_exc = exc
                 err = None
                 if not idempotent:
                     # A write was (maybe partly) sent and the connection broke: the
                     # server may have applied it. Not ours to guess (client-go neither).
-                    raise UnknownOutcome(f"{method} {path}: connection lost after sending "
-                                         f"({'response started' if sent else 'no response'}): {exc!r}") from exc
+                    raise UnknownOutcome(
+                        f"{method} {path}: connection lost after sending "
+                        f"({'response started' if sent else 'no response'}): {exc!r}"
+                    ) from exc
             if err is not None:
                 retryable = err.code == 429 or (idempotent and err.code in (502, 503, 504))
                 if not retryable or not retry:
@@ -271,8 +318,10 @@ class Client:
             if remaining <= 0:
                 if err is not None:
                     raise err
-                raise Unavailable(f"{method} {path}: server unreachable for {self.retry_deadline:.0f} s "
-                                  f"({attempt} attempts); last error: {err_exc!r}") from err_exc
+                raise Unavailable(
+                    f"{method} {path}: server unreachable for {self.retry_deadline:.0f} s "
+                    f"({attempt} attempts); last error: {err_exc!r}"
+                ) from err_exc
             self.stats["retries"] += 1
             await asyncio.sleep(min(remaining, wait * (0.5 + random.random() / 2)))
             backoff = min(backoff * 2, 1.0)
@@ -296,30 +345,62 @@ class Client:
     def _ns(self, res: Resource, namespace: str | None) -> str | None:
         return (namespace or self.namespace) if res.namespaced else None
 
-    async def get(self, res: Resource, name: str, namespace: str | None = None, *,
-                  subresource: str | None = None) -> dict[str, Any]:
+    async def get(
+        self, res: Resource, name: str, namespace: str | None = None, *, subresource: str | None = None
+    ) -> dict[str, Any]:
         return await self.request("GET", res.path(self._ns(res, namespace), name, subresource))
 
-    async def list(self, res: Resource, namespace: str | None = None, *, all_namespaces: bool = False,
-                   label_selector: str | None = None, field_selector: str | None = None, limit: int | None = None,
-                   continue_: str | None = None, resource_version: str | None = None) -> dict[str, Any]:
+    async def list(
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        *,
+        all_namespaces: bool = False,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_: str | None = None,
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
         """One page of a list. ``namespace=None`` on a namespaced resource lists the client's
         default namespace unless ``all_namespaces``."""
         ns = None if all_namespaces else self._ns(res, namespace)
-        return await self.request("GET", res.path(ns), params={
-            "labelSelector": label_selector, "fieldSelector": field_selector, "limit": limit,
-            "continue": continue_, "resourceVersion": resource_version})
+        return await self.request(
+            "GET",
+            res.path(ns),
+            params={
+                "labelSelector": label_selector,
+                "fieldSelector": field_selector,
+                "limit": limit,
+                "continue": continue_,
+                "resourceVersion": resource_version,
+            },
+        )
 
-    async def list_all(self, res: Resource, namespace: str | None = None, *, all_namespaces: bool = False,
-                       label_selector: str | None = None, field_selector: str | None = None,
-                       page_size: int = 500) -> tuple[list[dict[str, Any]], str]:
+    async def list_all(
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        *,
+        all_namespaces: bool = False,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = 500,
+    ) -> tuple[list[dict[str, Any]], str]:
         """Every item (following ``continue``) and the list's resourceVersion."""
         items: list[dict[str, Any]] = []
         cont: str | None = None
         rv = ""
         while True:
-            page = await self.list(res, namespace, all_namespaces=all_namespaces, label_selector=label_selector,
-                                   field_selector=field_selector, limit=page_size or None, continue_=cont)
+            page = await self.list(
+                res,
+                namespace,
+                all_namespaces=all_namespaces,
+                label_selector=label_selector,
+                field_selector=field_selector,
+                limit=page_size or None,
+                continue_=cont,
+            )
             items.extend(page.get("items") or [])
             meta = page.get("metadata") or {}
             rv = rv or str(meta.get("resourceVersion", ""))
@@ -327,36 +408,72 @@ class Client:
             if not cont:
                 return items, rv
 
-    async def create(self, res: Resource, obj: dict[str, Any], namespace: str | None = None, *,
-                     field_manager: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+    async def create(
+        self,
+        res: Resource,
+        obj: dict[str, Any],
+        namespace: str | None = None,
+        *,
+        field_manager: str | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
         ns = self._ns(res, namespace or (obj.get("metadata") or {}).get("namespace"))
-        return await self.request("POST", res.path(ns), body=_with_type(res, obj),
-                                  params={"fieldManager": field_manager, "dryRun": "All" if dry_run else None})
+        return await self.request(
+            "POST",
+            res.path(ns),
+            body=_with_type(res, obj),
+            params={"fieldManager": field_manager, "dryRun": "All" if dry_run else None},
+        )
 
-    async def update(self, res: Resource, obj: dict[str, Any], *, subresource: str | None = None,
-                     field_manager: str | None = None) -> dict[str, Any]:
+    async def update(
+        self, res: Resource, obj: dict[str, Any], *, subresource: str | None = None, field_manager: str | None = None
+    ) -> dict[str, Any]:
         """PUT (optimistic concurrency: ``metadata.resourceVersion`` must be current, else 409)."""
         md = obj.get("metadata") or {}
         ns = self._ns(res, md.get("namespace"))
-        return await self.request("PUT", res.path(ns, md["name"], subresource), body=_with_type(res, obj),
-                                  params={"fieldManager": field_manager})
+        return await self.request(
+            "PUT",
+            res.path(ns, md["name"], subresource),
+            body=_with_type(res, obj),
+            params={"fieldManager": field_manager},
+        )
 
     async def update_status(self, res: Resource, obj: dict[str, Any]) -> dict[str, Any]:
         return await self.update(res, obj, subresource="status")
 
-    async def patch(self, res: Resource, name: str, patch: Any, namespace: str | None = None, *,
-                    patch_type: str = "merge", subresource: str | None = None, field_manager: str | None = None,
-                    force: bool | None = None) -> dict[str, Any]:
+    async def patch(
+        self,
+        res: Resource,
+        name: str,
+        patch: Any,
+        namespace: str | None = None,
+        *,
+        patch_type: str = "merge",
+        subresource: str | None = None,
+        field_manager: str | None = None,
+        force: bool | None = None,
+    ) -> dict[str, Any]:
         ct = PATCH_TYPES.get(patch_type, patch_type)
         if patch_type == "apply" and field_manager is None:
             field_manager = "raykube"
-        return await self.request("PATCH", res.path(self._ns(res, namespace), name, subresource), body=patch,
-                                  content_type=ct, params={"fieldManager": field_manager,
-                                                           "force": None if force is None else str(force).lower()})
+        return await self.request(
+            "PATCH",
+            res.path(self._ns(res, namespace), name, subresource),
+            body=patch,
+            content_type=ct,
+            params={"fieldManager": field_manager, "force": None if force is None else str(force).lower()},
+        )
 
-    async def delete(self, res: Resource, name: str, namespace: str | None = None, *,
-                     propagation_policy: str | None = None, grace_period_seconds: int | None = None,
-                     preconditions: dict[str, str] | None = None) -> dict[str, Any]:
+    async def delete(
+        self,
+        res: Resource,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation_policy: str | None = None,
+        grace_period_seconds: int | None = None,
+        preconditions: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         body: dict[str, Any] | None = None
         if propagation_policy or grace_period_seconds is not None or preconditions:
             body = {"kind": "DeleteOptions", "apiVersion": "v1"}
@@ -369,11 +486,21 @@ class Client:
         return await self.request("DELETE", res.path(self._ns(res, namespace), name), body=body)
 
     # ------------------------------------------------------------ watch
-    async def watch(self, res: Resource, namespace: str | None = None, *, all_namespaces: bool = False,
-                    resource_version: str | None = None, label_selector: str | None = None,
-                    field_selector: str | None = None, allow_bookmarks: bool = True,
-                    timeout_seconds: int | None = None, send_initial_events: bool | None = None,
-                    on_response: Any = None, idle_timeout: float | None = None) -> AsyncIterator[WatchEvent]:
+    async def watch(
+        self,
+        res: Resource,
+        namespace: str | None = None,
+        *,
+        all_namespaces: bool = False,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        allow_bookmarks: bool = True,
+        timeout_seconds: int | None = None,
+        send_initial_events: bool | None = None,
+        on_response: Any = None,
+        idle_timeout: float | None = None,
+    ) -> AsyncIterator[WatchEvent]:
         """Stream watch events. Ends normally when the server ends the watch
         (``timeoutSeconds``); raises ``ApiError`` (``.gone`` for 410 Gone) for an
         ERROR event or an error response, ``WatchDisconnected`` when the
@@ -383,9 +510,14 @@ class Client:
         the default, with bookmarks on, is 60 s (the API server sends a bookmark every ~10 s when idle),
         so a half-open connection cannot hang an informer forever."""
         ns = None if all_namespaces else self._ns(res, namespace)
-        params = {"watch": "true", "resourceVersion": resource_version, "labelSelector": label_selector,
-                  "fieldSelector": field_selector, "allowWatchBookmarks": "true" if allow_bookmarks else None,
-                  "timeoutSeconds": timeout_seconds}
+        params = {
+            "watch": "true",
+            "resourceVersion": resource_version,
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "allowWatchBookmarks": "true" if allow_bookmarks else None,
+            "timeoutSeconds": timeout_seconds,
+        }
         if send_initial_events is not None:
             params["sendInitialEvents"] = str(send_initial_events).lower()
             params["resourceVersionMatch"] = "NotOlderThan"
@@ -400,8 +532,9 @@ class Client:
             try:
                 if idle_timeout is None and allow_bookmarks:
                     idle_timeout = 60.0
-                resp = await self._watch_sess().get(url, params=q, timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=10, sock_read=idle_timeout))
+                resp = await self._watch_sess().get(
+                    url, params=q, timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=idle_timeout)
+                )
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 self.stats["reconnects"] += 1
                 if loop.time() > deadline:

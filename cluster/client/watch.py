@@ -44,7 +44,7 @@ class WatchStreamDecoder:
             nl = self._buf.find(b"\n")
             if nl < 0:
                 return
-            line, self._buf = self._buf[:nl], self._buf[nl + 1:]
+            line, self._buf = self._buf[:nl], self._buf[nl + 1 :]
             if not line.strip():
                 continue
             try:

@@ -64,7 +64,7 @@ class ItemExponentialFailureRateLimiter:
         self._failures[item] = exp + 1
         if exp > 62:
             return self.max_delay
-        return min(self.base_delay * (2 ** exp), self.max_delay)
+        return min(self.base_delay * (2**exp), self.max_delay)
 
     def forget(self, item: Any) -> None:
         self._failures.pop(item, None)
@@ -258,8 +258,14 @@ class WorkQueue(Generic[T]):
             await fut
 
     def metrics(self) -> dict[str, Any]:
-        return {"name": self.name, "depth": len(self), "processing": len(self._processing),
-                "adds": self.adds, "retries": self.retries, "max_wait": self.max_wait}
+        return {
+            "name": self.name,
+            "depth": len(self),
+            "processing": len(self._processing),
+            "adds": self.adds,
+            "retries": self.retries,
+            "max_wait": self.max_wait,
+        }
 
 
 class DelayingQueue(WorkQueue[T]):
@@ -306,8 +312,7 @@ class DelayingQueue(WorkQueue[T]):
 
 
 class RateLimitingQueue(DelayingQueue[T]):
-    def __init__(self, rate_limiter: RateLimiter | None = None, name: str = "",
-                 clock: Clock = REAL_CLOCK) -> None:
+    def __init__(self, rate_limiter: RateLimiter | None = None, name: str = "", clock: Clock = REAL_CLOCK) -> None:
         super().__init__(name, clock)
         self.rate_limiter = rate_limiter or default_controller_rate_limiter(clock)
 
@@ -324,8 +329,9 @@ class RateLimitingQueue(DelayingQueue[T]):
         return self.rate_limiter.num_requeues(item)
 
 
-async def run_worker(queue: RateLimitingQueue[T], handler: Callable[[T], Awaitable[Any] | Any], *,
-                     max_retries: int | None = None) -> None:
+async def run_worker(
+    queue: RateLimitingQueue[T], handler: Callable[[T], Awaitable[Any] | Any], *, max_retries: int | None = None
+) -> None:
     """Process items until the queue shuts down: success -> ``forget``; failure ->
     ``add_rate_limited`` (or drop after ``max_retries``); always ``done``."""
     while True:

@@ -19,8 +19,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m cluster.controllers", description=__doc__.split("\n")[0])
     add_common_args(p)
     p.add_argument("--profile", default="demo", choices=sorted(PROFILES), help="node-lifecycle timing profile")
-    p.add_argument("--controllers", default=",".join(ALL_CONTROLLERS),
-                   help=f"comma-separated subset of {','.join(ALL_CONTROLLERS)}")
+    p.add_argument(
+        "--controllers",
+        default=",".join(ALL_CONTROLLERS),
+        help=f"comma-separated subset of {','.join(ALL_CONTROLLERS)}",
+    )
     p.add_argument("--resync-period", type=float, default=30.0)
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -33,8 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         client = client_from_args(args, "raykube-controller-manager")
 
         async def work() -> None:
-            await ControllerManager(client, args.profile, controllers=enabled,
-                                    resync_period=args.resync_period).run()
+            await ControllerManager(client, args.profile, controllers=enabled, resync_period=args.resync_period).run()
 
         try:
             await run_with_election(client, election_from_args(args, "kube-controller-manager"), work)

@@ -23,8 +23,13 @@ from typing import Any
 
 from ..client import ApiError, Client, EventRecorder, Informer, Resource
 from ..client.clock import REAL_CLOCK, Clock
-from ..client.workqueue import (BucketRateLimiter, ItemExponentialFailureRateLimiter, MaxOfRateLimiter,
-                                RateLimitingQueue, run_worker)
+from ..client.workqueue import (
+    BucketRateLimiter,
+    ItemExponentialFailureRateLimiter,
+    MaxOfRateLimiter,
+    RateLimitingQueue,
+    run_worker,
+)
 from ..profiles import Timings
 
 log = logging.getLogger("raykube.controllers")
@@ -44,8 +49,14 @@ class InformerFactory:
         key = (str(res), namespace)
         inf = self._informers.get(key)
         if inf is None:
-            inf = Informer(self.client, res, namespace, resync_period=self.resync_period, clock=self.clock,
-                           name=f"cm/{res}" + (f"/{namespace}" if namespace else ""))
+            inf = Informer(
+                self.client,
+                res,
+                namespace,
+                resync_period=self.resync_period,
+                clock=self.clock,
+                name=f"cm/{res}" + (f"/{namespace}" if namespace else ""),
+            )
             self._informers[key] = inf
             if self.started:
                 inf.start()
@@ -92,8 +103,9 @@ class Controller:
         self.client = ctx.client
         self.clock = ctx.clock
         self.recorder = ctx.recorder
-        self.queue: RateLimitingQueue[Any] = RateLimitingQueue(controller_rate_limiter(ctx.clock), name=self.name,
-                                                                clock=ctx.clock)
+        self.queue: RateLimitingQueue[Any] = RateLimitingQueue(
+            controller_rate_limiter(ctx.clock), name=self.name, clock=ctx.clock
+        )
         self.syncs = 0
         self.errors = 0
         self.conflicts = 0

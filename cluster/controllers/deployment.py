@@ -35,12 +35,12 @@ import logging
 import time
 from typing import Any
 
-from ..client import DEPLOYMENTS, PODS, REPLICASETS, ApiError, key_of
-from . import deployment_util as du
-from .base import Context, Controller
 from ..api.meta import controller_ref, is_deleting, meta, owner_ref_for, uid_of
 from ..api.selectors import label_selector_matches
 from ..api.timestamps import parse_time
+from ..client import DEPLOYMENTS, PODS, REPLICASETS, ApiError, key_of
+from . import deployment_util as du
+from .base import Context, Controller
 
 log = logging.getLogger("raykube.controllers.deployment")
 
@@ -55,11 +55,14 @@ class DeploymentController(Controller):
         self.rs_informer = ctx.informers.get(REPLICASETS)
         self.pod_informer = ctx.informers.get(PODS)
         from .replicaset import owner_index
+
         if "owner" not in self.pod_informer.store._index_funcs:
             self.pod_informer.store.add_index("owner", owner_index)
-        self.d_informer.add_event_handler(lambda o: self.enqueue(key_of(o)),
-                                          lambda old, new: self.enqueue(key_of(new)),
-                                          lambda o: self.enqueue(key_of(o)))
+        self.d_informer.add_event_handler(
+            lambda o: self.enqueue(key_of(o)),
+            lambda old, new: self.enqueue(key_of(new)),
+            lambda o: self.enqueue(key_of(o)),
+        )
         self.rs_informer.add_event_handler(self._rs_added, self._rs_updated, self._rs_deleted)
         self.pod_informer.add_event_handler(None, None, self._pod_deleted)
 
@@ -76,8 +79,11 @@ class DeploymentController(Controller):
 
     def _matching(self, rs: dict[str, Any]) -> list[str]:
         labels = meta(rs).get("labels") or {}
-        return [key_of(d) for d in self.d_informer.store.by_index("namespace", meta(rs).get("namespace", ""))
-                if label_selector_matches((d.get("spec") or {}).get("selector"), labels)]
+        return [
+            key_of(d)
+            for d in self.d_informer.store.by_index("namespace", meta(rs).get("namespace", ""))
+            if label_selector_matches((d.get("spec") or {}).get("selector"), labels)
+        ]
 
     def _rs_added(self, rs: dict[str, Any]) -> None:
         key = self._owner_key(rs)
@@ -124,8 +130,13 @@ class DeploymentController(Controller):
         spec = d.get("spec") or {}
         sel = spec.get("selector")
         if not sel or not ((sel.get("matchLabels") or {}) or (sel.get("matchExpressions") or [])):
-            self.recorder.event(d, "Warning", "SelectingAll", "This deployment is selecting all pods. A non-empty "
-                                "selector is required.", kind="Deployment")
+            self.recorder.event(
+                d,
+                "Warning",
+                "SelectingAll",
+                "This deployment is selecting all pods. A non-empty selector is required.",
+                kind="Deployment",
+            )
             if int(meta(d).get("generation") or 1) > int((d.get("status") or {}).get("observedGeneration") or 0):
                 d.setdefault("status", {})["observedGeneration"] = meta(d).get("generation")
                 await self._write_status(d)
@@ -181,10 +192,12 @@ class DeploymentController(Controller):
 
     async def _patch_refs(self, rs: dict[str, Any], refs: list[dict[str, Any]]) -> bool:
         try:
-            await self.client.patch(REPLICASETS, meta(rs)["name"],
-                                    {"metadata": {"ownerReferences": refs or None,
-                                                  "resourceVersion": meta(rs)["resourceVersion"]}},
-                                    meta(rs).get("namespace"))
+            await self.client.patch(
+                REPLICASETS,
+                meta(rs)["name"],
+                {"metadata": {"ownerReferences": refs or None, "resourceVersion": meta(rs)["resourceVersion"]}},
+                meta(rs).get("namespace"),
+            )
             return True
         except ApiError as exc:
             if exc.not_found or exc.conflict:
@@ -192,8 +205,9 @@ class DeploymentController(Controller):
             raise
 
     # ----------------------------------------------------- new ReplicaSet
-    async def _get_all(self, d: dict[str, Any], rss: list[dict[str, Any]], create: bool
-                       ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    async def _get_all(
+        self, d: dict[str, Any], rss: list[dict[str, Any]], create: bool
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """``getAllReplicaSetsAndSyncRevision``."""
         existing = du.find_new_rs(d, rss)
         old_rss = du.find_old_rss(existing, rss)
@@ -208,8 +222,12 @@ class DeploymentController(Controller):
                 rs = await self.client.update(REPLICASETS, rs)
             needs = self._set_revision(d, du.annotations_of(rs).get(du.REVISION, ""))
             if du.progress_deadline(d) is not None and du.get_cond(status, "Progressing") is None:
-                du.set_cond(status, du.new_condition("Progressing", "True", du.FOUND_NEW_RS_REASON,
-                                                     f'Found new replica set "{meta(rs)["name"]}"'))
+                du.set_cond(
+                    status,
+                    du.new_condition(
+                        "Progressing", "True", du.FOUND_NEW_RS_REASON, f'Found new replica set "{meta(rs)["name"]}"'
+                    ),
+                )
                 needs = True
             if needs:
                 await self._write_status(d)
@@ -222,12 +240,22 @@ class DeploymentController(Controller):
         sel = copy.deepcopy((d.get("spec") or {}).get("selector") or {})
         sel.setdefault("matchLabels", {})[du.HASH_LABEL] = h
         ns = meta(d).get("namespace")
-        rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
-              "metadata": {"name": f"{meta(d)['name']}-{h}", "namespace": ns,
-                           "ownerReferences": [owner_ref_for(d, DEPLOYMENTS)],
-                           "labels": dict(tmpl["metadata"]["labels"])},
-              "spec": {"replicas": 0, "minReadySeconds": int((d.get("spec") or {}).get("minReadySeconds") or 0),
-                       "selector": sel, "template": tmpl}}
+        rs = {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": f"{meta(d)['name']}-{h}",
+                "namespace": ns,
+                "ownerReferences": [owner_ref_for(d, DEPLOYMENTS)],
+                "labels": dict(tmpl["metadata"]["labels"]),
+            },
+            "spec": {
+                "replicas": 0,
+                "minReadySeconds": int((d.get("spec") or {}).get("minReadySeconds") or 0),
+                "selector": sel,
+                "template": tmpl,
+            },
+        }
         rs["spec"]["replicas"] = du.new_rs_new_replicas(d, [*old_rss, rs], rs)
         du.set_new_rs_annotations(d, rs, new_revision, False)
         already = False
@@ -236,9 +264,15 @@ class DeploymentController(Controller):
         except ApiError as exc:
             if not exc.already_exists:
                 if du.progress_deadline(d) is not None:
-                    du.set_cond(status, du.new_condition("Progressing", "False", du.FAILED_RS_CREATE_REASON,
-                                                         f'Failed to create new replica set "{rs["metadata"]["name"]}":'
-                                                         f" {exc.message}"))
+                    du.set_cond(
+                        status,
+                        du.new_condition(
+                            "Progressing",
+                            "False",
+                            du.FAILED_RS_CREATE_REASON,
+                            f'Failed to create new replica set "{rs["metadata"]["name"]}": {exc.message}',
+                        ),
+                    )
                     await self._write_status(d)
                 raise
             already = True
@@ -247,21 +281,34 @@ class DeploymentController(Controller):
             except ApiError:
                 raise exc from None
             ref = controller_ref(created)
-            if not (ref and ref.get("uid") == uid_of(d) and
-                    du.equal_ignore_hash((d.get("spec") or {}).get("template"),
-                                         (created.get("spec") or {}).get("template"))):
+            if not (
+                ref
+                and ref.get("uid") == uid_of(d)
+                and du.equal_ignore_hash(
+                    (d.get("spec") or {}).get("template"), (created.get("spec") or {}).get("template")
+                )
+            ):
                 status["collisionCount"] = int(status.get("collisionCount") or 0) + 1
                 await self._write_status(d)
-                raise RuntimeError(f"hash collision for {rs['metadata']['name']}; collisionCount now "
-                                   f"{status['collisionCount']}")
+                raise RuntimeError(
+                    f"hash collision for {rs['metadata']['name']}; collisionCount now {status['collisionCount']}"
+                )
         if not already and du.replicas(created) > 0:
-            self.recorder.event(d, "Normal", "ScalingReplicaSet",
-                                f"Scaled up replica set {meta(created)['name']} from 0 to {du.replicas(created)}",
-                                kind="Deployment")
+            self.recorder.event(
+                d,
+                "Normal",
+                "ScalingReplicaSet",
+                f"Scaled up replica set {meta(created)['name']} from 0 to {du.replicas(created)}",
+                kind="Deployment",
+            )
         needs = self._set_revision(d, str(new_revision))
         if not already and du.progress_deadline(d) is not None:
-            du.set_cond(status, du.new_condition("Progressing", "True", du.NEW_RS_REASON,
-                                                 f'Created new replica set "{meta(created)["name"]}"'))
+            du.set_cond(
+                status,
+                du.new_condition(
+                    "Progressing", "True", du.NEW_RS_REASON, f'Created new replica set "{meta(created)["name"]}"'
+                ),
+            )
             needs = True
         if needs:
             await self._write_status(d)
@@ -293,13 +340,18 @@ class DeploymentController(Controller):
         out = await self.client.update(REPLICASETS, rs2)
         if size_changed:
             what = op or ("up" if new_size > cur else "down")
-            self.recorder.event(d, "Normal", "ScalingReplicaSet",
-                                f"Scaled {what} replica set {meta(rs)['name']} from {cur} to {new_size}",
-                                kind="Deployment")
+            self.recorder.event(
+                d,
+                "Normal",
+                "ScalingReplicaSet",
+                f"Scaled {what} replica set {meta(rs)['name']} from {cur} to {new_size}",
+                kind="Deployment",
+            )
         return out
 
-    async def _apply_plan(self, d: dict[str, Any], rss: list[dict[str, Any]], plan: dict[str, int],
-                          op: str = "") -> bool:
+    async def _apply_plan(
+        self, d: dict[str, Any], rss: list[dict[str, Any]], plan: dict[str, int], op: str = ""
+    ) -> bool:
         by_name = {du.name(rs): rs for rs in rss}
         scaled = False
         for n, size in plan.items():
@@ -331,8 +383,11 @@ class DeploymentController(Controller):
             await self._sync_status(d, [*old_rss, new_rs], new_rs)
             return
         # Don't scale old ReplicaSets down on a status the ReplicaSet controller hasn't caught up with.
-        if any(int(meta(rs).get("generation") or 1) > du.st(rs, "observedGeneration") for rs in all_rss
-               if du.replicas(rs) > 0 or du.st(rs, "replicas") > 0):
+        if any(
+            int(meta(rs).get("generation") or 1) > du.st(rs, "observedGeneration")
+            for rs in all_rss
+            if du.replicas(rs) > 0 or du.st(rs, "replicas") > 0
+        ):
             await self._sync_status(d, all_rss, new_rs)
             return
         plan = du.reconcile_old_rss(d, all_rss, old_rss, new_rs)
@@ -380,8 +435,9 @@ class DeploymentController(Controller):
     async def _cleanup(self, d: dict[str, Any], old_rss: list[dict[str, Any]]) -> None:
         for rs in du.cleanup_victims(d, old_rss):
             try:
-                await self.client.delete(REPLICASETS, meta(rs)["name"], meta(rs).get("namespace"),
-                                         preconditions={"uid": uid_of(rs)})
+                await self.client.delete(
+                    REPLICASETS, meta(rs)["name"], meta(rs).get("namespace"), preconditions={"uid": uid_of(rs)}
+                )
             except ApiError as exc:
                 if not (exc.not_found or exc.conflict):
                     raise
@@ -398,8 +454,7 @@ class DeploymentController(Controller):
         if paused and not paused_cond:
             du.set_cond(status, du.new_condition("Progressing", "Unknown", du.PAUSED_REASON, "Deployment is paused"))
         elif not paused and paused_cond:
-            du.set_cond(status, du.new_condition("Progressing", "Unknown", du.RESUMED_REASON,
-                                                 "Deployment is resumed"))
+            du.set_cond(status, du.new_condition("Progressing", "Unknown", du.RESUMED_REASON, "Deployment is resumed"))
         else:
             return
         await self._write_status(d)
@@ -408,8 +463,9 @@ class DeploymentController(Controller):
         new_rs, old_rss = await self._get_all(d, rss, False)
         await self._sync_status(d, [*old_rss, *([new_rs] if new_rs else [])], new_rs, rollout=False)
 
-    async def _sync_status(self, d: dict[str, Any], all_rss: list[dict[str, Any]], new_rs: dict[str, Any] | None,
-                           rollout: bool = True) -> None:
+    async def _sync_status(
+        self, d: dict[str, Any], all_rss: list[dict[str, Any]], new_rs: dict[str, Any] | None, rollout: bool = True
+    ) -> None:
         now = time.time()
         new_status = du.calculate_status(d, all_rss, new_rs, now)
         if rollout:
@@ -439,8 +495,9 @@ class DeploymentController(Controller):
 def _status_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
     def norm(s: dict[str, Any]) -> dict[str, Any]:
         s = dict(s)
-        s["conditions"] = sorted(({k: v for k, v in c.items()} for c in s.get("conditions") or []),
-                                 key=lambda c: c.get("type", ""))
+        s["conditions"] = sorted(
+            ({k: v for k, v in c.items()} for c in s.get("conditions") or []), key=lambda c: c.get("type", "")
+        )
         for k in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "unavailableReplicas"):
             s[k] = int(s.get(k) or 0)
         return s

@@ -25,8 +25,12 @@ async def discover(client: Client) -> list[Discovered]:
             name = r.get("name", "")
             if not name or "/" in name:
                 continue  # subresources
-            out.append(Discovered(Resource(group, version, name, r.get("kind", ""), bool(r.get("namespaced"))),
-                                  frozenset(r.get("verbs") or [])))
+            out.append(
+                Discovered(
+                    Resource(group, version, name, r.get("kind", ""), bool(r.get("namespaced"))),
+                    frozenset(r.get("verbs") or []),
+                )
+            )
 
     add("", "v1", await client.request("GET", "/api/v1"))
     groups = await client.request("GET", "/apis")

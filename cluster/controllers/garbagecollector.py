@@ -27,10 +27,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..api.meta import meta, uid_of
 from ..client import ApiError, Informer, Resource
 from .base import Context, Controller
 from .discovery import Discovered, group_of, kind_map
-from ..api.meta import meta, uid_of
 
 log = logging.getLogger("raykube.controllers.gc")
 
@@ -61,9 +61,11 @@ class GarbageCollector(Controller):
             inf = ctx.informers.get(r)
             rkey = str(r)
             self.res[rkey] = (r, inf)
-            inf.add_event_handler(lambda o, k=rkey: self._upsert(k, None, o),
-                                  lambda old, new, k=rkey: self._upsert(k, old, new),
-                                  lambda o, k=rkey: self._removed(k, o))
+            inf.add_event_handler(
+                lambda o, k=rkey: self._upsert(k, None, o),
+                lambda old, new, k=rkey: self._upsert(k, old, new),
+                lambda o, k=rkey: self._removed(k, o),
+            )
 
     # --------------------------------------------------------------- graph
     def _ident(self, rkey: str, obj: dict[str, Any]) -> Ident:
@@ -113,8 +115,12 @@ class GarbageCollector(Controller):
             if ORPHAN in fins or FOREGROUND in fins:
                 self.enqueue(("owner", ident))
         # an owner that changed (e.g. started deleting in the foreground): look at its dependents
-        if old is not None and old is not obj and md.get("deletionTimestamp") and \
-                not meta(old).get("deletionTimestamp"):
+        if (
+            old is not None
+            and old is not obj
+            and md.get("deletionTimestamp")
+            and not meta(old).get("deletionTimestamp")
+        ):
             for dep in list(self.deps.get(uid, ())):
                 self.enqueue(("dep", dep))
 
@@ -240,8 +246,9 @@ class GarbageCollector(Controller):
     async def _delete(self, ident: Ident, obj: dict[str, Any], policy: str) -> None:
         res = self.res[ident[0]][0]
         try:
-            await self.client.delete(res, ident[2], ident[1] or None, propagation_policy=policy,
-                                     preconditions={"uid": uid_of(obj)})
+            await self.client.delete(
+                res, ident[2], ident[1] or None, propagation_policy=policy, preconditions={"uid": uid_of(obj)}
+            )
             self.stats["deleted"] += 1
             log.debug("deleted %s %s/%s (%s)", res.plural, ident[1], ident[2], policy)
         except ApiError as exc:
@@ -251,9 +258,12 @@ class GarbageCollector(Controller):
     async def _patch_refs(self, ident: Ident, obj: dict[str, Any], refs: list[dict[str, Any]]) -> None:
         res = self.res[ident[0]][0]
         try:
-            await self.client.patch(res, ident[2], {"metadata": {"ownerReferences": refs or None,
-                                                                 "resourceVersion": meta(obj)["resourceVersion"]}},
-                                    ident[1] or None)
+            await self.client.patch(
+                res,
+                ident[2],
+                {"metadata": {"ownerReferences": refs or None, "resourceVersion": meta(obj)["resourceVersion"]}},
+                ident[1] or None,
+            )
         except ApiError as exc:
             if exc.not_found:
                 return
@@ -263,9 +273,12 @@ class GarbageCollector(Controller):
         res = self.res[ident[0]][0]
         fins = [f for f in meta(obj).get("finalizers") or [] if f != fin]
         try:
-            await self.client.patch(res, ident[2], {"metadata": {"finalizers": fins or None,
-                                                                 "resourceVersion": meta(obj)["resourceVersion"]}},
-                                    ident[1] or None)
+            await self.client.patch(
+                res,
+                ident[2],
+                {"metadata": {"finalizers": fins or None, "resourceVersion": meta(obj)["resourceVersion"]}},
+                ident[1] or None,
+            )
             self.stats["finalizers_removed"] += 1
         except ApiError as exc:
             if exc.not_found:

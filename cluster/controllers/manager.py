@@ -33,9 +33,16 @@ ALL_CONTROLLERS = ("replicaset", "deployment", "nodelifecycle", "garbagecollecto
 
 
 class ControllerManager:
-    def __init__(self, client: Client, profile: Timings | str = "demo", *, controllers: tuple[str, ...] =
-                 ALL_CONTROLLERS, resync_period: float = 30.0, clock: Clock = REAL_CLOCK,
-                 options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        profile: Timings | str = "demo",
+        *,
+        controllers: tuple[str, ...] = ALL_CONTROLLERS,
+        resync_period: float = 30.0,
+        clock: Clock = REAL_CLOCK,
+        options: dict[str, Any] | None = None,
+    ) -> None:
         self.client = client
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         self.enabled = controllers
@@ -67,9 +74,11 @@ class ControllerManager:
             "nodelifecycle": lambda: NodeLifecycleController(ctx),
             "garbagecollector": lambda: GarbageCollector(ctx, discovered),
             "namespace": lambda: NamespaceController(ctx, discovered),
-            "podgc": lambda: PodGCController(ctx, period=float(self.options.get("podgc_period", 5.0)),
-                                             force_delete_on_lost_nodes=bool(
-                                                 self.options.get("force_delete_on_lost_nodes", True))),
+            "podgc": lambda: PodGCController(
+                ctx,
+                period=float(self.options.get("podgc_period", 5.0)),
+                force_delete_on_lost_nodes=bool(self.options.get("force_delete_on_lost_nodes", True)),
+            ),
         }
         self.controllers = [makers[n]() for n in ALL_CONTROLLERS if n in self.enabled]
 
@@ -84,8 +93,12 @@ class ControllerManager:
         try:
             await ctx.informers.wait_for_sync()
             self.ready.set()
-            log.info("controller manager (%s profile): caches synced in %.2f s; running %s", self.profile.name,
-                     time.time() - self.started_at, ", ".join(c.name for c in self.controllers))
+            log.info(
+                "controller manager (%s profile): caches synced in %.2f s; running %s",
+                self.profile.name,
+                time.time() - self.started_at,
+                ", ".join(c.name for c in self.controllers),
+            )
             await asyncio.gather(*(c.run() for c in self.controllers))
         finally:
             await ctx.informers.stop()

@@ -17,11 +17,11 @@ import logging
 import time
 from typing import Any
 
+from ..api.meta import meta
+from ..api.timestamps import rfc3339
 from ..client import NAMESPACES, ApiError, Resource
 from .base import Context, Controller
 from .discovery import Discovered, discover
-from ..api.meta import meta
-from ..api.timestamps import rfc3339
 
 log = logging.getLogger("raykube.controllers.namespace")
 
@@ -50,8 +50,9 @@ class NamespaceController(Controller):
                 self._discovered_at = time.monotonic()
             except ApiError:
                 pass
-        return [d.resource for d in self._discovered if d.resource.namespaced and "delete" in d.verbs
-                and "list" in d.verbs]
+        return [
+            d.resource for d in self._discovered if d.resource.namespaced and "delete" in d.verbs and "list" in d.verbs
+        ]
 
     async def sync(self, name: str) -> None:
         ns = self.informer.store.get(name)
@@ -84,9 +85,12 @@ class NamespaceController(Controller):
             self.enqueue_after(name, 1.0)
             return
         fins = [f for f in (ns.get("spec") or {}).get("finalizers") or [] if f != FINALIZER]
-        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name,
-                                                                       "resourceVersion": meta(ns)["resourceVersion"]},
-                "spec": {"finalizers": fins}}
+        body = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": name, "resourceVersion": meta(ns)["resourceVersion"]},
+            "spec": {"finalizers": fins},
+        }
         try:
             await self.client.request("PUT", NAMESPACES.path(None, name, "finalize"), body=body)
             log.info("namespace %s: content deleted; finalized", name)
@@ -96,8 +100,11 @@ class NamespaceController(Controller):
 
     async def _delete_all(self, res: Resource, ns: str, items: list[dict[str, Any]]) -> None:
         try:
-            await self.client.request("DELETE", res.path(ns), body={"kind": "DeleteOptions", "apiVersion": "v1",
-                                                                     "propagationPolicy": "Background"})
+            await self.client.request(
+                "DELETE",
+                res.path(ns),
+                body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"},
+            )
             return
         except ApiError as exc:
             if exc.code not in (404, 405):
@@ -109,24 +116,39 @@ class NamespaceController(Controller):
                 if not (exc.not_found or exc.conflict):
                     raise
 
-    async def _set_conditions(self, ns: dict[str, Any], remaining: dict[str, int],
-                              finalizers: dict[str, int]) -> None:
+    async def _set_conditions(self, ns: dict[str, Any], remaining: dict[str, int], finalizers: dict[str, int]) -> None:
         t = rfc3339()
-        conds = [{"type": "NamespaceContentRemaining", "status": "True", "reason": "SomeResourcesRemain",
-                  "message": "Some resources are remaining: " + ", ".join(
-                      f"{k} has {v} resource instances" for k, v in sorted(remaining.items())),
-                  "lastTransitionTime": t}]
+        conds = [
+            {
+                "type": "NamespaceContentRemaining",
+                "status": "True",
+                "reason": "SomeResourcesRemain",
+                "message": "Some resources are remaining: "
+                + ", ".join(f"{k} has {v} resource instances" for k, v in sorted(remaining.items())),
+                "lastTransitionTime": t,
+            }
+        ]
         if finalizers:
-            conds.append({"type": "NamespaceFinalizersRemaining", "status": "True",
-                          "reason": "SomeFinalizersRemain",
-                          "message": "Some content in the namespace has finalizers remaining: " + ", ".join(
-                              f"{k} in {v} resource instances" for k, v in sorted(finalizers.items())),
-                          "lastTransitionTime": t})
+            conds.append(
+                {
+                    "type": "NamespaceFinalizersRemaining",
+                    "status": "True",
+                    "reason": "SomeFinalizersRemain",
+                    "message": "Some content in the namespace has finalizers remaining: "
+                    + ", ".join(f"{k} in {v} resource instances" for k, v in sorted(finalizers.items())),
+                    "lastTransitionTime": t,
+                }
+            )
         old = {c.get("type"): c.get("message") for c in (ns.get("status") or {}).get("conditions") or []}
         if all(old.get(c["type"]) == c["message"] for c in conds):
             return
         try:
-            await self.client.patch(NAMESPACES, meta(ns)["name"], {"status": {"conditions": conds}},
-                                    patch_type="strategic", subresource="status")
+            await self.client.patch(
+                NAMESPACES,
+                meta(ns)["name"],
+                {"status": {"conditions": conds}},
+                patch_type="strategic",
+                subresource="status",
+            )
         except ApiError:
             pass

@@ -32,13 +32,13 @@ import logging
 import time
 from typing import Any
 
-from ..client import LEASES, NODES, PODS, ApiError, key_of
-from ..api.nodes import node_ready_status
-from ..api.taints import matching_tolerations, min_toleration_seconds
-from .base import Context, Controller
 from ..api.meta import is_deleting, meta
+from ..api.nodes import node_ready_status
 from ..api.pods import is_pod_terminal
+from ..api.taints import matching_tolerations, min_toleration_seconds
 from ..api.timestamps import parse_time, rfc3339
+from ..client import LEASES, NODES, PODS, ApiError, key_of
+from .base import Context, Controller
 
 log = logging.getLogger("raykube.controllers.nodelifecycle")
 
@@ -130,9 +130,11 @@ class NodeLifecycleController(Controller):
         self._marked_not_ready: set[str] = set()
         self._evicting: set[str] = set()
         self.stats = {"marked_unknown": 0, "evicted": 0, "taints_updated": 0}
-        self.nodes.add_event_handler(lambda n: self.enqueue(meta(n)["name"]),
-                                     lambda o, n: self._node_updated(o, n),
-                                     lambda n: self._node_deleted(meta(n)["name"]))
+        self.nodes.add_event_handler(
+            lambda n: self.enqueue(meta(n)["name"]),
+            lambda o, n: self._node_updated(o, n),
+            lambda n: self._node_deleted(meta(n)["name"]),
+        )
         self.pods.add_event_handler(self._pod_event, lambda o, n: self._pod_event(n), None)
 
     def _node_updated(self, old: dict[str, Any], new: dict[str, Any]) -> None:
@@ -209,18 +211,22 @@ class NodeLifecycleController(Controller):
                 conds.append({"type": "Ready"})
         for c in conds:
             if c.get("type") in ("Ready", *PRESSURE_CONDITIONS) and c.get("status") != "Unknown":
-                c.update({"status": "Unknown", "reason": "NodeStatusUnknown",
-                          "message": "Kubelet stopped posting node status.", "lastTransitionTime": t})
+                c.update(
+                    {
+                        "status": "Unknown",
+                        "reason": "NodeStatusUnknown",
+                        "message": "Kubelet stopped posting node status.",
+                        "lastTransitionTime": t,
+                    }
+                )
                 c.setdefault("lastHeartbeatTime", t)
         status["conditions"] = conds
-        body = {"apiVersion": "v1", "kind": "Node", "metadata": meta(node), "spec": node.get("spec"),
-                "status": status}
+        body = {"apiVersion": "v1", "kind": "Node", "metadata": meta(node), "spec": node.get("spec"), "status": status}
         try:
             await self.client.update_status(NODES, body)
             self.stats["marked_unknown"] += 1
             log.info("node %s: no heartbeat for %.1f s; Ready=Unknown", name, self.profile.node_monitor_grace)
-            self.recorder.event(node, "Normal", "NodeNotReady", f"Node {name} status is now: NodeNotReady",
-                                kind="Node")
+            self.recorder.event(node, "Normal", "NodeNotReady", f"Node {name} status is now: NodeNotReady", kind="Node")
         except ApiError as exc:
             log.debug("marking %s Unknown: %s", name, exc)
 
@@ -233,7 +239,10 @@ class NodeLifecycleController(Controller):
         have = (node.get("spec") or {}).get("taints") or []
         if _taint_keys(want) != _taint_keys(have):
             try:
-                patch = {"metadata": {"resourceVersion": meta(node)["resourceVersion"]}, "spec": {"taints": want or None}}
+                patch = {
+                    "metadata": {"resourceVersion": meta(node)["resourceVersion"]},
+                    "spec": {"taints": want or None},
+                }
                 node = await self.client.patch(NODES, name, patch)
                 self.stats["taints_updated"] += 1
             except ApiError as exc:
@@ -256,11 +265,22 @@ class NodeLifecycleController(Controller):
             ready = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]
             if ready and ready[0].get("status") == "False":
                 continue
-            patch = {"status": {"conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": t,
-                                                "reason": "NodeNotReady"}]}}
+            patch = {
+                "status": {
+                    "conditions": [
+                        {"type": "Ready", "status": "False", "lastTransitionTime": t, "reason": "NodeNotReady"}
+                    ]
+                }
+            }
             try:
-                await self.client.patch(PODS, meta(pod)["name"], patch, meta(pod).get("namespace"),
-                                        patch_type="strategic", subresource="status")
+                await self.client.patch(
+                    PODS,
+                    meta(pod)["name"],
+                    patch,
+                    meta(pod).get("namespace"),
+                    patch_type="strategic",
+                    subresource="status",
+                )
             except ApiError:
                 pass
 
@@ -295,10 +315,26 @@ class NodeLifecycleController(Controller):
         md = meta(pod)
         self.recorder.event(pod, "Normal", "TaintManagerEviction", f"Marking for deletion Pod {key}", kind="Pod")
         try:
-            await self.client.patch(PODS, md["name"], {"status": {"conditions": [{
-                "type": "DisruptionTarget", "status": "True", "reason": "DeletionByTaintManager",
-                "message": "Taint manager: deleting due to NoExecute taint", "lastTransitionTime": rfc3339()}]}},
-                md.get("namespace"), patch_type="strategic", subresource="status")
+            await self.client.patch(
+                PODS,
+                md["name"],
+                {
+                    "status": {
+                        "conditions": [
+                            {
+                                "type": "DisruptionTarget",
+                                "status": "True",
+                                "reason": "DeletionByTaintManager",
+                                "message": "Taint manager: deleting due to NoExecute taint",
+                                "lastTransitionTime": rfc3339(),
+                            }
+                        ]
+                    }
+                },
+                md.get("namespace"),
+                patch_type="strategic",
+                subresource="status",
+            )
         except ApiError:
             pass
         try:
@@ -308,8 +344,6 @@ class NodeLifecycleController(Controller):
         except ApiError as exc:
             if not (exc.not_found or exc.conflict):
                 raise
-
-
 
 
 def _taint_keys(taints: list[dict[str, Any]]) -> list[tuple[str, str, str]]:

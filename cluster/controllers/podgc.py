@@ -20,12 +20,12 @@ import logging
 import time
 from typing import Any
 
-from ..client import NODES, PODS, ApiError, key_of
-from .base import Context, Controller
-from ..api.nodes import node_ready_status
 from ..api.meta import meta
+from ..api.nodes import node_ready_status
 from ..api.pods import is_pod_terminal
 from ..api.timestamps import parse_time
+from ..client import NODES, PODS, ApiError, key_of
+from .base import Context, Controller
 
 log = logging.getLogger("raykube.controllers.podgc")
 
@@ -34,8 +34,9 @@ class PodGCController(Controller):
     name = "podgc"
     workers = 1
 
-    def __init__(self, ctx: Context, period: float = 5.0, force_delete_on_lost_nodes: bool = True,
-                 lost_node_grace: float = 5.0) -> None:
+    def __init__(
+        self, ctx: Context, period: float = 5.0, force_delete_on_lost_nodes: bool = True, lost_node_grace: float = 5.0
+    ) -> None:
         super().__init__(ctx)
         self.period = period
         self.force_lost = force_delete_on_lost_nodes
@@ -108,8 +109,9 @@ class PodGCController(Controller):
     async def _force_delete(self, pod: dict[str, Any], grace: int | None = 0) -> bool:
         md = meta(pod)
         try:
-            await self.client.delete(PODS, md["name"], md.get("namespace"), grace_period_seconds=grace,
-                                     preconditions={"uid": md.get("uid")})
+            await self.client.delete(
+                PODS, md["name"], md.get("namespace"), grace_period_seconds=grace, preconditions={"uid": md.get("uid")}
+            )
             return True
         except ApiError as exc:
             if exc.not_found or exc.conflict:

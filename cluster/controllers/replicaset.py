@@ -23,13 +23,13 @@ import time
 from functools import cmp_to_key
 from typing import Any
 
-from ..client import PODS, REPLICASETS, ApiError, UnknownOutcome, key_of
-from .base import Context, Controller
-from .expectations import Expectations
 from ..api.meta import controller_ref, is_deleting, meta, owner_ref_for, uid_of
 from ..api.pods import is_pod_active, is_pod_available, is_pod_ready, pod_ready_condition, restart_count
 from ..api.selectors import label_selector_matches
 from ..api.timestamps import parse_time
+from ..client import PODS, REPLICASETS, ApiError, UnknownOutcome, key_of
+from .base import Context, Controller
+from .expectations import Expectations
 
 log = logging.getLogger("raykube.controllers.replicaset")
 
@@ -50,8 +50,12 @@ def pod_from_template(rs: dict[str, Any], owner_ref: dict[str, Any]) -> dict[str
     prefix = f"{name}-"
     if len(prefix) > 58:
         prefix = prefix[:58]
-    md: dict[str, Any] = {"generateName": prefix, "namespace": meta(rs).get("namespace"),
-                          "labels": dict(tmd.get("labels") or {}), "ownerReferences": [owner_ref]}
+    md: dict[str, Any] = {
+        "generateName": prefix,
+        "namespace": meta(rs).get("namespace"),
+        "labels": dict(tmd.get("labels") or {}),
+        "ownerReferences": [owner_ref],
+    }
     if tmd.get("annotations"):
         md["annotations"] = dict(tmd["annotations"])
     if tmd.get("finalizers"):
@@ -126,8 +130,15 @@ def calculate_status(rs: dict[str, Any], pods: list[dict[str, Any]], now: float)
             if is_pod_available(p, mrs, now):
                 available += 1
     st = dict(rs.get("status") or {})
-    st.update({"replicas": len(pods), "fullyLabeledReplicas": fully, "readyReplicas": ready,
-               "availableReplicas": available, "observedGeneration": meta(rs).get("generation", 1)})
+    st.update(
+        {
+            "replicas": len(pods),
+            "fullyLabeledReplicas": fully,
+            "readyReplicas": ready,
+            "availableReplicas": available,
+            "observedGeneration": meta(rs).get("generation", 1),
+        }
+    )
     return st
 
 
@@ -142,9 +153,9 @@ class ReplicaSetController(Controller):
         if "owner" not in self.pod_informer.store._index_funcs:
             self.pod_informer.store.add_index("owner", owner_index)
         self.expectations = Expectations(ctx.clock)
-        self.rs_informer.add_event_handler(lambda o: self.enqueue(key_of(o)),
-                                           lambda old, new: self.enqueue(key_of(new)),
-                                           self._rs_deleted)
+        self.rs_informer.add_event_handler(
+            lambda o: self.enqueue(key_of(o)), lambda old, new: self.enqueue(key_of(new)), self._rs_deleted
+        )
         self.pod_informer.add_event_handler(self._pod_added, self._pod_updated, self._pod_deleted)
 
     # ------------------------------------------------------------ handlers
@@ -163,8 +174,11 @@ class ReplicaSetController(Controller):
 
     def _matching_rs(self, pod: dict[str, Any]) -> list[str]:
         labels = meta(pod).get("labels") or {}
-        return [key_of(rs) for rs in self.rs_informer.store.by_index("namespace", meta(pod).get("namespace", ""))
-                if label_selector_matches((rs.get("spec") or {}).get("selector"), labels)]
+        return [
+            key_of(rs)
+            for rs in self.rs_informer.store.by_index("namespace", meta(pod).get("namespace", ""))
+            if label_selector_matches((rs.get("spec") or {}).get("selector"), labels)
+        ]
 
     def _pod_added(self, pod: dict[str, Any]) -> None:
         if is_deleting(pod):
@@ -239,8 +253,9 @@ class ReplicaSetController(Controller):
             if any(is_pod_ready(p) and not is_pod_available(p, mrs, now) for p in live):
                 self.enqueue_after(key, mrs)
 
-    async def _claim_pods(self, rs: dict[str, Any], selector: dict[str, Any] | None,
-                          pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    async def _claim_pods(
+        self, rs: dict[str, Any], selector: dict[str, Any] | None, pods: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
         uid = uid_of(rs)
         out: list[dict[str, Any]] = []
         can_adopt: bool | None = None
@@ -275,10 +290,12 @@ class ReplicaSetController(Controller):
     async def _adopt(self, rs: dict[str, Any], pod: dict[str, Any]) -> bool:
         refs = list(meta(pod).get("ownerReferences") or []) + [owner_ref_for(rs, REPLICASETS)]
         try:
-            await self.client.patch(PODS, meta(pod)["name"],
-                                    {"metadata": {"ownerReferences": refs,
-                                                  "resourceVersion": meta(pod)["resourceVersion"]}},
-                                    meta(pod).get("namespace"))
+            await self.client.patch(
+                PODS,
+                meta(pod)["name"],
+                {"metadata": {"ownerReferences": refs, "resourceVersion": meta(pod)["resourceVersion"]}},
+                meta(pod).get("namespace"),
+            )
             return True
         except ApiError as exc:
             if exc.not_found or exc.conflict:
@@ -288,10 +305,12 @@ class ReplicaSetController(Controller):
     async def _release(self, pod: dict[str, Any], uid: str) -> None:
         refs = [r for r in meta(pod).get("ownerReferences") or [] if r.get("uid") != uid]
         try:
-            await self.client.patch(PODS, meta(pod)["name"],
-                                    {"metadata": {"ownerReferences": refs or None,
-                                                  "resourceVersion": meta(pod)["resourceVersion"]}},
-                                    meta(pod).get("namespace"))
+            await self.client.patch(
+                PODS,
+                meta(pod)["name"],
+                {"metadata": {"ownerReferences": refs or None, "resourceVersion": meta(pod)["resourceVersion"]}},
+                meta(pod).get("namespace"),
+            )
         except ApiError as exc:
             if not (exc.not_found or exc.conflict):
                 raise
@@ -345,8 +364,7 @@ class ReplicaSetController(Controller):
             return done
         return set()
 
-    async def _slow_start(self, rs: dict[str, Any], owner: dict[str, Any], n: int
-                          ) -> tuple[int, Exception | None, int]:
+    async def _slow_start(self, rs: dict[str, Any], owner: dict[str, Any], n: int) -> tuple[int, Exception | None, int]:
         """Create in batches of 1, 2, 4, ... stopping at the first failing batch (so a quota or
         admission error costs one request, not ``n``). Returns (created, first error, outcomes unknown)."""
         batch = SLOW_START_INITIAL_BATCH
@@ -354,8 +372,7 @@ class ReplicaSetController(Controller):
         created = unknown = 0
         while remaining > 0:
             size = min(batch, remaining)
-            results = await asyncio.gather(*(self._create_pod(rs, owner) for _ in range(size)),
-                                           return_exceptions=True)
+            results = await asyncio.gather(*(self._create_pod(rs, owner) for _ in range(size)), return_exceptions=True)
             errs = [r for r in results if isinstance(r, Exception)]
             unknown += sum(1 for r in errs if isinstance(r, UnknownOutcome))
             created += size - len(errs)
@@ -372,11 +389,11 @@ class ReplicaSetController(Controller):
         except ApiError as exc:
             if exc.code == 403 and "being terminated" in exc.message:
                 return  # namespace terminating: nothing to do (the creation will never be observed)
-            self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {exc.message}",
-                                kind="ReplicaSet")
+            self.recorder.event(rs, "Warning", "FailedCreate", f"Error creating: {exc.message}", kind="ReplicaSet")
             raise
-        self.recorder.event(rs, "Normal", "SuccessfulCreate", f"Created pod: {meta(created).get('name')}",
-                            kind="ReplicaSet")
+        self.recorder.event(
+            rs, "Normal", "SuccessfulCreate", f"Created pod: {meta(created).get('name')}", kind="ReplicaSet"
+        )
 
     async def _delete_pod(self, rs: dict[str, Any], pod: dict[str, Any]) -> None:
         md = meta(pod)
@@ -392,8 +409,13 @@ class ReplicaSetController(Controller):
         new = calculate_status(rs, pods, time.time())
         if new == (rs.get("status") or {}):
             return
-        body = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": dict(meta(rs)), "spec": rs.get("spec"),
-                "status": new}
+        body = {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": dict(meta(rs)),
+            "spec": rs.get("spec"),
+            "status": new,
+        }
         try:
             await self.client.update_status(REPLICASETS, body)
         except ApiError as exc:

@@ -14,9 +14,19 @@ from . import HollowFleet
 
 async def amain(a: argparse.Namespace) -> int:
     token = a.token or open(a.token_file).read().strip()
-    fleet = HollowFleet(api_url=a.api, token=token, count=a.count, state_dir=a.state_dir, prefix=a.prefix,
-                        index_base=a.index_base, ca_file=a.ca, profile=a.profile, cpu=a.cpu, memory=a.memory,
-                        max_pods=a.max_pods)
+    fleet = HollowFleet(
+        api_url=a.api,
+        token=token,
+        count=a.count,
+        state_dir=a.state_dir,
+        prefix=a.prefix,
+        index_base=a.index_base,
+        ca_file=a.ca,
+        profile=a.profile,
+        cpu=a.cpu,
+        memory=a.memory,
+        max_pods=a.max_pods,
+    )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
@@ -47,8 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ready-file")
     ap.add_argument("--log-level", default="WARNING")
     a = ap.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, a.log_level.upper(), logging.WARNING), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, a.log_level.upper(), logging.WARNING),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     return asyncio.run(amain(a))
 
 

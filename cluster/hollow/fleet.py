@@ -20,17 +20,45 @@ log = logging.getLogger("raykube.hollow")
 class HollowFleet:
     """Many hollow kubelets on one loop, one client, one pod informer."""
 
-    def __init__(self, *, api_url: str, token: str, count: int, state_dir: str, prefix: str = "hollow-",
-                 index_base: int = 1000, ca_file: str | None = None, ca_data: str | None = None,
-                 profile: str = "kubernetes", cpu: str = "4", memory: str = "16Gi", max_pods: int = 110,
-                 labels: dict[str, str] | None = None, start_concurrency: int = 20) -> None:
-        self.client = Client(api_url, token=token, ca_file=ca_file, ca_data=ca_data, user_agent="hollow-fleet",
-                             max_connections=64)
-        self.configs = [KubeletConfig(
-            name=f"{prefix}{i}", api_url=api_url, state_dir=os.path.join(state_dir, f"{prefix}{i}"),
-            index=index_base + i, token=token, profile=profile, cpu=cpu, memory=memory, max_pods=max_pods,
-            labels={"raykube.io/hollow": "true", **(labels or {})}, runtime="hollow", serve_http=False,
-            events=False) for i in range(count)]
+    def __init__(
+        self,
+        *,
+        api_url: str,
+        token: str,
+        count: int,
+        state_dir: str,
+        prefix: str = "hollow-",
+        index_base: int = 1000,
+        ca_file: str | None = None,
+        ca_data: str | None = None,
+        profile: str = "kubernetes",
+        cpu: str = "4",
+        memory: str = "16Gi",
+        max_pods: int = 110,
+        labels: dict[str, str] | None = None,
+        start_concurrency: int = 20,
+    ) -> None:
+        self.client = Client(
+            api_url, token=token, ca_file=ca_file, ca_data=ca_data, user_agent="hollow-fleet", max_connections=64
+        )
+        self.configs = [
+            KubeletConfig(
+                name=f"{prefix}{i}",
+                api_url=api_url,
+                state_dir=os.path.join(state_dir, f"{prefix}{i}"),
+                index=index_base + i,
+                token=token,
+                profile=profile,
+                cpu=cpu,
+                memory=memory,
+                max_pods=max_pods,
+                labels={"raykube.io/hollow": "true", **(labels or {})},
+                runtime="hollow",
+                serve_http=False,
+                events=False,
+            )
+            for i in range(count)
+        ]
         self.kubelets: dict[str, Kubelet] = {}
         self.start_concurrency = start_concurrency
         self.informer: Informer | None = None
@@ -46,8 +74,9 @@ class HollowFleet:
 
         await asyncio.gather(*(one(c) for c in self.configs))
         self.informer = Informer(self.client, PODS, None, resync_period=60.0, name="hollow-fleet/pods")
-        self.informer.add_event_handler(on_add=self._dispatch, on_update=lambda old, new: self._dispatch(new),
-                                        on_delete=self._dispatch_delete)
+        self.informer.add_event_handler(
+            on_add=self._dispatch, on_update=lambda old, new: self._dispatch(new), on_delete=self._dispatch_delete
+        )
         self.informer.start()
         await self.informer.wait_for_sync(60)
         log.info("hollow fleet up: %d nodes", len(self.kubelets))
@@ -75,6 +104,8 @@ class HollowFleet:
         await self.client.close()
 
     def info(self) -> dict[str, Any]:
-        return {"nodes": len(self.kubelets),
-                "pods": sum(len(k.workers) for k in self.kubelets.values()),
-                "lease_renewals": sum(k.lease_renewals for k in self.kubelets.values())}
+        return {
+            "nodes": len(self.kubelets),
+            "pods": sum(len(k.workers) for k in self.kubelets.values()),
+            "lease_renewals": sum(k.lease_renewals for k in self.kubelets.values()),
+        }

@@ -55,9 +55,9 @@ class Image:
 
     def __init__(self, name: str, module: str | None, description: str, digest: str) -> None:
         self.name = name
-        self.module = module            # python module run with -m; None: a host command
+        self.module = module  # python module run with -m; None: a host command
         self.description = description
-        self.digest = digest            # a stable fake digest for imageID
+        self.digest = digest  # a stable fake digest for imageID
 
     def entrypoint(self) -> list[str]:
         return [sys.executable, "-S", "-m", self.module] if self.module else []
@@ -80,9 +80,14 @@ def _digest(name: str) -> str:
 
 
 CATALOG: dict[str, Image] = {
-    img.name: img for img in (
-        Image("raykube/web", "cluster.images.web", "HTTP server answering with its pod name; /healthz, /readyz",
-              _digest("web")),
+    img.name: img
+    for img in (
+        Image(
+            "raykube/web",
+            "cluster.images.web",
+            "HTTP server answering with its pod name; /healthz, /readyz",
+            _digest("web"),
+        ),
         Image("raykube/busy", "cluster.images.busy", "CPU-busy worker (optionally holds memory)", _digest("busy")),
         Image("raykube/crash", "cluster.images.crash", "exits non-zero after N seconds", _digest("crash")),
         Image("raykube/host", None, "runs the container's command/args on the host", _digest("host")),
@@ -103,7 +108,7 @@ def normalize(image: str) -> str:
         ref = ref[: len(ref) - len(last[-1])] + last[-1].split(":", 1)[0]
     for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
         if ref.startswith(prefix):
-            ref = ref[len(prefix):]
+            ref = ref[len(prefix) :]
     return ref
 
 
@@ -112,8 +117,10 @@ def resolve(image: str) -> Image:
     name = normalize(image)
     img = CATALOG.get(name)
     if img is None:
-        raise ImageNotFound(f'image "{image}" not found: raykube runs only its built-in images, which need no '
-                            f"registry ({', '.join(sorted(CATALOG))}); see cluster/images")
+        raise ImageNotFound(
+            f'image "{image}" not found: raykube runs only its built-in images, which need no '
+            f"registry ({', '.join(sorted(CATALOG))}); see cluster/images"
+        )
     return img
 
 
@@ -123,5 +130,11 @@ def image_id(image: str) -> str:
 
 
 def catalog_table() -> list[dict[str, str]]:
-    return [{"image": i.name, "runs": f"python -m {i.module}" if i.module else "command/args on the host",
-             "description": i.description} for i in CATALOG.values()]
+    return [
+        {
+            "image": i.name,
+            "runs": f"python -m {i.module}" if i.module else "command/args on the host",
+            "description": i.description,
+        }
+        for i in CATALOG.values()
+    ]

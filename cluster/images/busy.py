@@ -28,8 +28,9 @@ def parse_bytes(s: str) -> int:
     return int(float(m.group(1)) * _UNITS[m.group(2)])
 
 
-def spin(duty: float, duration: float, hold: list[bytearray], memory: int, step: int, interval: float,
-         report: bool) -> None:
+def spin(
+    duty: float, duration: float, hold: list[bytearray], memory: int, step: int, interval: float, report: bool
+) -> None:
     t0 = time.monotonic()
     last = t0
     while duration <= 0 or time.monotonic() - t0 < duration:
@@ -55,9 +56,14 @@ def spin(duty: float, duration: float, hold: list[bytearray], memory: int, step:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    opt = {"workers": os.environ.get("WORKERS") or "1", "duty": os.environ.get("DUTY") or "1.0",
-           "memory": os.environ.get("MEMORY") or "0", "memory-step": os.environ.get("MEMORY_STEP") or "8Mi",
-           "step-interval": os.environ.get("STEP_INTERVAL") or "0.05", "duration": os.environ.get("DURATION") or "0"}
+    opt = {
+        "workers": os.environ.get("WORKERS") or "1",
+        "duty": os.environ.get("DUTY") or "1.0",
+        "memory": os.environ.get("MEMORY") or "0",
+        "memory-step": os.environ.get("MEMORY_STEP") or "8Mi",
+        "step-interval": os.environ.get("STEP_INTERVAL") or "0.05",
+        "duration": os.environ.get("DURATION") or "0",
+    }
     for i, a in enumerate(args):
         if a.startswith("--"):
             k, eq, v = a[2:].partition("=")
@@ -69,8 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     duty = min(1.0, max(0.0, float(opt["duty"])))
     duration, interval = float(opt["duration"]), float(opt["step-interval"])
     memory, step = parse_bytes(opt["memory"]), max(4096, parse_bytes(opt["memory-step"]))
-    print(f"raykube/busy {os.environ.get('POD_NAME', '')}: {workers} worker(s) at duty {duty:g}, "
-          f"memory {memory / 2**20:.0f} MiB", flush=True)
+    print(
+        f"raykube/busy {os.environ.get('POD_NAME', '')}: {workers} worker(s) at duty {duty:g}, "
+        f"memory {memory / 2**20:.0f} MiB",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     children = []
     for _ in range(max(0, workers - 1)):

@@ -19,8 +19,10 @@ def main(argv: list[str] | None = None) -> int:
             after = float(args[i + 1])
         elif a == "--code":
             code = int(args[i + 1])
-    print(f"raykube/crash {os.environ.get('POD_NAME', '')}: running, will exit with code {code} "
-          f"in {after:g} s", flush=True)
+    print(
+        f"raykube/crash {os.environ.get('POD_NAME', '')}: running, will exit with code {code} in {after:g} s",
+        flush=True,
+    )
     time.sleep(max(0.0, after))
     print(f"raykube/crash: exiting with code {code}", flush=True)
     return code

@@ -59,10 +59,22 @@ def respond(path: str) -> tuple[int, str, str]:
     if route == "/info":
         import json
 
-        return 200, json.dumps({
-            "pod": pod, "namespace": os.environ.get("POD_NAMESPACE"), "node": os.environ.get("NODE_NAME"),
-            "podIP": os.environ.get("POD_IP"), "pid": os.getpid(), "uptime": round(up, 3),
-            "hits": STATE["hits"]}) + "\n", "application/json"
+        return (
+            200,
+            json.dumps(
+                {
+                    "pod": pod,
+                    "namespace": os.environ.get("POD_NAMESPACE"),
+                    "node": os.environ.get("NODE_NAME"),
+                    "podIP": os.environ.get("POD_IP"),
+                    "pid": os.getpid(),
+                    "uptime": round(up, 3),
+                    "hits": STATE["hits"],
+                }
+            )
+            + "\n",
+            "application/json",
+        )
     msg = os.environ.get("MESSAGE")
     return 200, pod + (f" {msg}" if msg else "") + "\n", "text/plain"
 
@@ -90,8 +102,10 @@ class Handler(socketserver.StreamRequestHandler):
             else:
                 code, body, ctype = 405, "method not allowed\n", "text/plain"
         data = body.encode()
-        head = (f"HTTP/1.1 {code} {REASONS.get(code, '')}\r\nServer: raykube-web/1.0\r\n"
-                f"Content-Type: {ctype}; charset=utf-8\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n")
+        head = (
+            f"HTTP/1.1 {code} {REASONS.get(code, '')}\r\nServer: raykube-web/1.0\r\n"
+            f"Content-Type: {ctype}; charset=utf-8\r\nContent-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+        )
         try:
             self.wfile.write(head.encode() + (b"" if method == "HEAD" else data))
         except OSError:

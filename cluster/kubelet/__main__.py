@@ -49,11 +49,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def config_from_args(a: argparse.Namespace) -> KubeletConfig:
     labels = dict(kv.split("=", 1) for kv in a.label if "=" in kv)
-    return KubeletConfig(name=a.name, api_url=a.api, state_dir=a.state_dir, index=a.index, token=a.token,
-                         token_file=a.token_file, ca_file=a.ca, profile=a.profile, node_ip=a.node_ip,
-                         pod_cidr=a.pod_cidr, kubelet_port=a.port, cpu=a.cpu, memory=a.memory, max_pods=a.max_pods,
-                         labels=labels, cgroups=a.cgroups, backoff_base=a.backoff_base, backoff_max=a.backoff_max,
-                         resync_seconds=a.resync, heartbeat_seconds=a.heartbeat, events=not a.no_events)
+    return KubeletConfig(
+        name=a.name,
+        api_url=a.api,
+        state_dir=a.state_dir,
+        index=a.index,
+        token=a.token,
+        token_file=a.token_file,
+        ca_file=a.ca,
+        profile=a.profile,
+        node_ip=a.node_ip,
+        pod_cidr=a.pod_cidr,
+        kubelet_port=a.port,
+        cpu=a.cpu,
+        memory=a.memory,
+        max_pods=a.max_pods,
+        labels=labels,
+        cgroups=a.cgroups,
+        backoff_base=a.backoff_base,
+        backoff_max=a.backoff_max,
+        resync_seconds=a.resync,
+        heartbeat_seconds=a.heartbeat,
+        events=not a.no_events,
+    )
 
 
 async def amain(a: argparse.Namespace) -> int:
@@ -72,9 +90,16 @@ async def amain(a: argparse.Namespace) -> int:
     if a.ready_file:
         tmp = a.ready_file + ".tmp"
         with open(tmp, "w") as f:
-            json.dump({"pid": os.getpid(), "port": kl.server.port, "nodeIP": kl.node_ip,
-                       "podCIDR": kl.config.pod_cidr, "limits": kl.runtime.limiter.memory if kl.runtime else None},
-                      f)
+            json.dump(
+                {
+                    "pid": os.getpid(),
+                    "port": kl.server.port,
+                    "nodeIP": kl.node_ip,
+                    "podCIDR": kl.config.pod_cidr,
+                    "limits": kl.runtime.limiter.memory if kl.runtime else None,
+                },
+                f,
+            )
         os.replace(tmp, a.ready_file)
     await stop.wait()
     await kl.stop()
@@ -83,8 +108,11 @@ async def amain(a: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
-    logging.basicConfig(level=getattr(logging, a.log_level.upper(), logging.INFO), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(logging, a.log_level.upper(), logging.INFO),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     return asyncio.run(amain(a))
 
 

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from ..api.resources import CPU, MEMORY, PODS, PodRequests, add_into, insufficient_resources
 
-CHECKED = (PODS, CPU, MEMORY)        # what the node reports capacity for, in the order they are checked
+CHECKED = (PODS, CPU, MEMORY)  # what the node reports capacity for, in the order they are checked
 
 
-def admission_rejection(pod: PodRequests, admitted: list[PodRequests],
-                        capacity: dict[str, int]) -> tuple[str, str] | None:
+def admission_rejection(
+    pod: PodRequests, admitted: list[PodRequests], capacity: dict[str, int]
+) -> tuple[str, str] | None:
     """``pod`` against ``capacity`` (cpu in millicores, memory in bytes, pods) minus what the ``admitted``
     pods (still running on the node) request; a request of 0 always fits."""
     used: dict[str, int] = {}
@@ -32,5 +33,6 @@ def admission_rejection(pod: PodRequests, admitted: list[PodRequests],
     name = short[0]
     n, u, cap = want[name], used.get(name, 0), capacity.get(name, 0)
     unit = "m" if name == CPU else ""
-    return f"OutOf{name}", (f"Node didn't have enough resource: {name}, requested: {n}{unit}, "
-                            f"used: {u}{unit}, capacity: {cap}{unit}")
+    return f"OutOf{name}", (
+        f"Node didn't have enough resource: {name}, requested: {n}{unit}, used: {u}{unit}, capacity: {cap}{unit}"
+    )

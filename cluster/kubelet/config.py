@@ -32,35 +32,35 @@ class KubeletConfig:
     name: str
     api_url: str
     state_dir: str
-    index: int = 0                      # node number: picks InternalIP and podCIDR (cluster.addresses.node_addresses)
-    address_slot: int = 0               # the cluster's address slot (cluster.addresses)
+    index: int = 0  # node number: picks InternalIP and podCIDR (cluster.addresses.node_addresses)
+    address_slot: int = 0  # the cluster's address slot (cluster.addresses)
     token: str | None = field(default=None, repr=False)
     token_file: str | None = None
     ca_file: str | None = None
     ca_data: str | None = field(default=None, repr=False)
     profile: str = "demo"
-    node_ip: str | None = None          # default: node_addresses(index, address_slot)[0]
-    pod_cidr: str | None = None         # default: node_addresses(index, address_slot)[1]
-    kubelet_port: int = 0               # log/status HTTP server port on node_ip (0 = any free port)
-    cpu: str | None = None              # capacity; default: the host's CPU count
-    memory: str | None = None           # capacity; default: the host's RAM
+    node_ip: str | None = None  # default: node_addresses(index, address_slot)[0]
+    pod_cidr: str | None = None  # default: node_addresses(index, address_slot)[1]
+    kubelet_port: int = 0  # log/status HTTP server port on node_ip (0 = any free port)
+    cpu: str | None = None  # capacity; default: the host's CPU count
+    memory: str | None = None  # capacity; default: the host's RAM
     max_pods: int = 110
     labels: dict[str, str] = field(default_factory=dict)
-    taints: list[dict[str, Any]] = field(default_factory=list)   # registration taints (only on create)
-    cgroups: str = "auto"               # auto | v2 | v1 | off
+    taints: list[dict[str, Any]] = field(default_factory=list)  # registration taints (only on create)
+    cgroups: str = "auto"  # auto | v2 | v1 | off
     rss_poll_interval: float = 0.25
-    backoff_base: float | None = None   # default from the profile (BACKOFF)
+    backoff_base: float | None = None  # default from the profile (BACKOFF)
     backoff_max: float | None = None
     resync_seconds: float | None = None
-    heartbeat_seconds: float | None = None    # Lease renewal; default from the profile
+    heartbeat_seconds: float | None = None  # Lease renewal; default from the profile
     node_status_seconds: float | None = None  # Node status refresh; default from the profile
     lease_duration_seconds: int | None = None
     events: bool = True
-    container_nice: int = 5             # containers run this much nicer than the kubelet (0 = same priority)
-    ray_node_id: str | None = None      # recorded as a label when hosted by a Ray actor
-    runtime: str = "process"            # container runtime (cluster.runtime.registry): process | hollow
-    network: str = "loopback"           # pod network (cluster.network.registry)
-    serve_http: bool = True             # the log/status HTTP server (hollow fleets turn it off)
+    container_nice: int = 5  # containers run this much nicer than the kubelet (0 = same priority)
+    ray_node_id: str | None = None  # recorded as a label when hosted by a Ray actor
+    runtime: str = "process"  # container runtime (cluster.runtime.registry): process | hollow
+    network: str = "loopback"  # pod network (cluster.network.registry)
+    serve_http: bool = True  # the log/status HTTP server (hollow fleets turn it off)
 
     def __post_init__(self) -> None:
         prof = get_profile(self.profile)

@@ -25,7 +25,7 @@ from ..api.timestamps import rfc3339
 from ..runtime.interface import ExitStatus
 from .podevents import Action, CancelProbes, EmitEvent, Now, StartProbes, Wake
 
-MIN_GRACE_SECONDS = 2.0        # the kubelet's minimumGracePeriodInSeconds
+MIN_GRACE_SECONDS = 2.0  # the kubelet's minimumGracePeriodInSeconds
 # (kind, field of the container spec), in the order the kubelet starts probe workers
 PROBE_KINDS = (("startup", "startupProbe"), ("liveness", "livenessProbe"), ("readiness", "readinessProbe"))
 PROBE_FIELDS = dict(PROBE_KINDS)
@@ -54,11 +54,13 @@ class ProbeTiming:
 
     @classmethod
     def of(cls, probe: dict[str, Any]) -> "ProbeTiming":
-        return cls(delay=float(probe.get("initialDelaySeconds") or 0),
-                   period=max(1.0, float(probe.get("periodSeconds") or 10)),
-                   timeout=max(1.0, float(probe.get("timeoutSeconds") or 1)),
-                   success_threshold=max(1, int(probe.get("successThreshold") or 1)),
-                   failure_threshold=max(1, int(probe.get("failureThreshold") or 3)))
+        return cls(
+            delay=float(probe.get("initialDelaySeconds") or 0),
+            period=max(1.0, float(probe.get("periodSeconds") or 10)),
+            timeout=max(1.0, float(probe.get("timeoutSeconds") or 1)),
+            success_threshold=max(1, int(probe.get("successThreshold") or 1)),
+            failure_threshold=max(1, int(probe.get("failureThreshold") or 3)),
+        )
 
 
 class ContainerState:
@@ -68,22 +70,22 @@ class ContainerState:
         self.spec = spec
         self.name: str = spec.get("name", "")
         self.init = init
-        self.running = False                     # an instance runs (started, exit not yet seen)
+        self.running = False  # an instance runs (started, exit not yet seen)
         self.container_id: str | None = None
-        self.instances = 0                       # instances created so far
+        self.instances = 0  # instances created so far
         self.restart_count = 0
         self.started_wall: float | None = None
-        self.terminated: dict[str, Any] | None = None      # the last termination (state or lastState)
-        self.last_state: dict[str, Any] | None = None      # the termination before the current instance
-        self.finished: float | None = None       # monotonic: when the last instance ended (or failed to start)
+        self.terminated: dict[str, Any] | None = None  # the last termination (state or lastState)
+        self.last_state: dict[str, Any] | None = None  # the termination before the current instance
+        self.finished: float | None = None  # monotonic: when the last instance ended (or failed to start)
         self.waiting: tuple[str, str] | None = ("ContainerCreating", "")
         self.image_error = False
         self.backoff: float | None = None
         self.backoff_updated = 0.0
-        self.retry_at: float | None = None       # monotonic: when a waiting container may be retried
-        self.results: dict[str, bool] = {}       # probe kind -> current result
-        self.probe_counts: dict[str, tuple[int, int]] = {}   # probe kind -> (successes, failures) in a row
-        self.kill_reason: str | None = None      # a failed liveness/startup probe: kill this instance
+        self.retry_at: float | None = None  # monotonic: when a waiting container may be retried
+        self.results: dict[str, bool] = {}  # probe kind -> current result
+        self.probe_counts: dict[str, tuple[int, int]] = {}  # probe kind -> (successes, failures) in a row
+        self.kill_reason: str | None = None  # a failed liveness/startup probe: kill this instance
         self.kill_requested = False
         self.log_path: str | None = None
         self.prev_log_path: str | None = None
@@ -106,8 +108,12 @@ class ContainerState:
 
     @property
     def succeeded(self) -> bool:
-        return not self.running and self.terminated is not None and self.terminated.get("exitCode") == 0 \
+        return (
+            not self.running
+            and self.terminated is not None
+            and self.terminated.get("exitCode") == 0
             and self.waiting is None
+        )
 
     @property
     def exited(self) -> bool:
@@ -192,15 +198,22 @@ class ContainerState:
             self.backoff_updated = self.finished
         out: list[Action] = []
         if first:
-            out.append(EmitEvent("Warning", "Failed", f'Failed to pull image "{self.image}": {message}',
-                                 self.field_path))
+            out.append(
+                EmitEvent("Warning", "Failed", f'Failed to pull image "{self.image}": {message}', self.field_path)
+            )
         return out + [Wake(self.backoff or 1.0)]
 
     def on_image_ready(self, image_id: str, origin: str) -> list[Action]:
         out: list[Action] = []
         if self.image_error or self.instances == 0:
-            out.append(EmitEvent("Normal", "Pulled", f'Container image "{self.image}" already present on machine '
-                                                     f"({origin})", self.field_path))
+            out.append(
+                EmitEvent(
+                    "Normal",
+                    "Pulled",
+                    f'Container image "{self.image}" already present on machine ({origin})',
+                    self.field_path,
+                )
+            )
         self.image_error = False
         self.image_id = image_id
         return out
@@ -222,8 +235,14 @@ class ContainerState:
         return []
 
     def on_start_failed(self, message: str, now: Now) -> list[Action]:
-        self.terminated = {"exitCode": 128, "reason": "StartError", "message": message, "startedAt": rfc3339(0),
-                           "finishedAt": rfc3339(now.wall), "containerID": self.container_id}
+        self.terminated = {
+            "exitCode": 128,
+            "reason": "StartError",
+            "message": message,
+            "startedAt": rfc3339(0),
+            "finishedAt": rfc3339(now.wall),
+            "containerID": self.container_id,
+        }
         self.finished = now.mono
         return [EmitEvent("Warning", "Failed", f"Error: {message}", self.field_path), Wake()]
 
@@ -233,25 +252,30 @@ class ContainerState:
         self.started_wall = started_at
         self.kill_reason = None
         self.kill_requested = False
-        out: list[Action] = [EmitEvent("Normal", "Created", f"Created container {self.name}", self.field_path),
-                             EmitEvent("Normal", "Started", f"Started container {self.name} (pid {pid})",
-                                       self.field_path)]
+        out: list[Action] = [
+            EmitEvent("Normal", "Created", f"Created container {self.name}", self.field_path),
+            EmitEvent("Normal", "Started", f"Started container {self.name} (pid {pid})", self.field_path),
+        ]
         if self.init:
             return out
         if simulated:
             self.results = {"startup": True, "liveness": True, "readiness": True}
             return out
         for kind, _ in self.probes():
-            self.results[kind] = kind == "liveness"   # where Kubernetes starts each probe's result
+            self.results[kind] = kind == "liveness"  # where Kubernetes starts each probe's result
         return out + ([StartProbes(self.name)] if self.probes() else [])
 
     def on_exit(self, st: ExitStatus, log_tail: str, now: Now) -> list[Action]:
         """The instance ended: its termination (with the probe kill reason, or the log's tail for
         FallbackToLogsOnError, as message)."""
         self.clear_probes()
-        term: dict[str, Any] = {"exitCode": st.exit_code, "reason": st.reason,
-                                "startedAt": rfc3339(self.started_wall if self.started_wall is not None else now.wall),
-                                "finishedAt": rfc3339(st.finished_at), "containerID": self.container_id}
+        term: dict[str, Any] = {
+            "exitCode": st.exit_code,
+            "reason": st.reason,
+            "startedAt": rfc3339(self.started_wall if self.started_wall is not None else now.wall),
+            "finishedAt": rfc3339(st.finished_at),
+            "containerID": self.container_id,
+        }
         if st.signal:
             term["signal"] = st.signal
         msg = st.message
@@ -269,8 +293,11 @@ class ContainerState:
         self.waiting = None
         out: list[Action] = [CancelProbes(self.name)]
         if st.oom_killed:
-            out.append(EmitEvent("Warning", "OOMKilled", f"Container {self.name} was OOM-killed: {st.message}",
-                                 self.field_path))
+            out.append(
+                EmitEvent(
+                    "Warning", "OOMKilled", f"Container {self.name} was OOM-killed: {st.message}", self.field_path
+                )
+            )
         return out
 
     def recover(self, cs: dict[str, Any], now: Now) -> None:
@@ -283,10 +310,17 @@ class ContainerState:
             self.terminated = dict(state["terminated"])
         elif state.get("running") or last:
             # The process died with the previous kubelet: report it as lost, restart it.
-            self.terminated = last if not state.get("running") else {
-                "exitCode": 137, "reason": "ContainerStatusUnknown",
-                "message": "The container could not be located when the kubelet restarted",
-                "startedAt": (state.get("running") or {}).get("startedAt"), "finishedAt": rfc3339(now.wall)}
+            self.terminated = (
+                last
+                if not state.get("running")
+                else {
+                    "exitCode": 137,
+                    "reason": "ContainerStatusUnknown",
+                    "message": "The container could not be located when the kubelet restarted",
+                    "startedAt": (state.get("running") or {}).get("startedAt"),
+                    "finishedAt": rfc3339(now.wall),
+                }
+            )
         else:
             return
         self.last_state = last

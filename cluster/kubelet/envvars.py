@@ -36,9 +36,13 @@ def field_ref(pod: dict[str, Any], path: str) -> str:
     if m:
         return str((md.get(m.group(1)) or {}).get(m.group(2), ""))
     simple: dict[str, Any] = {
-        "metadata.name": md.get("name"), "metadata.namespace": md.get("namespace"), "metadata.uid": md.get("uid"),
-        "spec.nodeName": spec.get("nodeName"), "spec.serviceAccountName": spec.get("serviceAccountName"),
-        "status.hostIP": st.get("hostIP"), "status.podIP": st.get("podIP"),
+        "metadata.name": md.get("name"),
+        "metadata.namespace": md.get("namespace"),
+        "metadata.uid": md.get("uid"),
+        "spec.nodeName": spec.get("nodeName"),
+        "spec.serviceAccountName": spec.get("serviceAccountName"),
+        "status.hostIP": st.get("hostIP"),
+        "status.podIP": st.get("podIP"),
         "status.hostIPs": ",".join(i.get("ip", "") for i in st.get("hostIPs") or []),
         "status.podIPs": ",".join(i.get("ip", "") for i in st.get("podIPs") or []),
     }
@@ -69,8 +73,13 @@ def resource_ref(container: dict[str, Any], ref: dict[str, Any], node_alloc: dic
 Lookup = Callable[[str, str, str], Awaitable[dict[str, str] | None]]  # (kind, namespace, name) -> data
 
 
-async def build_env(pod: dict[str, Any], container: dict[str, Any], base: dict[str, str],
-                    node_alloc: dict[str, str], lookup: Lookup | None) -> dict[str, str]:
+async def build_env(
+    pod: dict[str, Any],
+    container: dict[str, Any],
+    base: dict[str, str],
+    node_alloc: dict[str, str],
+    lookup: Lookup | None,
+) -> dict[str, str]:
     """``base`` (PATH, POD_NAME, ...) + ``envFrom`` + ``env``, with ``$(VAR)`` expansion in order."""
     ns = (pod.get("metadata") or {}).get("namespace") or "default"
     env = dict(base)
@@ -109,8 +118,9 @@ async def build_env(pod: dict[str, Any], container: dict[str, Any], base: dict[s
                     if ref.get("optional"):
                         break
                     what = f'{kind[:-1]} "{ref.get("name")}"'
-                    raise EnvError(f"{what} not found" if data is None else f'couldn\'t find key {ref.get("key")} '
-                                                                             f"in {what}")
+                    raise EnvError(
+                        f"{what} not found" if data is None else f"couldn't find key {ref.get('key')} in {what}"
+                    )
                 env[name] = data[ref["key"]]
                 break
     return env

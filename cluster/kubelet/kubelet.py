@@ -67,11 +67,17 @@ class Kubelet:
         self.config = config
         self.node_ip: str = config.node_ip or "127.0.0.1"
         self._owns_client = client is None
-        self.client = client or Client(config.api_url, token=config.read_token(), ca_file=config.ca_file,
-                                       ca_data=config.ca_data, user_agent=f"kubelet/{config.name}",
-                                       retry_deadline=30.0)
-        self.network: PodNetwork = create_network(config.network, NetworkOptions(
-            node=config.name, pod_cidr=config.pod_cidr or "127.16.0.0/24"))
+        self.client = client or Client(
+            config.api_url,
+            token=config.read_token(),
+            ca_file=config.ca_file,
+            ca_data=config.ca_data,
+            user_agent=f"kubelet/{config.name}",
+            retry_deadline=30.0,
+        )
+        self.network: PodNetwork = create_network(
+            config.network, NetworkOptions(node=config.name, pod_cidr=config.pod_cidr or "127.16.0.0/24")
+        )
         self.runtime: Runtime | None = None
         self.events = EventRecorder(self.client, "kubelet", config.name, host=config.name, enabled=config.events)
         self.server = KubeletServer(self)
@@ -97,8 +103,9 @@ class Kubelet:
     async def start(self) -> None:
         cfg = self.config
         os.makedirs(os.path.join(cfg.state_dir, "pods"), exist_ok=True)
-        runtime = self.runtime = create_runtime(cfg.runtime, RuntimeOptions(
-            node=cfg.name, cgroups=cfg.cgroups, poll_interval=cfg.rss_poll_interval))
+        runtime = self.runtime = create_runtime(
+            cfg.runtime, RuntimeOptions(node=cfg.name, cgroups=cfg.cgroups, poll_interval=cfg.rss_poll_interval)
+        )
         if not runtime.simulated:  # probes and hooks share one HTTP session
             self.http_session = aiohttp.ClientSession()
         if cfg.serve_http:
@@ -111,21 +118,40 @@ class Kubelet:
         await self._ensure_lease()
         self.events.start()
         self.events.event(self._node_ref, "Normal", "Starting", "Starting kubelet.")
-        self.events.event(self._node_ref, "Normal", "NodeReady",
-                          f"Node {cfg.name} status is now: NodeReady ({runtime.limiter.describe()})")
+        self.events.event(
+            self._node_ref,
+            "Normal",
+            "NodeReady",
+            f"Node {cfg.name} status is now: NodeReady ({runtime.limiter.describe()})",
+        )
         if not self.external_pods:
-            self.informer = Informer(self.client, PODS, None, field_selector=f"spec.nodeName={cfg.name}",
-                                     resync_period=max(5.0, cfg.resync_seconds or 10.0),
-                                     name=f"kubelet/{cfg.name}/pods")
-            self.informer.add_event_handler(on_add=self.on_pod, on_update=lambda old, new: self.on_pod(new),
-                                            on_delete=self.on_pod_deleted)
+            self.informer = Informer(
+                self.client,
+                PODS,
+                None,
+                field_selector=f"spec.nodeName={cfg.name}",
+                resync_period=max(5.0, cfg.resync_seconds or 10.0),
+                name=f"kubelet/{cfg.name}/pods",
+            )
+            self.informer.add_event_handler(
+                on_add=self.on_pod, on_update=lambda old, new: self.on_pod(new), on_delete=self.on_pod_deleted
+            )
             self.informer.start()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._lease_loop(), name="lease"),
-                       loop.create_task(self._node_status_loop(), name="node-status")]
-        log.info("kubelet %s up: InternalIP %s, podCIDR %s (%s network), port %d, %s runtime, limits: %s",
-                 cfg.name, self.node_ip, cfg.pod_cidr, self.network.name, self.server.port, runtime.name,
-                 runtime.limiter.describe())
+        self._tasks = [
+            loop.create_task(self._lease_loop(), name="lease"),
+            loop.create_task(self._node_status_loop(), name="node-status"),
+        ]
+        log.info(
+            "kubelet %s up: InternalIP %s, podCIDR %s (%s network), port %d, %s runtime, limits: %s",
+            cfg.name,
+            self.node_ip,
+            cfg.pod_cidr,
+            self.network.name,
+            self.server.port,
+            runtime.name,
+            runtime.limiter.describe(),
+        )
 
     async def run(self) -> None:
         await self._stopped.wait()
@@ -183,8 +209,11 @@ class Kubelet:
     def admit(self, w: PodWorker) -> tuple[str, str] | None:
         """The kubelet's admission (``admission``): None, or (reason, message) to reject the pod (phase
         Failed): OutOfpods, OutOfcpu, OutOfmemory against the pods admitted here and not finished."""
-        others = [pod_requests(o.pod) for o in self.workers.values()
-                  if o is not w and o.state.admitted and o.state.terminal_phase is None]
+        others = [
+            pod_requests(o.pod)
+            for o in self.workers.values()
+            if o is not w and o.state.admitted and o.state.terminal_phase is None
+        ]
         return admission_rejection(pod_requests(w.pod), others, resource_list(self._capacity()))
 
     def worker_done(self, w: PodWorker) -> None:
@@ -227,27 +256,42 @@ class Kubelet:
         self.allocatable = dict(cap)
 
         def cond(ctype: str, status: str, reason: str, message: str) -> dict[str, Any]:
-            return {"type": ctype, "status": status, "reason": reason, "message": message,
-                    "lastHeartbeatTime": now, "lastTransitionTime": self._cond_since(ctype, status)}
+            return {
+                "type": ctype,
+                "status": status,
+                "reason": reason,
+                "message": message,
+                "lastHeartbeatTime": now,
+                "lastTransitionTime": self._cond_since(ctype, status),
+            }
 
         uname = platform.uname()
         return {
             "capacity": cap,
             "allocatable": dict(cap),
             "conditions": [
-                cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                cond(
+                    "MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"
+                ),
                 cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
                 cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
                 cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
             ],
-            "addresses": [{"type": "InternalIP", "address": self.node_ip},
-                          {"type": "Hostname", "address": self.config.name}],
+            "addresses": [
+                {"type": "InternalIP", "address": self.node_ip},
+                {"type": "Hostname", "address": self.config.name},
+            ],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": self.server.port}},
             "nodeInfo": {
-                "machineID": self._machine_id(), "systemUUID": self._system_uuid, "bootID": self._boot_id(),
-                "kernelVersion": uname.release, "osImage": f"raykube node on {uname.system} {uname.release}",
-                "containerRuntimeVersion": self.runtime.version, "kubeletVersion": KUBELET_VERSION,
-                "kubeProxyVersion": KUBELET_VERSION, "operatingSystem": "linux",
+                "machineID": self._machine_id(),
+                "systemUUID": self._system_uuid,
+                "bootID": self._boot_id(),
+                "kernelVersion": uname.release,
+                "osImage": f"raykube node on {uname.system} {uname.release}",
+                "containerRuntimeVersion": self.runtime.version,
+                "kubeletVersion": KUBELET_VERSION,
+                "kubeProxyVersion": KUBELET_VERSION,
+                "operatingSystem": "linux",
                 "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(uname.machine, uname.machine),
             },
             "images": [{"names": [f"{i.name}:latest", i.name], "sizeBytes": 0} for i in images.CATALOG.values()],
@@ -278,9 +322,14 @@ class Kubelet:
 
     def _node_labels(self) -> dict[str, str]:
         arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
-        labels = {"kubernetes.io/hostname": self.config.name, "kubernetes.io/os": "linux", "kubernetes.io/arch": arch,
-                  "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": arch,
-                  "node.kubernetes.io/instance-type": "raykube"}
+        labels = {
+            "kubernetes.io/hostname": self.config.name,
+            "kubernetes.io/os": "linux",
+            "kubernetes.io/arch": arch,
+            "beta.kubernetes.io/os": "linux",
+            "beta.kubernetes.io/arch": arch,
+            "node.kubernetes.io/instance-type": "raykube",
+        }
         if self.config.ray_node_id:
             labels["raykube.io/ray-node-id"] = self.config.ray_node_id
         labels.update(self.config.labels)
@@ -289,14 +338,20 @@ class Kubelet:
     def _node_annotations(self) -> dict[str, str]:
         assert self.runtime is not None
         lim = self.runtime.limiter
-        return {"raykube.io/kubelet-scheme": "http", "raykube.io/limits": lim.describe(),
-                "raykube.io/memory-enforcement": lim.memory, "raykube.io/cpu-enforcement": lim.cpu,
-                "raykube.io/kubelet-pid": str(os.getpid()), "node.alpha.kubernetes.io/ttl": "0"}
+        return {
+            "raykube.io/kubelet-scheme": "http",
+            "raykube.io/limits": lim.describe(),
+            "raykube.io/memory-enforcement": lim.memory,
+            "raykube.io/cpu-enforcement": lim.cpu,
+            "raykube.io/kubelet-pid": str(os.getpid()),
+            "node.alpha.kubernetes.io/ttl": "0",
+        }
 
     async def _register_node(self) -> None:
         cfg = self.config
         node: dict[str, Any] = {
-            "apiVersion": "v1", "kind": "Node",
+            "apiVersion": "v1",
+            "kind": "Node",
             "metadata": {"name": cfg.name, "labels": self._node_labels(), "annotations": self._node_annotations()},
             "spec": {"podCIDR": cfg.pod_cidr, "podCIDRs": [cfg.pod_cidr], "providerID": f"raykube://{cfg.name}"},
             "status": self._node_status(),
@@ -312,16 +367,29 @@ class Kubelet:
                 except ApiError as exc:
                     if not exc.already_exists:
                         raise
-                    out = await self.client.patch(NODES, cfg.name, {
-                        "metadata": {"labels": node["metadata"]["labels"],
-                                     "annotations": node["metadata"]["annotations"]},
-                        "spec": {"podCIDR": cfg.pod_cidr, "podCIDRs": [cfg.pod_cidr],
-                                 "providerID": f"raykube://{cfg.name}"}})
+                    out = await self.client.patch(
+                        NODES,
+                        cfg.name,
+                        {
+                            "metadata": {
+                                "labels": node["metadata"]["labels"],
+                                "annotations": node["metadata"]["annotations"],
+                            },
+                            "spec": {
+                                "podCIDR": cfg.pod_cidr,
+                                "podCIDRs": [cfg.pod_cidr],
+                                "providerID": f"raykube://{cfg.name}",
+                            },
+                        },
+                    )
                     out = await self.client.patch(NODES, cfg.name, {"status": node["status"]}, subresource="status")
                     log.info("node %s already registered; updated it", cfg.name)
                 self.node_uid = (out.get("metadata") or {}).get("uid")
-                self._node_ref = {"apiVersion": "v1", "kind": "Node",
-                                  "metadata": {"name": cfg.name, "uid": cfg.name, "namespace": "default"}}
+                self._node_ref = {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {"name": cfg.name, "uid": cfg.name, "namespace": "default"},
+                }
                 return
             except ApiError as exc:
                 if time.monotonic() > deadline:
@@ -336,8 +404,7 @@ class Kubelet:
             if self.powered_off:
                 return
             try:
-                await self.client.patch(NODES, self.config.name, {"status": self._node_status()},
-                                        subresource="status")
+                await self.client.patch(NODES, self.config.name, {"status": self._node_status()}, subresource="status")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep trying
@@ -352,12 +419,19 @@ class Kubelet:
     def _lease_body(self) -> dict[str, Any]:
         md: dict[str, Any] = {"name": self.config.name, "namespace": "kube-node-lease"}
         if self.node_uid:
-            md["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node", "name": self.config.name,
-                                      "uid": self.node_uid}]
-        return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": md,
-                "spec": {"holderIdentity": self.config.name,
-                         "leaseDurationSeconds": self.config.lease_duration_seconds,
-                         "renewTime": micro_time()}}
+            md["ownerReferences"] = [
+                {"apiVersion": "v1", "kind": "Node", "name": self.config.name, "uid": self.node_uid}
+            ]
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": md,
+            "spec": {
+                "holderIdentity": self.config.name,
+                "leaseDurationSeconds": self.config.lease_duration_seconds,
+                "renewTime": micro_time(),
+            },
+        }
 
     async def _ensure_lease(self) -> None:
         try:
@@ -385,8 +459,7 @@ class Kubelet:
                     return
             body = self._lease_body()
             body["metadata"]["resourceVersion"] = (self._lease.get("metadata") or {}).get("resourceVersion")
-            body["metadata"].setdefault("ownerReferences",
-                                        (self._lease.get("metadata") or {}).get("ownerReferences"))
+            body["metadata"].setdefault("ownerReferences", (self._lease.get("metadata") or {}).get("ownerReferences"))
             if self.powered_off:
                 return
             try:
@@ -417,11 +490,18 @@ class Kubelet:
     def runtime_info(self) -> dict[str, Any]:
         lim = self.runtime.limiter if self.runtime else None
         return {
-            "node": self.config.name, "nodeIP": self.node_ip, "podCIDR": self.config.pod_cidr,
-            "kubeletPid": os.getpid(), "port": self.server.port,
-            "limits": {"memory": lim.memory if lim else None, "cpu": lim.cpu if lim else None,
-                       "description": lim.describe() if lim else None},
-            "leaseRenewals": self.lease_renewals, "lastLeaseRenew": self.last_lease_renew,
+            "node": self.config.name,
+            "nodeIP": self.node_ip,
+            "podCIDR": self.config.pod_cidr,
+            "kubeletPid": os.getpid(),
+            "port": self.server.port,
+            "limits": {
+                "memory": lim.memory if lim else None,
+                "cpu": lim.cpu if lim else None,
+                "description": lim.describe() if lim else None,
+            },
+            "leaseRenewals": self.lease_renewals,
+            "lastLeaseRenew": self.last_lease_renew,
             "poweredOff": self.powered_off,
             "pods": [w.describe() for w in list(self.workers.values())],
             "processes": self.runtime.snapshot() if self.runtime else [],

@@ -90,30 +90,58 @@ def base_env(ctx: PodContext, spec: dict[str, Any], img: images.Image, workdir: 
     return env
 
 
-async def build_launch(ctx: PodContext, spec: dict[str, Any], img: images.Image, workdir: str,
-                       allocatable: dict[str, str], lookup: Lookup | None) -> tuple[dict[str, str], list[str]]:
+async def build_launch(
+    ctx: PodContext,
+    spec: dict[str, Any],
+    img: images.Image,
+    workdir: str,
+    allocatable: dict[str, str],
+    lookup: Lookup | None,
+) -> tuple[dict[str, str], list[str]]:
     """(env, argv) of the container; ``EnvError`` when they cannot be built."""
     env = await build_env(pod_for_env(ctx), spec, base_env(ctx, spec, img, workdir), allocatable, lookup)
     cmd = [expand(str(x), env) for x in spec.get("command") or []]
     args = [expand(str(x), env) for x in spec.get("args") or []]
     argv = (cmd + args) if cmd else img.entrypoint() + args
     if not argv:
-        raise EnvError(f'no command specified: image "{spec.get("image") or ""}" runs the container\'s command '
-                       f"and args on the host, and the container has neither")
+        raise EnvError(
+            f'no command specified: image "{spec.get("image") or ""}" runs the container\'s command '
+            f"and args on the host, and the container has neither"
+        )
     return env, argv
 
 
-def container_spec(*, instance_id: str, pod_key: str, pod_uid: str, spec: dict[str, Any], argv: list[str],
-                   env: dict[str, str], workdir: str, log_path: str, nice: int) -> ContainerSpec:
+def container_spec(
+    *,
+    instance_id: str,
+    pod_key: str,
+    pod_uid: str,
+    spec: dict[str, Any],
+    argv: list[str],
+    env: dict[str, str],
+    workdir: str,
+    log_path: str,
+    nice: int,
+) -> ContainerSpec:
     """The runtime's ``ContainerSpec``: the spec's ``workingDir`` if it exists on the host, limits from
     ``resources``."""
     res = spec.get("resources") or {}
     lim, req = res.get("limits") or {}, res.get("requests") or {}
     wd = spec.get("workingDir")
-    return ContainerSpec(id=instance_id, pod_key=pod_key, pod_uid=pod_uid, name=spec.get("name", ""), argv=argv,
-                         env=env, cwd=wd if wd and os.path.isdir(wd) else workdir, log_path=log_path,
-                         memory_limit=int_value(lim.get("memory")), cpu_limit_millis=milli_value(lim.get("cpu")),
-                         cpu_request_millis=milli_value(req.get("cpu")), nice=nice)
+    return ContainerSpec(
+        id=instance_id,
+        pod_key=pod_key,
+        pod_uid=pod_uid,
+        name=spec.get("name", ""),
+        argv=argv,
+        env=env,
+        cwd=wd if wd and os.path.isdir(wd) else workdir,
+        log_path=log_path,
+        memory_limit=int_value(lim.get("memory")),
+        cpu_limit_millis=milli_value(lim.get("cpu")),
+        cpu_request_millis=milli_value(req.get("cpu")),
+        nice=nice,
+    )
 
 
 def prune_logs(log_dir: str, keep: set[str | None]) -> None:

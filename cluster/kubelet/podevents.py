@@ -53,12 +53,12 @@ class PodDeleted:
 
 @dataclass(frozen=True)
 class AdmissionDecided:
-    rejection: tuple[str, str] | None        # (reason, message), or None: admitted
+    rejection: tuple[str, str] | None  # (reason, message), or None: admitted
 
 
 @dataclass(frozen=True)
 class SandboxReady:
-    ip: str | None                           # None: the pod uses the node's network
+    ip: str | None  # None: the pod uses the node's network
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class ImagePullFailed:
 class ImageReady:
     name: str
     image_id: str
-    origin: str                              # where the image already is, for the Pulled event
+    origin: str  # where the image already is, for the Pulled event
 
 
 @dataclass(frozen=True)
@@ -106,20 +106,20 @@ class ContainerStartFailed:
 class ContainerStarted:
     name: str
     pid: int
-    started_at: float                        # wall clock
+    started_at: float  # wall clock
 
 
 @dataclass(frozen=True)
 class ContainerExited:
     name: str
     exit: ExitStatus
-    log_tail: str = ""                       # the log's end, for terminationMessagePolicy FallbackToLogsOnError
+    log_tail: str = ""  # the log's end, for terminationMessagePolicy FallbackToLogsOnError
 
 
 @dataclass(frozen=True)
 class ProbeResult:
     name: str
-    kind: str                                # startup | liveness | readiness
+    kind: str  # startup | liveness | readiness
     ok: bool
     message: str
 
@@ -145,24 +145,42 @@ class ContainersStopped:
 
 @dataclass(frozen=True)
 class StatusPublished:
-    text: str                                # the status as sent (to skip sending it again)
-    pod: dict[str, Any]                      # the pod the API server returned
+    text: str  # the status as sent (to skip sending it again)
+    pod: dict[str, Any]  # the pod the API server returned
 
 
 @dataclass(frozen=True)
 class StatusRejected:
-    gone: bool                               # the pod (this UID) no longer exists
+    gone: bool  # the pod (this UID) no longer exists
 
 
 @dataclass(frozen=True)
 class PodObjectDeleted:
-    ok: bool                                 # False: try again later
+    ok: bool  # False: try again later
 
 
-Event = (Sync | PodUpdated | PodDeleted | AdmissionDecided | SandboxReady | SandboxFailed | ImagePullFailed
-         | ImageReady | ContainerConfigFailed | InstanceCreated | ContainerStartFailed | ContainerStarted
-         | ContainerExited | ProbeResult | PreStopHookFailed | ContainersStopping | ContainersStopped
-         | StatusPublished | StatusRejected | PodObjectDeleted)
+Event = (
+    Sync
+    | PodUpdated
+    | PodDeleted
+    | AdmissionDecided
+    | SandboxReady
+    | SandboxFailed
+    | ImagePullFailed
+    | ImageReady
+    | ContainerConfigFailed
+    | InstanceCreated
+    | ContainerStartFailed
+    | ContainerStarted
+    | ContainerExited
+    | ProbeResult
+    | PreStopHookFailed
+    | ContainersStopping
+    | ContainersStopped
+    | StatusPublished
+    | StatusRejected
+    | PodObjectDeleted
+)
 
 
 # ----------------------------------------------------------------- actions
@@ -175,7 +193,7 @@ class Wake:
 
 @dataclass(frozen=True)
 class EmitEvent:
-    type: str                                # Normal | Warning
+    type: str  # Normal | Warning
     reason: str
     message: str
     field_path: str | None = None
@@ -249,5 +267,18 @@ class CleanupPod:
     """Remove the pod's directory; the worker is done."""
 
 
-Action = (Wake | EmitEvent | Admit | PrepareSandbox | ReleaseNetwork | StartContainer | KillContainer
-          | StopContainers | StartProbes | CancelProbes | PublishStatus | DeletePodObject | CleanupPod)
+Action = (
+    Wake
+    | EmitEvent
+    | Admit
+    | PrepareSandbox
+    | ReleaseNetwork
+    | StartContainer
+    | KillContainer
+    | StopContainers
+    | StartProbes
+    | CancelProbes
+    | PublishStatus
+    | DeletePodObject
+    | CleanupPod
+)

@@ -74,12 +74,17 @@ class PodWorker:
         cfg = kubelet.config
         assert kubelet.runtime is not None, "pod workers start after the runtime"
         self.runtime: Runtime = kubelet.runtime
-        self.state = PodState(pod, node_ip=kubelet.node_ip, backoff_base=cfg.backoff_base or 0.0,
-                              backoff_max=cfg.backoff_max or 0.0, simulated=self.runtime.simulated)
+        self.state = PodState(
+            pod,
+            node_ip=kubelet.node_ip,
+            backoff_base=cfg.backoff_base or 0.0,
+            backoff_max=cfg.backoff_max or 0.0,
+            simulated=self.runtime.simulated,
+        )
         st = self.state
         self.uid, self.namespace, self.name, self.key = st.uid, st.namespace, st.name, st.key
         self.pod_dir = os.path.join(cfg.state_dir, "pods", f"{self.namespace}_{self.name}_{self.uid}")
-        self.procs: dict[str, ContainerInstance] = {}       # container name -> its current instance
+        self.procs: dict[str, ContainerInstance] = {}  # container name -> its current instance
         self.probe_tasks: dict[str, list[asyncio.Task[None]]] = {}
         self.kill_tasks: dict[str, asyncio.Task[Any]] = {}
         self.probe_ctx: dict[str, ProbeContext] = {}
@@ -206,7 +211,8 @@ class PodWorker:
                     proc = self.procs.get(name)
                     if proc is not None:
                         self.kill_tasks[name] = asyncio.get_running_loop().create_task(
-                            self.runtime.stop(proc, grace, reason=reason))
+                            self.runtime.stop(proc, grace, reason=reason)
+                        )
                 case pe.StopContainers():
                     await self._stop_containers(a)
                 case pe.StartProbes(name=name):
@@ -262,9 +268,17 @@ class PodWorker:
         log_dir = os.path.join(self.pod_dir, "logs", name)
         os.makedirs(log_dir, exist_ok=True)
         log_path = os.path.join(log_dir, f"{c.next_restart_count}.log")
-        cspec = container_spec(instance_id=f"{self.uid[:8]}-{name}-{c.instances}", pod_key=self.key,
-                               pod_uid=self.uid, spec=c.spec, argv=argv, env=env, workdir=workdir,
-                               log_path=log_path, nice=kl.config.container_nice)
+        cspec = container_spec(
+            instance_id=f"{self.uid[:8]}-{name}-{c.instances}",
+            pod_key=self.key,
+            pod_uid=self.uid,
+            spec=c.spec,
+            argv=argv,
+            env=env,
+            workdir=workdir,
+            log_path=log_path,
+            nice=kl.config.container_nice,
+        )
         os.makedirs(workdir, exist_ok=True)
         await self._feed(pe.InstanceCreated(name, f"raykube://{uuid.uuid4().hex}", log_path))
         prune_logs(log_dir, keep={log_path, c.prev_log_path})
@@ -274,8 +288,13 @@ class PodWorker:
             await self._feed(pe.ContainerStartFailed(name, str(exc)))
             return
         self.procs[name] = proc
-        self.probe_ctx[name] = ProbeContext(pod_ip=self.state.pod_ip or "127.0.0.1", env=env, cwd=cspec.cwd,
-                                            ports=named_ports(c.spec), session=kl.http_session)
+        self.probe_ctx[name] = ProbeContext(
+            pod_ip=self.state.pod_ip or "127.0.0.1",
+            env=env,
+            cwd=cspec.cwd,
+            ports=named_ports(c.spec),
+            session=kl.http_session,
+        )
         proc.exited.add_done_callback(lambda _f: self.wake())
         await self._feed(pe.ContainerStarted(name, proc.pid, proc.started_at))
 
@@ -301,8 +320,13 @@ class PodWorker:
             if "sleep" in h:
                 await asyncio.sleep(min(grace, float((h["sleep"] or {}).get("seconds") or 0)))
                 return
-            ctx = ProbeContext(self.state.pod_ip or "127.0.0.1", proc.spec.env, proc.spec.cwd,
-                               named_ports(self.state.container(name).spec), self.kl.http_session)
+            ctx = ProbeContext(
+                self.state.pod_ip or "127.0.0.1",
+                proc.spec.env,
+                proc.spec.cwd,
+                named_ports(self.state.container(name).spec),
+                self.kl.http_session,
+            )
             ok, msg = await run_probe(h, ctx, grace)
             if not ok:
                 await self._feed(pe.PreStopHookFailed(name, msg))
@@ -324,8 +348,9 @@ class PodWorker:
         ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": self.uid}]
         ops += [{"op": "add", "path": f"/status/{k}", "value": v} for k, v in status.items()]
         try:
-            out = await self.kl.client.patch(PODS, self.name, ops, self.namespace, patch_type="json",
-                                             subresource="status")
+            out = await self.kl.client.patch(
+                PODS, self.name, ops, self.namespace, patch_type="json", subresource="status"
+            )
         except ApiError as exc:
             gone = exc.not_found or (exc.code in (409, 422) and "/metadata/uid" in exc.message)
             if not gone:
@@ -335,13 +360,18 @@ class PodWorker:
         await self._feed(pe.StatusPublished(text, out))
         if status["phase"] == "Running" and self.running_reported_at is None:
             self.running_reported_at = time.monotonic()
-            log.debug("pod %s: Running reported %.0f ms after the kubelet first saw it (wall %.3f)", self.key,
-                      (self.running_reported_at - self.first_seen) * 1000, time.time())
+            log.debug(
+                "pod %s: Running reported %.0f ms after the kubelet first saw it (wall %.3f)",
+                self.key,
+                (self.running_reported_at - self.first_seen) * 1000,
+                time.time(),
+            )
 
     async def _delete_pod_object(self) -> None:
         try:
-            await self.kl.client.delete(PODS, self.name, self.namespace, grace_period_seconds=0,
-                                        preconditions={"uid": self.uid})
+            await self.kl.client.delete(
+                PODS, self.name, self.namespace, grace_period_seconds=0, preconditions={"uid": self.uid}
+            )
         except ApiError as exc:
             if not (exc.not_found or exc.code == 409):
                 log.warning("pod %s: delete failed: %s; retrying", self.key, exc)
@@ -355,16 +385,18 @@ class PodWorker:
         if proc is None or ctx is None:
             return
         loop = asyncio.get_running_loop()
-        self.probe_tasks[name] = [loop.create_task(self._probe_loop(name, proc, kind, probe, ctx),
-                                                   name=f"probe/{self.key}/{name}/{kind}")
-                                  for kind, probe in self.state.container(name).probes()]
+        self.probe_tasks[name] = [
+            loop.create_task(self._probe_loop(name, proc, kind, probe, ctx), name=f"probe/{self.key}/{name}/{kind}")
+            for kind, probe in self.state.container(name).probes()
+        ]
 
     def _cancel_probes(self, name: str) -> None:
         for t in self.probe_tasks.pop(name, []):
             t.cancel()
 
-    async def _probe_loop(self, name: str, proc: ContainerInstance, kind: str, probe: dict[str, Any],
-                          ctx: ProbeContext) -> None:
+    async def _probe_loop(
+        self, name: str, proc: ContainerInstance, kind: str, probe: dict[str, Any], ctx: ProbeContext
+    ) -> None:
         timing = ProbeTiming.of(probe)
         await asyncio.sleep(max(0.0, proc.started_at + timing.delay - time.time()))
         c = self.state.container(name)
@@ -387,12 +419,29 @@ class PodWorker:
         for c in st.containers():
             proc = self.procs.get(c.name)
             live = proc if proc is not None and proc.running else None
-            out.append({"name": c.name, "init": c.init, "pid": live.pid if live else None,
-                        "pgid": live.pgid if live else None, "restartCount": c.restart_count, "log": c.log_path,
-                        "previousLog": c.prev_log_path, "cgroup": live.cgroup_paths if live else None,
-                        "ready": c.ready, "started": c.started, "waiting": list(c.waiting) if c.waiting else None})
-        return {"namespace": self.namespace, "name": self.name, "uid": self.uid, "podIP": st.pod_ip,
-                "phase": st.terminal_phase or (st.pod.get("status") or {}).get("phase"), "containers": out}
+            out.append(
+                {
+                    "name": c.name,
+                    "init": c.init,
+                    "pid": live.pid if live else None,
+                    "pgid": live.pgid if live else None,
+                    "restartCount": c.restart_count,
+                    "log": c.log_path,
+                    "previousLog": c.prev_log_path,
+                    "cgroup": live.cgroup_paths if live else None,
+                    "ready": c.ready,
+                    "started": c.started,
+                    "waiting": list(c.waiting) if c.waiting else None,
+                }
+            )
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "uid": self.uid,
+            "podIP": st.pod_ip,
+            "phase": st.terminal_phase or (st.pod.get("status") or {}).get("phase"),
+            "containers": out,
+        }
 
     def log_paths(self, container: str) -> tuple[str | None, str | None, bool]:
         """(current log, previous log, running) of a container."""
@@ -401,4 +450,3 @@ class PodWorker:
             return None, None, False
         proc = self.procs.get(container)
         return c.log_path, c.prev_log_path, proc is not None and proc.running
-

@@ -86,8 +86,9 @@ DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadlin
 class PodState:
     """What the kubelet knows and decides about one pod (by UID)."""
 
-    def __init__(self, pod: dict[str, Any], *, node_ip: str, backoff_base: float, backoff_max: float,
-                 simulated: bool = False) -> None:
+    def __init__(
+        self, pod: dict[str, Any], *, node_ip: str, backoff_base: float, backoff_max: float, simulated: bool = False
+    ) -> None:
         """``simulated``: the runtime runs nothing, so probes are not run and pass."""
         self.pod = pod
         md = pod.get("metadata") or {}
@@ -103,7 +104,7 @@ class PodState:
         self.init = [ContainerState(c, True) for c in spec.get("initContainers") or []]
         self.main = [ContainerState(c, False) for c in spec.get("containers") or []]
         self._by_name = {c.name: c for c in self.init + self.main}
-        self.deleted = False                 # gone from the API (informer delete)
+        self.deleted = False  # gone from the API (informer delete)
         self.done = False
         self.pod_ip: str | None = None
         self.start_time: str | None = None
@@ -147,8 +148,11 @@ class PodState:
         g = self.meta.get("deletionGracePeriodSeconds")
         if g is None:
             # Gone from the API without a graceful deletion: force-deleted (grace 0).
-            g = 0 if self.deleted and not self.meta.get("deletionTimestamp") else \
-                self.spec.get("terminationGracePeriodSeconds", 30)
+            g = (
+                0
+                if self.deleted and not self.meta.get("deletionTimestamp")
+                else self.spec.get("terminationGracePeriodSeconds", 30)
+            )
         try:
             return max(MIN_GRACE_SECONDS, float(g))
         except (TypeError, ValueError):
@@ -204,15 +208,20 @@ class PodState:
             case ProbeResult():
                 return self._probe_result(ev)
             case PreStopHookFailed(name=name, message=msg):
-                return [EmitEvent("Warning", "FailedPreStopHook", f"PreStopHook failed: {msg}",
-                                  self.container(name).field_path)]
+                return [
+                    EmitEvent(
+                        "Warning", "FailedPreStopHook", f"PreStopHook failed: {msg}", self.container(name).field_path
+                    )
+                ]
             case ContainersStopping(names=names):
                 out: list[Action] = []
                 for name in names:
                     c = self.container(name)
                     c.clear_probes()
-                    out += [CancelProbes(name), EmitEvent("Normal", "Killing", f"Stopping container {name}",
-                                                          c.field_path)]
+                    out += [
+                        CancelProbes(name),
+                        EmitEvent("Normal", "Killing", f"Stopping container {name}", c.field_path),
+                    ]
                 return out
             case ContainersStopped(names=names, then=then):
                 if any(self.container(n).running for n in names):
@@ -311,10 +320,13 @@ class PodState:
             return [PublishStatus()]
         for c in self.containers():
             if c.waiting is not None and c.terminated is None:
-                c.terminated = {"exitCode": 0 if not c.image_error else 1,
-                                "reason": "ContainerStatusUnknown" if c.image_error else "Completed",
-                                "message": "The container was never started" if c.instances == 0 else "",
-                                "startedAt": None, "finishedAt": rfc3339(now.wall)}
+                c.terminated = {
+                    "exitCode": 0 if not c.image_error else 1,
+                    "reason": "ContainerStatusUnknown" if c.image_error else "Completed",
+                    "message": "The container was never started" if c.instances == 0 else "",
+                    "startedAt": None,
+                    "finishedAt": rfc3339(now.wall),
+                }
             c.waiting = None
         if self.deleted:
             self.done = True
@@ -354,11 +366,21 @@ class PodState:
         if c.image_error:
             c.waiting = ("ImagePullBackOff", f'Back-off pulling image "{c.spec.get("image")}"')
         elif c.waiting is None or c.waiting[0] != "CreateContainerConfigError":
-            c.waiting = ("CrashLoopBackOff", f"back-off {c.backoff:g}s restarting failed container={c.name} "
-                                             f"pod={self.name}_{self.namespace}({self.uid})")
+            c.waiting = (
+                "CrashLoopBackOff",
+                f"back-off {c.backoff:g}s restarting failed container={c.name} "
+                f"pod={self.name}_{self.namespace}({self.uid})",
+            )
             if c.retry_at is None or c.retry_at < now.mono:
-                out.append(EmitEvent("Warning", "BackOff", f"Back-off restarting failed container {c.name} in pod "
-                                     f"{self.name}_{self.namespace}({self.uid})", c.field_path))
+                out.append(
+                    EmitEvent(
+                        "Warning",
+                        "BackOff",
+                        f"Back-off restarting failed container {c.name} in pod "
+                        f"{self.name}_{self.namespace}({self.uid})",
+                        c.field_path,
+                    )
+                )
         c.retry_at = now.mono + wait
         out.append(Wake(wait))
         return out
@@ -369,12 +391,16 @@ class PodState:
             return []
         out: list[Action] = []
         if not ev.ok:
-            out.append(EmitEvent("Warning", "Unhealthy", f"{ev.kind.capitalize()} probe failed: {ev.message}",
-                                 c.field_path))
+            out.append(
+                EmitEvent("Warning", "Unhealthy", f"{ev.kind.capitalize()} probe failed: {ev.message}", c.field_path)
+            )
         changed, kill = c.probe_result(ev.kind, ev.ok, ev.message)
         if kill:
-            out.append(EmitEvent("Normal", "Killing", f"Container {c.name} failed {ev.kind} probe, will be restarted",
-                                 c.field_path))
+            out.append(
+                EmitEvent(
+                    "Normal", "Killing", f"Container {c.name} failed {ev.kind} probe, will be restarted", c.field_path
+                )
+            )
         if changed:
             out.append(Wake())
         return out
@@ -389,19 +415,18 @@ class PodState:
             if phase in TERMINAL_PHASES:
                 self.terminal_phase = phase
         terminal = phase in TERMINAL_PHASES
-        conds = self.conditions.kubelet_conditions(self.pod, phase, self.pod_ip is not None, self.init, self.main,
-                                                   wall)
+        conds = self.conditions.kubelet_conditions(self.pod, phase, self.pod_ip is not None, self.init, self.main, wall)
         old = self.pod.get("status") or {}
         status: dict[str, Any] = {
             "phase": phase,
             "conditions": other_conditions(self.pod, self.start_time or rfc3339(wall)) + conds,
-            "hostIP": self.node_ip, "hostIPs": [{"ip": self.node_ip}],
+            "hostIP": self.node_ip,
+            "hostIPs": [{"ip": self.node_ip}],
             "startTime": self.start_time,
             "containerStatuses": [container_status(c, bool(self.terminal_phase), wall) for c in self.main],
         }
         if self.init:
-            status["initContainerStatuses"] = [container_status(c, bool(self.terminal_phase), wall)
-                                               for c in self.init]
+            status["initContainerStatuses"] = [container_status(c, bool(self.terminal_phase), wall) for c in self.init]
         if self.pod_ip:
             status["podIP"] = self.pod_ip
             status["podIPs"] = [{"ip": self.pod_ip}]

@@ -28,8 +28,9 @@ KUBELET_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "ContainersRea
 def derive_phase(policy: str, init: list[ContainerState], main: list[ContainerState]) -> str:
     """The pod phase the containers add up to (``podutil``'s ``getPhase``)."""
     if init and not all(c.succeeded for c in init):
-        if policy == "Never" and any(c.terminated and c.terminated.get("exitCode") != 0 and not c.running
-                                     for c in init):
+        if policy == "Never" and any(
+            c.terminated and c.terminated.get("exitCode") != 0 and not c.running for c in init
+        ):
             return "Failed"
         return "Pending"
     running = waiting = stopped = succeeded = 0
@@ -61,8 +62,13 @@ def derive_phase(policy: str, init: list[ContainerState], main: list[ContainerSt
 
 def container_status(c: ContainerState, pod_terminal: bool, wall: float) -> dict[str, Any]:
     """``c`` as a ``ContainerStatus``; in a terminal pod an ended container shows its termination."""
-    cs: dict[str, Any] = {"name": c.name, "image": c.spec.get("image", ""), "imageID": c.image_id or "",
-                          "ready": c.ready, "restartCount": c.restart_count}
+    cs: dict[str, Any] = {
+        "name": c.name,
+        "image": c.spec.get("image", ""),
+        "imageID": c.image_id or "",
+        "ready": c.ready,
+        "restartCount": c.restart_count,
+    }
     if not c.init:
         cs["started"] = c.started
     if c.container_id and (c.running or c.terminated):
@@ -95,10 +101,11 @@ class ConditionClock:
     """The kubelet's pod conditions, each with the time its status last changed."""
 
     def __init__(self) -> None:
-        self.times: dict[str, tuple[str, str]] = {}     # type -> (status, lastTransitionTime)
+        self.times: dict[str, tuple[str, str]] = {}  # type -> (status, lastTransitionTime)
 
-    def condition(self, old_status: dict[str, Any], ctype: str, ok: bool, wall: float, reason: str = "",
-                  message: str = "") -> dict[str, Any]:
+    def condition(
+        self, old_status: dict[str, Any], ctype: str, ok: bool, wall: float, reason: str = "", message: str = ""
+    ) -> dict[str, Any]:
         """A condition; its transition time is kept from the pod's current status when the status is the
         same (a restarted kubelet), else it is ``wall`` the first time it takes this status."""
         status = "True" if ok else "False"
@@ -117,8 +124,15 @@ class ConditionClock:
             c["message"] = message
         return c
 
-    def kubelet_conditions(self, pod: dict[str, Any], phase: str, has_ip: bool, init: list[ContainerState],
-                           main: list[ContainerState], wall: float) -> list[dict[str, Any]]:
+    def kubelet_conditions(
+        self,
+        pod: dict[str, Any],
+        phase: str,
+        has_ip: bool,
+        init: list[ContainerState],
+        main: list[ContainerState],
+        wall: float,
+    ) -> list[dict[str, Any]]:
         """The conditions the kubelet owns, after the ones it leaves alone (PodScheduled first)."""
         st_old = pod.get("status") or {}
         init_ok = all(c.succeeded for c in init)
@@ -126,17 +140,34 @@ class ConditionClock:
         terminal = phase in TERMINAL_PHASES
         conds = [self.condition(st_old, "PodReadyToStartContainers", has_ip and not terminal, wall)]
         incomplete = [c.name for c in init if not c.succeeded]
-        conds.append(self.condition(st_old, "Initialized", init_ok, wall, "ContainersNotInitialized",
-                                    f"containers with incomplete status: [{' '.join(incomplete)}]"))
+        conds.append(
+            self.condition(
+                st_old,
+                "Initialized",
+                init_ok,
+                wall,
+                "ContainersNotInitialized",
+                f"containers with incomplete status: [{' '.join(incomplete)}]",
+            )
+        )
         ready = not unready and not terminal and init_ok
         reason = "PodCompleted" if terminal else "ContainersNotReady"
         msg = "" if terminal else f"containers with unready status: [{' '.join(unready)}]"
         gates = [g.get("conditionType") for g in (pod.get("spec") or {}).get("readinessGates") or []]
         conds.append(self.condition(st_old, "ContainersReady", ready, wall, reason, msg))
-        gate_ok = all(any(c.get("type") == g and c.get("status") == "True" for c in st_old.get("conditions") or [])
-                      for g in gates)
-        conds.append(self.condition(st_old, "Ready", ready and gate_ok, wall,
-                                    reason if not (ready and not gate_ok) else "ReadinessGatesNotReady", msg))
+        gate_ok = all(
+            any(c.get("type") == g and c.get("status") == "True" for c in st_old.get("conditions") or []) for g in gates
+        )
+        conds.append(
+            self.condition(
+                st_old,
+                "Ready",
+                ready and gate_ok,
+                wall,
+                reason if not (ready and not gate_ok) else "ReadinessGatesNotReady",
+                msg,
+            )
+        )
         return conds
 
 
@@ -144,6 +175,7 @@ def other_conditions(pod: dict[str, Any], scheduled_since: str) -> list[dict[str
     """The pod's conditions the kubelet doesn't own, with PodScheduled added when missing."""
     others = [c for c in (pod.get("status") or {}).get("conditions") or [] if c.get("type") not in KUBELET_CONDITIONS]
     if not any(c.get("type") == "PodScheduled" for c in others):
-        others.insert(0, {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                          "lastTransitionTime": scheduled_since})
+        others.insert(
+            0, {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": scheduled_since}
+        )
     return others

@@ -32,8 +32,15 @@ if TYPE_CHECKING:
 
 
 def _status(code: int, reason: str, message: str) -> web.Response:
-    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
-            "reason": reason, "code": code}
+    body = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
     return web.Response(status=code, text=json.dumps(body), content_type="application/json")
 
 
@@ -105,8 +112,9 @@ class KubeletServer:
         q = request.query
         worker = self.kl.find_worker(ns, pod)
         if worker is None:
-            return _status(404, "NotFound", f'pod "{pod}" in namespace "{ns}" is not running on node '
-                                            f'"{self.kl.config.name}"')
+            return _status(
+                404, "NotFound", f'pod "{pod}" in namespace "{ns}" is not running on node "{self.kl.config.name}"'
+            )
         current, previous, running = worker.log_paths(container)
         if current is None and previous is None and worker.state.find(container) is None:
             return _status(404, "NotFound", f'container "{container}" not found in pod "{pod}"')

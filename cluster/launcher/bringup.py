@@ -42,9 +42,17 @@ from .statedir import STATE_VERSION, Paths, claim_address_slot, load_state, path
 DEFAULT_API_PORT = 6443
 
 
-def up(state_dir: str | None = None, *, nodes: int | None = None, address: str | None = None,
-       port: int = DEFAULT_API_PORT, console: Any = None, t0: float | None = None,
-       timeout: float = 90.0, profile: str | None = None) -> dict[str, Any]:
+def up(
+    state_dir: str | None = None,
+    *,
+    nodes: int | None = None,
+    address: str | None = None,
+    port: int = DEFAULT_API_PORT,
+    console: Any = None,
+    t0: float | None = None,
+    timeout: float = 90.0,
+    profile: str | None = None,
+) -> dict[str, Any]:
     """Bring the cluster up (idempotent); returns a summary with ``ready_seconds``."""
     t0 = t0 if t0 is not None else process_start_time()
     p = paths_for(state_dir)
@@ -56,8 +64,13 @@ def up(state_dir: str | None = None, *, nodes: int | None = None, address: str |
             prog.step("checking the running cluster")
             if _api_ready(p, st, 3.0):
                 prog.close()
-                return {"already_running": True, "state_dir": p.root, "kubeconfig": p.kubeconfig,
-                        "url": st["api"]["url"], "ready_seconds": time.time() - t0}
+                return {
+                    "already_running": True,
+                    "state_dir": p.root,
+                    "kubeconfig": p.kubeconfig,
+                    "url": st["api"]["url"],
+                    "ready_seconds": time.time() - t0,
+                }
         elif st.get("ray", {}).get("owned") and st.get("ray", {}).get("session_id"):
             leftovers = session_pids(int(st["ray"]["session_id"]))
             if leftovers:  # a half-dead head of an earlier run: clear it out
@@ -74,8 +87,10 @@ def up(state_dir: str | None = None, *, nodes: int | None = None, address: str |
         if head is not None:
             wait_ray_head(head, p, st)
             save_state(p, st)
-            prog.done(f"Ray head at {st['ray']['address']} (session {st['ray']['session_id']}, "
-                      f"{len(st['ray']['pids'])} processes)")
+            prog.done(
+                f"Ray head at {st['ray']['address']} (session {st['ray']['session_id']}, "
+                f"{len(st['ray']['pids'])} processes)"
+            )
 
         # 3. Actors.
         _start_control_plane(p, st, timeout, prog)
@@ -97,9 +112,15 @@ def up(state_dir: str | None = None, *, nodes: int | None = None, address: str |
         save_state(p, st)
     finally:
         prog.close()
-    return {"already_running": False, "state_dir": p.root, "kubeconfig": p.kubeconfig,
-            "kubeconfig_viewer": p.kubeconfig_viewer, "url": st["api"]["url"], "ready_seconds": ready_seconds,
-            "ray_address": st["ray"]["address"]}
+    return {
+        "already_running": False,
+        "state_dir": p.root,
+        "kubeconfig": p.kubeconfig,
+        "kubeconfig_viewer": p.kubeconfig_viewer,
+        "url": st["api"]["url"],
+        "ready_seconds": ready_seconds,
+        "ray_address": st["ray"]["address"],
+    }
 
 
 def _plan(p: Paths, st: dict[str, Any], nodes: int | None, port: int, profile: str | None) -> list[str]:
@@ -112,17 +133,24 @@ def _plan(p: Paths, st: dict[str, Any], nodes: int | None, port: int, profile: s
         node_names += [f"node-{i + 1}" for i in range(len(node_names), nodes)]
     api_port = int((st.get("api") or {}).get("port") or port) if port == DEFAULT_API_PORT else port
     st["profile"] = get_profile(profile or st.get("profile") or "demo").name
-    st.update({"version": STATE_VERSION, "state_dir": p.root, "nodes": node_names,
-               "api": {"host": "127.0.0.1", "port": api_port, "url": f"https://127.0.0.1:{api_port}"},
-               "status": "starting"})
+    st.update(
+        {
+            "version": STATE_VERSION,
+            "state_dir": p.root,
+            "nodes": node_names,
+            "api": {"host": "127.0.0.1", "port": api_port, "url": f"https://127.0.0.1:{api_port}"},
+            "status": "starting",
+        }
+    )
     if not head_alive(st) and not port_bindable("127.0.0.1", api_port):
         raise LauncherError(f"127.0.0.1:{api_port} is in use (another cluster?); use --port or raykube down")
     st["address_slot"] = claim_address_slot(p, st)
     return node_names
 
 
-def _start_or_join_ray(p: Paths, st: dict[str, Any], address: str | None,
-                       prog: Progress) -> subprocess.Popen[bytes] | None:
+def _start_or_join_ray(
+    p: Paths, st: dict[str, Any], address: str | None, prog: Progress
+) -> subprocess.Popen[bytes] | None:
     """Join ``address``, reuse a live head, or launch one (returned: ``up`` waits for it later)."""
     head: subprocess.Popen[bytes] | None = None
     if address:
@@ -156,8 +184,7 @@ def _prepare_files(p: Paths, st: dict[str, Any], node_names: list[str], prog: Pr
             h, pt = addr.rsplit(":", 1)
             if not port_bindable(h, int(pt)):
                 raise LauncherError(f"raftstore {m.name}: {addr} is in use by another process")
-    prog.done(f"{'made a new CA' if fresh_ca else 'reused the CA'}, tokens for {len(tokens)} identities, "
-              f"kubeconfigs")
+    prog.done(f"{'made a new CA' if fresh_ca else 'reused the CA'}, tokens for {len(tokens)} identities, kubeconfigs")
 
 
 def _start_control_plane(p: Paths, st: dict[str, Any], timeout: float, prog: Progress) -> None:
@@ -169,8 +196,10 @@ def _start_control_plane(p: Paths, st: dict[str, Any], timeout: float, prog: Pro
         infos = ray.get([h.ready.remote(timeout) for h in members.values()], timeout=timeout)
         foreign = [i for i in infos if not str(i.get("data_dir", "")).startswith(p.raftstore + os.sep)]
         if foreign:  # get_if_exists found another cluster's actors: one raykube cluster per Ray namespace
-            raise LauncherError(f"Ray at {st['ray']['address']} already runs a raykube cluster (namespace "
-                                f"{NAMESPACE!r}, data in {foreign[0].get('data_dir')}); use its state dir")
+            raise LauncherError(
+                f"Ray at {st['ray']['address']} already runs a raykube cluster (namespace "
+                f"{NAMESPACE!r}, data in {foreign[0].get('data_dir')}); use its state dir"
+            )
         prog.done("raftstore members " + ", ".join(f"{i['name']} (pid {i['member_pid']})" for i in infos))
         api_info = ray.get(handles["apiserver-0"].ready.remote(timeout), timeout=timeout)
         prog.done(f"API server actor serving at {api_info['url']}")

@@ -31,23 +31,46 @@ from .statedir import Paths
 def actor_specs(p: Paths, st: dict[str, Any]) -> list[dict[str, Any]]:
     """What runs as actors: name, class, args (used by up, status and down)."""
     rs = ClusterConfig.load(p.raftstore)
-    specs: list[dict[str, Any]] = [{"name": f"raftstore-{m}", "component": "raftstore", "kind": "member",
-                                    "args": (p.raftstore, m)} for m in MEMBERS]
-    api_cfg = {"raftstore_endpoints": rs.endpoints, "host": "127.0.0.1", "port": st["api"]["port"],
-               "tls_cert": p.apiserver_cert, "tls_key": p.apiserver_key, "tokens_file": p.tokens,
-               "default_toleration_seconds": get_profile(st.get("profile", "demo")).default_toleration_seconds}
-    specs.append({"name": "apiserver-0", "component": "apiserver", "kind": "apiserver",
-                  "args": (api_cfg, 0, p.root)})
+    specs: list[dict[str, Any]] = [
+        {"name": f"raftstore-{m}", "component": "raftstore", "kind": "member", "args": (p.raftstore, m)}
+        for m in MEMBERS
+    ]
+    api_cfg = {
+        "raftstore_endpoints": rs.endpoints,
+        "host": "127.0.0.1",
+        "port": st["api"]["port"],
+        "tls_cert": p.apiserver_cert,
+        "tls_key": p.apiserver_key,
+        "tokens_file": p.tokens,
+        "default_toleration_seconds": get_profile(st.get("profile", "demo")).default_toleration_seconds,
+    }
+    specs.append({"name": "apiserver-0", "component": "apiserver", "kind": "apiserver", "args": (api_cfg, 0, p.root)})
     tokens = read_tokens(p)
     ca_file = p.ca_cert
     url = st["api"]["url"]
-    specs.append({"name": "scheduler-0", "component": "scheduler", "kind": "scheduler",
-                  "args": (url, token_for(tokens, "system:kube-scheduler")),
-                  "kwargs": {"ca_file": ca_file, "replica": 0, "state_dir": p.components}})
-    specs.append({"name": "controller-manager-0", "component": "controller-manager", "kind": "controller-manager",
-                  "args": (url, token_for(tokens, "system:kube-controller-manager")),
-                  "kwargs": {"ca_file": ca_file, "replica": 0, "profile": st.get("profile", "demo"),
-                             "state_dir": p.components}})
+    specs.append(
+        {
+            "name": "scheduler-0",
+            "component": "scheduler",
+            "kind": "scheduler",
+            "args": (url, token_for(tokens, "system:kube-scheduler")),
+            "kwargs": {"ca_file": ca_file, "replica": 0, "state_dir": p.components},
+        }
+    )
+    specs.append(
+        {
+            "name": "controller-manager-0",
+            "component": "controller-manager",
+            "kind": "controller-manager",
+            "args": (url, token_for(tokens, "system:kube-controller-manager")),
+            "kwargs": {
+                "ca_file": ca_file,
+                "replica": 0,
+                "profile": st.get("profile", "demo"),
+                "state_dir": p.components,
+            },
+        }
+    )
     return specs
 
 
@@ -76,8 +99,14 @@ def create_actors(p: Paths, st: dict[str, Any]) -> dict[str, Any]:
     for spec in actor_specs(p, st):
         cls = _actor_class(spec["kind"])
         handles[spec["name"]] = cls.options(
-            name=spec["name"], namespace=NAMESPACE, lifetime="detached", get_if_exists=True,
-            max_restarts=-1, max_task_retries=0, max_concurrency=4, num_cpus=0,
+            name=spec["name"],
+            namespace=NAMESPACE,
+            lifetime="detached",
+            get_if_exists=True,
+            max_restarts=-1,
+            max_task_retries=0,
+            max_concurrency=4,
+            num_cpus=0,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node_id=here, soft=False),
         ).remote(*spec["args"], **spec.get("kwargs", {}))
     return handles
@@ -100,5 +129,9 @@ def actor_table_row(handle: Any) -> dict[str, Any]:
         info = rstate.actors(actor_id=handle._actor_id.hex())
     except Exception:  # noqa: BLE001
         return {}
-    return {"state": info.get("State"), "restarts": info.get("NumRestarts"), "pid": info.get("Pid"),
-            "node_id": (info.get("Address") or {}).get("NodeID")}
+    return {
+        "state": info.get("State"),
+        "restarts": info.get("NumRestarts"),
+        "pid": info.get("Pid"),
+        "node_id": (info.get("Address") or {}).get("NodeID"),
+    }

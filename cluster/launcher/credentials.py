@@ -56,8 +56,7 @@ def write_kubeconfigs(p: Paths, server: str, ca_pem: bytes, tokens: dict[str, di
     from .. import kubeconfig  # lazy: see the module doc
 
     kubeconfig.write(p.kubeconfig, server, ca_pem, "admin", token_for(tokens, "admin"), name="raykube")
-    kubeconfig.write(p.kubeconfig_viewer, server, ca_pem, "viewer", token_for(tokens, "viewer"),
-                     name="raykube-viewer")
+    kubeconfig.write(p.kubeconfig_viewer, server, ca_pem, "viewer", token_for(tokens, "viewer"), name="raykube-viewer")
 
 
 def read_ca(p: Paths) -> bytes:

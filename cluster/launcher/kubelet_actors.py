@@ -58,28 +58,72 @@ def _ray() -> Any:
     import ray  # lazy: see the module doc
 
     if not ray.is_initialized():
-        raise RuntimeError("ray is not initialised: call ray.init(address=..., namespace='raykube') first "
-                           "(or use add_cluster_node / kill_cluster_node)")
+        raise RuntimeError(
+            "ray is not initialised: call ray.init(address=..., namespace='raykube') first "
+            "(or use add_cluster_node / kill_cluster_node)"
+        )
     return ray
 
 
-def kubelet_config(name: str, *, api_url: str, token: str, index: int, state_dir: str, ca_file: str | None = None,
-                   ca_data: str | None = None, profile: str = "demo", cpu: str | None = None,
-                   memory: str | None = None, max_pods: int = 110, labels: dict[str, str] | None = None,
-                   cgroups: str = "auto", **extra: Any) -> dict[str, Any]:
+def kubelet_config(
+    name: str,
+    *,
+    api_url: str,
+    token: str,
+    index: int,
+    state_dir: str,
+    ca_file: str | None = None,
+    ca_data: str | None = None,
+    profile: str = "demo",
+    cpu: str | None = None,
+    memory: str | None = None,
+    max_pods: int = 110,
+    labels: dict[str, str] | None = None,
+    cgroups: str = "auto",
+    **extra: Any,
+) -> dict[str, Any]:
     """The ``KubeletConfig`` fields (a plain dict, as the actor takes it)."""
-    cfg = {"name": name, "api_url": api_url, "token": token, "index": index, "state_dir": state_dir,
-           "ca_file": ca_file, "ca_data": ca_data, "profile": profile, "cpu": cpu, "memory": memory,
-           "max_pods": max_pods, "labels": dict(labels or {}), "cgroups": cgroups}
+    cfg = {
+        "name": name,
+        "api_url": api_url,
+        "token": token,
+        "index": index,
+        "state_dir": state_dir,
+        "ca_file": ca_file,
+        "ca_data": ca_data,
+        "profile": profile,
+        "cpu": cpu,
+        "memory": memory,
+        "max_pods": max_pods,
+        "labels": dict(labels or {}),
+        "cgroups": cgroups,
+    }
     cfg.update(extra)
     return cfg
 
 
-def add_node(name: str, *, api_url: str, token: str, index: int, state_dir: str, ca_file: str | None = None,
-             ca_data: str | None = None, profile: str = "demo", ray_node_id: str | None = None,
-             resources: dict[str, float] | None = None, cpu: str | None = None, memory: str | None = None,
-             max_pods: int = 110, labels: dict[str, str] | None = None, cgroups: str = "auto",
-             max_restarts: int = -1, wait: bool = True, timeout: float = 60.0, **extra: Any) -> dict[str, Any]:
+def add_node(
+    name: str,
+    *,
+    api_url: str,
+    token: str,
+    index: int,
+    state_dir: str,
+    ca_file: str | None = None,
+    ca_data: str | None = None,
+    profile: str = "demo",
+    ray_node_id: str | None = None,
+    resources: dict[str, float] | None = None,
+    cpu: str | None = None,
+    memory: str | None = None,
+    max_pods: int = 110,
+    labels: dict[str, str] | None = None,
+    cgroups: str = "auto",
+    max_restarts: int = -1,
+    wait: bool = True,
+    timeout: float = 60.0,
+    **extra: Any,
+) -> dict[str, Any]:
     ray = _ray()
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # lazy: with Ray
 
@@ -102,12 +146,32 @@ def add_node(name: str, *, api_url: str, token: str, index: int, state_dir: str,
                 _remove_actor(ray, actor_name(name))
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(state_dir, POWERED_OFF))
-    cfg = kubelet_config(name, api_url=api_url, token=token, index=index, state_dir=state_dir, ca_file=ca_file,
-                         ca_data=ca_data, profile=profile, cpu=cpu, memory=memory, max_pods=max_pods,
-                         labels=labels, cgroups=cgroups, **extra)
-    opts: dict[str, Any] = dict(name=actor_name(name), namespace=NAMESPACE, lifetime="detached",
-                                get_if_exists=True, max_restarts=max_restarts, max_task_retries=0,
-                                max_concurrency=4, num_cpus=0)
+    cfg = kubelet_config(
+        name,
+        api_url=api_url,
+        token=token,
+        index=index,
+        state_dir=state_dir,
+        ca_file=ca_file,
+        ca_data=ca_data,
+        profile=profile,
+        cpu=cpu,
+        memory=memory,
+        max_pods=max_pods,
+        labels=labels,
+        cgroups=cgroups,
+        **extra,
+    )
+    opts: dict[str, Any] = dict(
+        name=actor_name(name),
+        namespace=NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,
+        max_restarts=max_restarts,
+        max_task_retries=0,
+        max_concurrency=4,
+        num_cpus=0,
+    )
     if ray_node_id is None and not resources:
         ray_node_id = ray.get_runtime_context().get_node_id()
     if ray_node_id is not None:
@@ -197,5 +261,5 @@ def node_actor_names() -> list[str]:
         else:
             n = entry
         if n.startswith(ACTOR_PREFIX):
-            names.append(n[len(ACTOR_PREFIX):])
+            names.append(n[len(ACTOR_PREFIX) :])
     return sorted(names)

@@ -63,7 +63,20 @@ def raftstore_status(p: Paths) -> list[dict[str, Any]]:
     except Exception as exc:  # noqa: BLE001
         rows = [{"endpoint": ep, "error": str(exc)} for ep in cfg.endpoints]
     names = {m.client: m.name for m in cfg.members}
-    keep = ("name", "endpoint", "pid", "role", "term", "leader", "commit_index", "applied_index", "revision",
-            "elections_seen", "error")
-    return [{k: r.get(k) for k in keep if k in r} | {"name": r.get("name") or names.get(r.get("endpoint", ""))}
-            for r in rows]
+    keep = (
+        "name",
+        "endpoint",
+        "pid",
+        "role",
+        "term",
+        "leader",
+        "commit_index",
+        "applied_index",
+        "revision",
+        "elections_seen",
+        "error",
+    )
+    return [
+        {k: r.get(k) for k in keep if k in r} | {"name": r.get("name") or names.get(r.get("endpoint", ""))}
+        for r in rows
+    ]

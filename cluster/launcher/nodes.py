@@ -47,11 +47,21 @@ def start_kubelets(p: Paths, st: dict[str, Any], node_names: list[str], timeout:
         pending = []
         for i, name in enumerate(node_names):
             index = int(name.rsplit("-", 1)[1]) if name.rsplit("-", 1)[-1].isdigit() else i
-            pending.append(add_node(
-                name, api_url=st["api"]["url"], token=token_for(tokens, f"system:node:{name}"), index=index,
-                state_dir=p.node_dir(name), ca_data=ca, profile=st.get("profile", "demo"),
-                ray_node_id=ray_nodes[i % len(ray_nodes)] if ray_nodes else None, wait=False, timeout=timeout,
-                address_slot=int(st.get("address_slot") or 0)))
+            pending.append(
+                add_node(
+                    name,
+                    api_url=st["api"]["url"],
+                    token=token_for(tokens, f"system:node:{name}"),
+                    index=index,
+                    state_dir=p.node_dir(name),
+                    ca_data=ca,
+                    profile=st.get("profile", "demo"),
+                    ray_node_id=ray_nodes[i % len(ray_nodes)] if ray_nodes else None,
+                    wait=False,
+                    timeout=timeout,
+                    address_slot=int(st.get("address_slot") or 0),
+                )
+            )
         # add_node hands back the info of a kubelet that is already running.
         refs = [x["ready"] for x in pending if "ready" in x]
         infos = [x for x in pending if "ready" not in x] + ray.get(refs, timeout=timeout + 5)
@@ -93,8 +103,15 @@ def _used_indexes(api_url: str, token: str, ca: bytes, slot: int = 0) -> tuple[s
     return {i for i in by_name.values() if i >= 0}, by_name
 
 
-def add_cluster_node(state_dir: str | None = None, name: str | None = None, *, index: int | None = None,
-                     profile: str | None = None, ray_node_id: str | None = None, **kw: Any) -> dict[str, Any]:
+def add_cluster_node(
+    state_dir: str | None = None,
+    name: str | None = None,
+    *,
+    index: int | None = None,
+    profile: str | None = None,
+    ray_node_id: str | None = None,
+    **kw: Any,
+) -> dict[str, Any]:
     p = paths_for(state_dir)
     st = load_state(p)
     ca = read_ca(p)
@@ -104,8 +121,12 @@ def add_cluster_node(state_dir: str | None = None, name: str | None = None, *, i
     used, names = _used_indexes(api_url, admin, ca, slot)
     if index is None and name is not None and names.get(name, -1) >= 0:
         index = names[name]  # the node comes back with the addresses it had
-    elif index is None and name is not None and name.rsplit("-", 1)[-1].isdigit() \
-            and int(name.rsplit("-", 1)[-1]) not in used:
+    elif (
+        index is None
+        and name is not None
+        and name.rsplit("-", 1)[-1].isdigit()
+        and int(name.rsplit("-", 1)[-1]) not in used
+    ):
         index = int(name.rsplit("-", 1)[-1])
     if index is None:
         index = next(i for i in range(NODES_PER_SLOT) if i not in used)
@@ -124,8 +145,18 @@ def add_cluster_node(state_dir: str | None = None, name: str | None = None, *, i
     if f"system:node:{name}" not in had:
         time.sleep(1.1)  # the API server re-reads tokens.json at most once a second
     with _cluster_ray(state_dir) as _:
-        return add_node(name, api_url=api_url, token=token, index=index, state_dir=node_dir,
-                        ca_data=ca.decode(), profile=profile, ray_node_id=ray_node_id, address_slot=slot, **kw)
+        return add_node(
+            name,
+            api_url=api_url,
+            token=token,
+            index=index,
+            state_dir=node_dir,
+            ca_data=ca.decode(),
+            profile=profile,
+            ray_node_id=ray_node_id,
+            address_slot=slot,
+            **kw,
+        )
 
 
 def kill_cluster_node(name: str, state_dir: str | None = None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ def proc_sid(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/stat") as f:
             s = f.read()
-        return int(s[s.rindex(")") + 2:].split()[3])
+        return int(s[s.rindex(")") + 2 :].split()[3])
     except (OSError, ValueError, IndexError):
         return None
 

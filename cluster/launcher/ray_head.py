@@ -30,13 +30,26 @@ PORT_NAMES = ("gcs", "dashboard", "client", "agent", "metrics", "runtime_env")
 
 
 def _ray_start_cmd(p: Paths, ports: dict[str, int], num_cpus: int | None) -> list[str]:
-    cmd = [sys.executable, "-m", "ray.scripts.scripts", "start", "--head",
-           "--node-ip-address=127.0.0.1", f"--port={ports['gcs']}", f"--temp-dir={p.ray_temp}",
-           "--include-dashboard=false", f"--dashboard-port={ports['dashboard']}",
-           f"--ray-client-server-port={ports['client']}", f"--dashboard-agent-listen-port={ports['agent']}",
-           f"--metrics-export-port={ports['metrics']}", f"--runtime-env-agent-port={ports['runtime_env']}",
-           "--disable-usage-stats", "--no-monitor", "--include-log-monitor=false",
-           f"--object-store-memory={256 * 1024 * 1024}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ray.scripts.scripts",
+        "start",
+        "--head",
+        "--node-ip-address=127.0.0.1",
+        f"--port={ports['gcs']}",
+        f"--temp-dir={p.ray_temp}",
+        "--include-dashboard=false",
+        f"--dashboard-port={ports['dashboard']}",
+        f"--ray-client-server-port={ports['client']}",
+        f"--dashboard-agent-listen-port={ports['agent']}",
+        f"--metrics-export-port={ports['metrics']}",
+        f"--runtime-env-agent-port={ports['runtime_env']}",
+        "--disable-usage-stats",
+        "--no-monitor",
+        "--include-log-monitor=false",
+        f"--object-store-memory={256 * 1024 * 1024}",
+    ]
     if num_cpus is not None:
         cmd.append(f"--num-cpus={num_cpus}")
     return cmd
@@ -52,11 +65,26 @@ def start_ray_head(p: Paths, st: dict[str, Any]) -> subprocess.Popen[bytes]:
     env.update(ray_env(st, p))
     env["PYTHONPATH"] = CHECKOUT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     log = open(p.ray_start_log, "ab")
-    proc = subprocess.Popen(_ray_start_cmd(p, ports, None), stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, env=env, start_new_session=True, close_fds=True, cwd=p.root)
+    proc = subprocess.Popen(
+        _ray_start_cmd(p, ports, None),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+        close_fds=True,
+        cwd=p.root,
+    )
     log.close()
-    st["ray"] = {"owned": True, "address": f"127.0.0.1:{ports['gcs']}", "session_id": proc.pid, "ports": ports,
-                 "temp_dir": p.ray_temp, "pids": [], "started_at": time.time()}
+    st["ray"] = {
+        "owned": True,
+        "address": f"127.0.0.1:{ports['gcs']}",
+        "session_id": proc.pid,
+        "ports": ports,
+        "temp_dir": p.ray_temp,
+        "pids": [],
+        "started_at": time.time(),
+    }
     return proc
 
 

@@ -38,8 +38,11 @@ def ray_env(st: dict[str, Any], p: Paths) -> dict[str, str]:
         auth = st.get("ray", {}).get("auth") or {}
         if "RAY_AUTH_MODE" not in os.environ and auth.get("mode"):
             env["RAY_AUTH_MODE"] = auth["mode"]
-        if not os.environ.get("RAY_AUTH_TOKEN") and not os.environ.get("RAY_AUTH_TOKEN_PATH") and auth.get(
-                "token_path"):
+        if (
+            not os.environ.get("RAY_AUTH_TOKEN")
+            and not os.environ.get("RAY_AUTH_TOKEN_PATH")
+            and auth.get("token_path")
+        ):
             env["RAY_AUTH_TOKEN_PATH"] = auth["token_path"]
     return env
 
@@ -80,8 +83,13 @@ def ray_connection(st: dict[str, Any], p: Paths) -> Iterator[Any]:
     import ray  # lazy: slow, and it reads the environment just applied (see the module doc)
 
     try:
-        ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, logging_level=logging.ERROR,
-                 configure_logging=True)
+        ray.init(
+            address=address,
+            namespace=NAMESPACE,
+            log_to_driver=False,
+            logging_level=logging.ERROR,
+            configure_logging=True,
+        )
         try:
             yield ray
         finally:

@@ -23,14 +23,27 @@ from .statedir import Paths, load_state, paths_for
 def status(state_dir: str | None = None) -> dict[str, Any]:
     p = paths_for(state_dir)
     st = load_state(p)
-    out: dict[str, Any] = {"state_dir": p.root, "status": st.get("status", "absent"), "kubeconfig": p.kubeconfig,
-                           "url": (st.get("api") or {}).get("url"), "ray": {}, "raftstore": [], "components": [],
-                           "nodes": [], "errors": []}
+    out: dict[str, Any] = {
+        "state_dir": p.root,
+        "status": st.get("status", "absent"),
+        "kubeconfig": p.kubeconfig,
+        "url": (st.get("api") or {}).get("url"),
+        "ray": {},
+        "raftstore": [],
+        "components": [],
+        "nodes": [],
+        "errors": [],
+    }
     if not st:
         return out
     ray_st = st.get("ray") or {}
-    out["ray"] = {"address": ray_st.get("address"), "owned": ray_st.get("owned"),
-                  "session_id": ray_st.get("session_id"), "alive": head_alive(st), "nodes": []}
+    out["ray"] = {
+        "address": ray_st.get("address"),
+        "owned": ray_st.get("owned"),
+        "session_id": ray_st.get("session_id"),
+        "alive": head_alive(st),
+        "nodes": [],
+    }
     if out["status"] == "running" and not out["ray"]["alive"]:
         out["status"] = "down (Ray is gone; run `raykube up`)"
     if out["ray"]["alive"]:
@@ -51,11 +64,15 @@ def _ray_status(st: dict[str, Any], p: Paths, out: dict[str, Any]) -> None:
     """Ray's nodes and this cluster's actors, into ``out["ray"]["nodes"]`` and ``out["components"]``."""
     with ray_connection(st, p) as ray:
         for n in ray.nodes():
-            out["ray"]["nodes"].append({"node_id": n["NodeID"], "address": n.get("NodeManagerAddress"),
-                                        "alive": n.get("Alive"),
-                                        "cpus": (n.get("Resources") or {}).get("CPU"),
-                                        "memory_gib": round((n.get("Resources") or {}).get("memory", 0)
-                                                            / 2 ** 30, 1)})
+            out["ray"]["nodes"].append(
+                {
+                    "node_id": n["NodeID"],
+                    "address": n.get("NodeManagerAddress"),
+                    "alive": n.get("Alive"),
+                    "cpus": (n.get("Resources") or {}).get("CPU"),
+                    "memory_gib": round((n.get("Resources") or {}).get("memory", 0) / 2**30, 1),
+                }
+            )
         actors = named_actors()
         infos = {}
         refs = {name: h.info.remote() for name, h in actors.items()}
@@ -67,12 +84,19 @@ def _ray_status(st: dict[str, Any], p: Paths, out: dict[str, Any]) -> None:
         for name in sorted(actors):
             row = actor_table_row(actors[name])
             info = infos.get(name) or {}
-            out["components"].append({"name": name, "component": info.get("component", name.split("-")[0]),
-                                      "state": row.get("state"), "restarts": row.get("restarts"),
-                                      "actor_pid": row.get("pid") or info.get("actor_pid"),
-                                      "member_pid": info.get("member_pid"),
-                                      "incarnation": info.get("incarnation"), "url": info.get("url"),
-                                      "error": info.get("error")})
+            out["components"].append(
+                {
+                    "name": name,
+                    "component": info.get("component", name.split("-")[0]),
+                    "state": row.get("state"),
+                    "restarts": row.get("restarts"),
+                    "actor_pid": row.get("pid") or info.get("actor_pid"),
+                    "member_pid": info.get("member_pid"),
+                    "incarnation": info.get("incarnation"),
+                    "url": info.get("url"),
+                    "error": info.get("error"),
+                }
+            )
 
 
 def _k8s_nodes(p: Paths) -> tuple[list[dict[str, Any]], str | None]:
@@ -87,8 +111,13 @@ def _k8s_nodes(p: Paths) -> tuple[list[dict[str, Any]], str | None]:
         rows = []
         for n in items:
             conds = {c["type"]: c.get("status") for c in (n.get("status") or {}).get("conditions") or []}
-            rows.append({"name": n["metadata"]["name"], "ready": conds.get("Ready", "Unknown"),
-                         "version": ((n.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", "")})
+            rows.append(
+                {
+                    "name": n["metadata"]["name"],
+                    "ready": conds.get("Ready", "Unknown"),
+                    "version": ((n.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion", ""),
+                }
+            )
         return rows
 
     try:

@@ -52,8 +52,10 @@ def down(state_dir: str | None = None, *, purge: bool = False, console: Any = No
             except Exception as exc:  # noqa: BLE001 - still stop what we can by PID below
                 result["errors"] = [f"could not stop the actors through Ray: {exc}"]
                 if console is not None:
-                    console.print(f"[red]could not stop the actors through Ray ({type(exc).__name__}: "
-                                  f"{str(exc)[:200]}); stopping processes by PID[/red]")
+                    console.print(
+                        f"[red]could not stop the actors through Ray ({type(exc).__name__}: "
+                        f"{str(exc)[:200]}); stopping processes by PID[/red]"
+                    )
             else:
                 prog.done(f"stopped {len(result['stopped_actors'])} actors")
 

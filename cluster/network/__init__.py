@@ -17,5 +17,13 @@ from .ipam import IPAMExhausted, PodIPAM
 from .loopback import LoopbackNetwork
 from .registry import create_network, network_names, register_network
 
-__all__ = ["IPAMExhausted", "LoopbackNetwork", "NetworkOptions", "PodIPAM", "PodNetwork", "create_network",
-           "network_names", "register_network"]
+__all__ = [
+    "IPAMExhausted",
+    "LoopbackNetwork",
+    "NetworkOptions",
+    "PodIPAM",
+    "PodNetwork",
+    "create_network",
+    "network_names",
+    "register_network",
+]

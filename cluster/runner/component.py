@@ -21,9 +21,9 @@ import threading
 import time
 from typing import Any, Awaitable, Callable
 
-from .process import freeze_startup_heap
 from ..client import Client
 from ..client.leaderelection import LeaderElectionConfig, LeaderElector
+from .process import freeze_startup_heap
 
 log = logging.getLogger("raykube.component")
 
@@ -34,8 +34,12 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--token", help="bearer token (prefer --token-file)")
     p.add_argument("--ca", help="CA certificate (PEM) of the API server")
     p.add_argument("--kubeconfig", help="use this kubeconfig instead of --api/--token-file/--ca")
-    p.add_argument("--leader-elect", default="true", choices=["true", "false"],
-                   help="take part in Lease-based leader election (default true)")
+    p.add_argument(
+        "--leader-elect",
+        default="true",
+        choices=["true", "false"],
+        help="take part in Lease-based leader election (default true)",
+    )
     p.add_argument("--leader-elect-identity", default="", help="holder identity (default host_uuid)")
     p.add_argument("--leader-elect-lease-duration", type=float, default=15.0)
     p.add_argument("--leader-elect-renew-deadline", type=float, default=10.0)
@@ -58,15 +62,22 @@ def client_from_args(args: argparse.Namespace, user_agent: str) -> Client:
 def election_from_args(args: argparse.Namespace, lease_name: str) -> LeaderElectionConfig | None:
     if args.leader_elect != "true":
         return None
-    return LeaderElectionConfig(lease_name, identity=args.leader_elect_identity,
-                                lease_duration=args.leader_elect_lease_duration,
-                                renew_deadline=args.leader_elect_renew_deadline,
-                                retry_period=args.leader_elect_retry_period)
+    return LeaderElectionConfig(
+        lease_name,
+        identity=args.leader_elect_identity,
+        lease_duration=args.leader_elect_lease_duration,
+        renew_deadline=args.leader_elect_renew_deadline,
+        retry_period=args.leader_elect_retry_period,
+    )
 
 
-async def run_with_election(client: Client, election: LeaderElectionConfig | None,
-                            work: Callable[[], Awaitable[Any]], *, on_elector: Callable[[LeaderElector], None]
-                            | None = None) -> None:
+async def run_with_election(
+    client: Client,
+    election: LeaderElectionConfig | None,
+    work: Callable[[], Awaitable[Any]],
+    *,
+    on_elector: Callable[[LeaderElector], None] | None = None,
+) -> None:
     """Run ``work()`` (a fresh component each time) while leading; forever."""
     if election is None:
         while True:
@@ -108,11 +119,23 @@ class ComponentRunner:
     component = "component"
     lease_name = "component"
 
-    def __init__(self, server: str, token: str, ca_pem: str | None = None, *, ca_file: str | None = None,
-                 replica: int = 0, state_dir: str | None = None, leader_elect: bool = True,
-                 lease_duration: float = 15.0, renew_deadline: float = 10.0, retry_period: float = 2.0) -> None:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    def __init__(
+        self,
+        server: str,
+        token: str,
+        ca_pem: str | None = None,
+        *,
+        ca_file: str | None = None,
+        replica: int = 0,
+        state_dir: str | None = None,
+        leader_elect: bool = True,
+        lease_duration: float = 15.0,
+        renew_deadline: float = 10.0,
+        retry_period: float = 2.0,
+    ) -> None:
+        logging.basicConfig(
+            level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
         self.server = server
         self._token = token
         self.ca_pem = ca_pem
@@ -125,6 +148,7 @@ class ComponentRunner:
         self.started_at = time.time()
         if state_dir:
             from .process import bump_incarnation
+
             self.incarnation = bump_incarnation(os.path.join(state_dir, "actors", f"{self.name}.incarnation"))
         else:
             self.incarnation = 1
@@ -158,13 +182,20 @@ class ComponentRunner:
 
     async def _main(self) -> None:
         self._main_task = asyncio.current_task()
-        client = Client(self.server, token=self._token, ca_file=self.ca_file, ca_data=self.ca_pem,
-                        user_agent=f"raykube-{self.component}", retry_deadline=60.0)
+        client = Client(
+            self.server,
+            token=self._token,
+            ca_file=self.ca_file,
+            ca_data=self.ca_pem,
+            user_agent=f"raykube-{self.component}",
+            retry_deadline=60.0,
+        )
         election = None
         if self.leader_elect:
             ld, rd, rp = self.election
-            election = LeaderElectionConfig(self.lease_name, identity=self.identity, lease_duration=ld,
-                                            renew_deadline=rd, retry_period=rp)
+            election = LeaderElectionConfig(
+                self.lease_name, identity=self.identity, lease_duration=ld, renew_deadline=rd, retry_period=rp
+            )
 
         async def work() -> None:
             self.current = self.make_component(client)
@@ -178,8 +209,9 @@ class ComponentRunner:
             self.elector = e
 
         self._ready.set()
-        logging.getLogger("raykube.actors").info("%s (incarnation %d) started as %s", self.name, self.incarnation,
-                                                 self.identity)
+        logging.getLogger("raykube.actors").info(
+            "%s (incarnation %d) started as %s", self.name, self.incarnation, self.identity
+        )
         try:
             await run_with_election(client, election, work, on_elector=got_elector)
         finally:
@@ -207,10 +239,20 @@ class ComponentRunner:
                 snap = cur.snapshot()
             except Exception as exc:  # noqa: BLE001 - racing the loop thread: best effort
                 snap = {"error": repr(exc)}
-        return {"name": self.name, "component": self.component, "actor_pid": os.getpid(), "identity": self.identity,
-                "ready": self._ready.is_set() and not self.error, "leader": self.is_leader(),
-                "incarnation": self.incarnation, "started_at": self.started_at, "server": self.server,
-                "error": self.error, "stats": snap, **self.extra_info()}
+        return {
+            "name": self.name,
+            "component": self.component,
+            "actor_pid": os.getpid(),
+            "identity": self.identity,
+            "ready": self._ready.is_set() and not self.error,
+            "leader": self.is_leader(),
+            "incarnation": self.incarnation,
+            "started_at": self.started_at,
+            "server": self.server,
+            "error": self.error,
+            "stats": snap,
+            **self.extra_info(),
+        }
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         """Stop acting and release the Lease (so a standby takes over at once); the actor stays up."""

@@ -27,6 +27,21 @@ from .probes import ProbeContext, run_probe
 from .process import Process, ProcessRuntime
 from .registry import create_runtime, register_runtime, runtime_names
 
-__all__ = ["ContainerInstance", "ContainerSpec", "ExitStatus", "HollowRuntime", "Limiter", "Process",
-           "ProcessRuntime", "ProbeContext", "Runtime", "RuntimeOptions", "StartError", "create_runtime", "detect",
-           "register_runtime", "run_probe", "runtime_names"]
+__all__ = [
+    "ContainerInstance",
+    "ContainerSpec",
+    "ExitStatus",
+    "HollowRuntime",
+    "Limiter",
+    "Process",
+    "ProcessRuntime",
+    "ProbeContext",
+    "Runtime",
+    "RuntimeOptions",
+    "StartError",
+    "create_runtime",
+    "detect",
+    "register_runtime",
+    "run_probe",
+    "runtime_names",
+]

@@ -98,8 +98,8 @@ class Limiter:
 
     memory: str = "rss-poll"
     cpu: str = "none"
-    version: int = 0                   # 0 = no cgroups
-    node_dirs: dict[str, str] = field(default_factory=dict)   # hierarchy key -> this kubelet's directory
+    version: int = 0  # 0 = no cgroups
+    node_dirs: dict[str, str] = field(default_factory=dict)  # hierarchy key -> this kubelet's directory
     poll_interval: float = 0.25
 
     @property
@@ -108,13 +108,16 @@ class Limiter:
 
     def describe(self) -> str:
         if self.memory == "rss-poll":
-            return (f"memory limits enforced by polling process-tree RSS every {self.poll_interval:g} s and "
-                    f"SIGKILL (no writable cgroup); CPU limits not enforced")
+            return (
+                f"memory limits enforced by polling process-tree RSS every {self.poll_interval:g} s and "
+                f"SIGKILL (no writable cgroup); CPU limits not enforced"
+            )
         return f"memory and CPU limits enforced by {self.memory} (kernel OOM killer, CFS quota)"
 
     # ---------------------------------------------------------------- containers
-    def create(self, cid: str, memory_bytes: int | None, cpu_limit_millis: int | None,
-               cpu_request_millis: int | None) -> ContainerCgroup | None:
+    def create(
+        self, cid: str, memory_bytes: int | None, cpu_limit_millis: int | None, cpu_request_millis: int | None
+    ) -> ContainerCgroup | None:
         if not self.uses_cgroups:
             return None
         paths: list[str] = []
@@ -186,7 +189,7 @@ class Limiter:
 
     def pids(self, cg: ContainerCgroup | None) -> list[int]:
         out: set[int] = set()
-        for f in (cg.procs_files if cg else []):
+        for f in cg.procs_files if cg else []:
             try:
                 out.update(int(x) for x in _read(f).split())
             except (OSError, ValueError):

@@ -39,7 +39,7 @@ def _crash_params(spec: ContainerSpec) -> tuple[float, int] | None:
         return None
     after = float(spec.env.get("CRASH_AFTER") or 1.0)
     code = int(spec.env.get("EXIT_CODE") or 1)
-    args = spec.argv[spec.argv.index("cluster.images.crash") + 1:]
+    args = spec.argv[spec.argv.index("cluster.images.crash") + 1 :]
     for i, a in enumerate(args[:-1]):
         if a == "--after":
             after = float(args[i + 1])
@@ -108,6 +108,17 @@ class HollowRuntime:
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
             procs = list(self.procs.values())
-        return [{"id": p.spec.id, "pod": p.spec.pod_key, "podUID": p.spec.pod_uid, "container": p.spec.name,
-                 "pid": None, "pgid": None, "startedAt": p.started_at, "argv": p.spec.argv, "hollow": True}
-                for p in procs]
+        return [
+            {
+                "id": p.spec.id,
+                "pod": p.spec.pod_key,
+                "podUID": p.spec.pod_uid,
+                "container": p.spec.name,
+                "pid": None,
+                "pgid": None,
+                "startedAt": p.started_at,
+                "argv": p.spec.argv,
+                "hollow": True,
+            }
+            for p in procs
+        ]

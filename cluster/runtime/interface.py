@@ -26,19 +26,19 @@ class StartError(Exception):
 
 @dataclass
 class ContainerSpec:
-    id: str                      # unique per container instance
-    pod_key: str                 # namespace/name
+    id: str  # unique per container instance
+    pod_key: str  # namespace/name
     pod_uid: str
-    name: str                    # container name
+    name: str  # container name
     argv: list[str]
     env: dict[str, str]
     cwd: str
     log_path: str
-    memory_limit: int | None = None       # bytes
+    memory_limit: int | None = None  # bytes
     cpu_limit_millis: int | None = None
     cpu_request_millis: int | None = None
     pdeathsig: bool = True
-    nice: int = 0                         # added to the kubelet's niceness (workloads yield to the control plane)
+    nice: int = 0  # added to the kubelet's niceness (workloads yield to the control plane)
 
 
 @dataclass
@@ -47,7 +47,7 @@ class ExitStatus:
     signal: int | None
     oom_killed: bool
     message: str
-    finished_at: float   # wall clock
+    finished_at: float  # wall clock
 
     @property
     def reason(self) -> str:
@@ -61,8 +61,8 @@ class ContainerInstance:
     """One started instance of a container (a restart is a new instance)."""
 
     spec: ContainerSpec
-    pid: int                                   # main process; 0 when nothing really runs
-    started_at: float                          # wall clock
+    pid: int  # main process; 0 when nothing really runs
+    started_at: float  # wall clock
     exited: asyncio.Future[ExitStatus]
 
     @property
@@ -96,8 +96,8 @@ class RuntimeOptions:
     """What a runtime factory gets from the kubelet's configuration."""
 
     node: str
-    cgroups: str = "auto"              # auto | v2 | v1 | off (the process runtime's limiter)
-    poll_interval: float = 0.25        # RSS polling period where cgroups are unavailable
+    cgroups: str = "auto"  # auto | v2 | v1 | off (the process runtime's limiter)
+    poll_interval: float = 0.25  # RSS polling period where cgroups are unavailable
 
 
 class Runtime(Protocol):

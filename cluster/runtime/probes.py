@@ -30,7 +30,7 @@ class ProbeContext:
     pod_ip: str
     env: dict[str, str]
     cwd: str
-    ports: dict[str, int] = field(default_factory=dict)   # named container ports
+    ports: dict[str, int] = field(default_factory=dict)  # named container ports
     session: aiohttp.ClientSession | None = None
 
 
@@ -71,10 +71,15 @@ async def _exec(spec: dict[str, Any], ctx: ProbeContext, timeout: float) -> tupl
     cmd = [str(c) for c in spec.get("command") or []]
     if not cmd:
         return False, "exec probe has no command"
-    proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                                                env=ctx.env, cwd=ctx.cwd if os.path.isdir(ctx.cwd) else None,
-                                                start_new_session=True)
+    proc = await asyncio.create_subprocess_exec(
+        *cmd,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env=ctx.env,
+        cwd=ctx.cwd if os.path.isdir(ctx.cwd) else None,
+        start_new_session=True,
+    )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout)
     except asyncio.TimeoutError:
@@ -108,8 +113,12 @@ async def _http(spec: dict[str, Any], ctx: ProbeContext, timeout: float) -> tupl
     own = ctx.session is None
     session = ctx.session or aiohttp.ClientSession()
     try:
-        async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout(total=timeout),
-                               ssl=_NO_VERIFY if scheme == "https" else None) as resp:
+        async with session.get(
+            url,
+            headers=headers,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+            ssl=_NO_VERIFY if scheme == "https" else None,
+        ) as resp:
             body = (await resp.content.read(1024)).decode(errors="replace").strip()
             if 200 <= resp.status < 400:
                 return True, body

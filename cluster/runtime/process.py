@@ -78,9 +78,11 @@ _NICE = shutil.which("nice")
 # the cgroup(s), then becomes the rest of the command line. The check closes a race PR_SET_PDEATHSIG
 # leaves open: a kubelet that dies between the fork and setpriv's prctl() has already orphaned the child,
 # which would then never be signalled (seen as containers of crash-looping pods surviving `raykube down`).
-_CONTAINER_INIT = ('[ -z "$1" ] || [ "$PPID" = "$1" ] || exit 70; shift; '
-                   'n=$1; shift; i=0; while [ "$i" -lt "$n" ]; do echo $$ > "$1" || exit 126; shift; i=$((i+1)); '
-                   'done; exec "$@"')
+_CONTAINER_INIT = (
+    '[ -z "$1" ] || [ "$PPID" = "$1" ] || exit 70; shift; '
+    'n=$1; shift; i=0; while [ "$i" -lt "$n" ]; do echo $$ > "$1" || exit 126; shift; i=$((i+1)); '
+    'done; exec "$@"'
+)
 
 
 def wrapper_argv(argv: list[str], *, nice: int, pdeath_parent: int | None, procs_files: list[str]) -> list[str]:
@@ -90,8 +92,16 @@ def wrapper_argv(argv: list[str], *, nice: int, pdeath_parent: int | None, procs
     if nice:
         argv = [_NICE or "nice", "-n", str(nice), *argv]
     if procs_files or pdeath_parent is not None:
-        argv = [_SH, "-c", _CONTAINER_INIT, "raykube-container",
-                str(pdeath_parent) if pdeath_parent is not None else "", str(len(procs_files)), *procs_files, *argv]
+        argv = [
+            _SH,
+            "-c",
+            _CONTAINER_INIT,
+            "raykube-container",
+            str(pdeath_parent) if pdeath_parent is not None else "",
+            str(len(procs_files)),
+            *procs_files,
+            *argv,
+        ]
     if pdeath_parent is not None:
         argv = [_SETPRIV or "setpriv", "--pdeathsig", "KILL", "--", *argv]
     return argv
@@ -104,7 +114,7 @@ class Process(ContainerInstance):
     popen: subprocess.Popen[bytes]
     cgroup: ContainerCgroup | None
     pidfd: int | None = None
-    oom_message: str | None = None             # set by the RSS poller when it kills
+    oom_message: str | None = None  # set by the RSS poller when it kills
     stop_requested: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -137,8 +147,9 @@ class ProcessRuntime:
     version = "raykube-process://0.1.0"
     simulated = False
 
-    def __init__(self, node: str, *, cgroups: str = "auto", poll_interval: float = 0.25,
-                 limiter: Limiter | None = None) -> None:
+    def __init__(
+        self, node: str, *, cgroups: str = "auto", poll_interval: float = 0.25, limiter: Limiter | None = None
+    ) -> None:
         self.node = node
         self.limiter = limiter or detect(node, cgroups, poll_interval)
         self.procs: dict[str, Process] = {}
@@ -170,8 +181,12 @@ class ProcessRuntime:
         preexec: Callable[[], None] | None = None
         argv = [exe, *spec.argv[1:]]
         if self.use_wrappers:
-            argv = wrapper_argv(argv, nice=nice, pdeath_parent=os.getpid() if pdeath else None,
-                                procs_files=[f.decode() for f in procs_files])
+            argv = wrapper_argv(
+                argv,
+                nice=nice,
+                pdeath_parent=os.getpid() if pdeath else None,
+                procs_files=[f.decode() for f in procs_files],
+            )
         else:
             parent = os.getpid()
 
@@ -192,8 +207,17 @@ class ProcessRuntime:
 
         logf = open(spec.log_path, "ab", buffering=0)
         try:
-            popen = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, cwd=spec.cwd,
-                                     env=spec.env, start_new_session=True, preexec_fn=preexec, close_fds=True)
+            popen = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=logf,
+                stderr=logf,
+                cwd=spec.cwd,
+                env=spec.env,
+                start_new_session=True,
+                preexec_fn=preexec,
+                close_fds=True,
+            )
         except (OSError, subprocess.SubprocessError, ValueError) as exc:
             self.limiter.remove(cg)
             msg = f"failed to start container process {spec.argv[:1]}: {exc}"
@@ -204,8 +228,9 @@ class ProcessRuntime:
             raise StartError(msg) from exc
         finally:
             logf.close()
-        proc = Process(spec=spec, pid=popen.pid, started_at=time.time(), exited=loop.create_future(), popen=popen,
-                       cgroup=cg)
+        proc = Process(
+            spec=spec, pid=popen.pid, started_at=time.time(), exited=loop.create_future(), popen=popen, cgroup=cg
+        )
         with self._lock:
             self.procs[spec.id] = proc
         try:
@@ -267,11 +292,16 @@ class ProcessRuntime:
         message = ""
         if proc.oom_message:
             oom, message = True, proc.oom_message
-        elif proc.cgroup is not None and sig == signal.SIGKILL and \
-                self.limiter.oom_kills(proc.cgroup) > proc.cgroup.oom_baseline:
+        elif (
+            proc.cgroup is not None
+            and sig == signal.SIGKILL
+            and self.limiter.oom_kills(proc.cgroup) > proc.cgroup.oom_baseline
+        ):
             oom = True
-            message = (f"memory limit {_human(proc.spec.memory_limit or 0)} exceeded: killed by the kernel OOM "
-                       f"killer (enforced by {self.limiter.memory} memory controller)")
+            message = (
+                f"memory limit {_human(proc.spec.memory_limit or 0)} exceeded: killed by the kernel OOM "
+                f"killer (enforced by {self.limiter.memory} memory controller)"
+            )
         elif sig:
             message = f"terminated by signal {signal.Signals(sig).name}"
         proc.exited.set_result(ExitStatus(code, sig, oom, message, time.time()))
@@ -304,8 +334,13 @@ class ProcessRuntime:
             try:
                 return await asyncio.wait_for(asyncio.shield(proc.exited), grace)
             except asyncio.TimeoutError:
-                log.info("%s/%s did not exit %.1f s after SIGTERM%s; SIGKILL", proc.spec.pod_key, proc.spec.name,
-                         grace, f" ({reason})" if reason else "")
+                log.info(
+                    "%s/%s did not exit %.1f s after SIGTERM%s; SIGKILL",
+                    proc.spec.pod_key,
+                    proc.spec.name,
+                    grace,
+                    f" ({reason})" if reason else "",
+                )
         _killpg(proc.pgid, signal.SIGKILL)
         self.limiter.kill(proc.cgroup, signal.SIGKILL)
         try:
@@ -338,8 +373,11 @@ class ProcessRuntime:
     async def _rss_poller(self) -> None:
         page = os.sysconf("SC_PAGE_SIZE")
         while not self._closed:
-            limited = [p for p in list(self.procs.values())
-                       if p.running and p.spec.memory_limit and p.cgroup is None and not p.oom_message]
+            limited = [
+                p
+                for p in list(self.procs.values())
+                if p.running and p.spec.memory_limit and p.cgroup is None and not p.oom_message
+            ]
             if not limited:
                 return
             # One scan of the process table per tick (not one per container): parent -> children.
@@ -361,9 +399,11 @@ class ProcessRuntime:
                         pass
                 limit = p.spec.memory_limit or 0
                 if rss > limit:
-                    p.oom_message = (f"memory limit {_human(limit)} exceeded: process tree RSS "
-                                     f"{rss / 2**20:.1f}Mi; killed by raykube's RSS poller (SIGKILL; this host "
-                                     f"has no writable cgroup, checked every {self.limiter.poll_interval:g} s)")
+                    p.oom_message = (
+                        f"memory limit {_human(limit)} exceeded: process tree RSS "
+                        f"{rss / 2**20:.1f}Mi; killed by raykube's RSS poller (SIGKILL; this host "
+                        f"has no writable cgroup, checked every {self.limiter.poll_interval:g} s)"
+                    )
                     log.info("%s/%s: %s", p.spec.pod_key, p.spec.name, p.oom_message)
                     _killpg(p.pgid, signal.SIGKILL)
                     for pid in members:
@@ -377,7 +417,21 @@ class ProcessRuntime:
     def snapshot(self) -> list[dict[str, Any]]:
         with self._lock:
             procs = list(self.procs.values())
-        return [{"id": p.spec.id, "pod": p.spec.pod_key, "podUID": p.spec.pod_uid, "container": p.spec.name,
-                 "pid": p.pid, "pgid": p.pgid, "startedAt": p.started_at, "argv": p.spec.argv, "cwd": p.spec.cwd,
-                 "log": p.spec.log_path, "memoryLimit": p.spec.memory_limit, "cpuLimitMillis": p.spec.cpu_limit_millis,
-                 "cgroup": p.cgroup.paths if p.cgroup else None} for p in procs]
+        return [
+            {
+                "id": p.spec.id,
+                "pod": p.spec.pod_key,
+                "podUID": p.spec.pod_uid,
+                "container": p.spec.name,
+                "pid": p.pid,
+                "pgid": p.pgid,
+                "startedAt": p.started_at,
+                "argv": p.spec.argv,
+                "cwd": p.spec.cwd,
+                "log": p.spec.log_path,
+                "memoryLimit": p.spec.memory_limit,
+                "cpuLimitMillis": p.spec.cpu_limit_millis,
+                "cgroup": p.cgroup.paths if p.cgroup else None,
+            }
+            for p in procs
+        ]

@@ -22,8 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--percentage-of-nodes-to-score", type=int, default=0)
     args = p.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = SchedulerConfig(scheduler_name=args.scheduler_name, bind_concurrency=args.bind_concurrency,
-                          percentage_of_nodes_to_score=args.percentage_of_nodes_to_score)
+    cfg = SchedulerConfig(
+        scheduler_name=args.scheduler_name,
+        bind_concurrency=args.bind_concurrency,
+        percentage_of_nodes_to_score=args.percentage_of_nodes_to_score,
+    )
 
     async def run() -> None:
         client = client_from_args(args, "raykube-scheduler")

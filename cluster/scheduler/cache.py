@@ -30,11 +30,11 @@ class SchedulerCache:
     def __init__(self, clock: Clock = REAL_CLOCK, assume_ttl: float = 30.0) -> None:
         self.clock = clock
         self.assume_ttl = assume_ttl
-        self.nodes: dict[str, NodeInfo] = {}        # includes placeholder entries (node not seen yet)
-        self._real: dict[str, None] = {}            # names of nodes we have a Node object for (ordered)
+        self.nodes: dict[str, NodeInfo] = {}  # includes placeholder entries (node not seen yet)
+        self._real: dict[str, None] = {}  # names of nodes we have a Node object for (ordered)
         self.pod_node: dict[str, str] = {}
         self.assumed: dict[str, float | None] = {}  # key -> expiry (None while the binding is in flight)
-        self.generation = 0                         # bumped on every change (snapshots are cheap to reuse)
+        self.generation = 0  # bumped on every change (snapshots are cheap to reuse)
 
     # --------------------------------------------------------------- nodes
     def add_or_update_node(self, node: dict[str, Any]) -> None:

@@ -91,7 +91,7 @@ def required_affinity_matches(pod: dict[str, Any], node: dict[str, Any]) -> bool
     for k, v in (spec.get("nodeSelector") or {}).items():
         if labels.get(k) != v:
             return False
-    na = ((spec.get("affinity") or {}).get("nodeAffinity") or {})
+    na = (spec.get("affinity") or {}).get("nodeAffinity") or {}
     req = na.get("requiredDuringSchedulingIgnoredDuringExecution")
     if req is not None and not node_selector_matches(req, node):
         return False
@@ -182,8 +182,9 @@ def filter_node(pod: dict[str, Any], pod_req: PodRequests, ni: NodeInfo) -> list
     if node_ready_status(node) != "True":
         return [R_NOT_READY]
     # NodeUnschedulable (tolerated by the node.kubernetes.io/unschedulable:NoSchedule toleration).
-    if nspec.get("unschedulable") and not tolerates(tolerations, {"key": "node.kubernetes.io/unschedulable",
-                                                                   "effect": "NoSchedule"}):
+    if nspec.get("unschedulable") and not tolerates(
+        tolerations, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+    ):
         return [R_UNSCHEDULABLE]
     # NodeName
     want = spec.get("nodeName")
@@ -221,8 +222,10 @@ def least_allocated_score(pod_req: PodRequests, ni: NodeInfo) -> float:
     """(allocatable - requested) / allocatable for cpu and memory (non-zero requests, pod included),
     averaged, 0..100."""
     total = 0.0
-    for alloc, used in ((ni.allocatable.get(CPU, 0), ni.cpu_nz + pod_req.cpu_nz),
-                        (ni.allocatable.get(MEMORY, 0), ni.mem_nz + pod_req.mem_nz)):
+    for alloc, used in (
+        (ni.allocatable.get(CPU, 0), ni.cpu_nz + pod_req.cpu_nz),
+        (ni.allocatable.get(MEMORY, 0), ni.mem_nz + pod_req.mem_nz),
+    ):
         if alloc <= 0 or used > alloc:
             continue
         total += (alloc - used) * 100.0 / alloc
@@ -230,14 +233,20 @@ def least_allocated_score(pod_req: PodRequests, ni: NodeInfo) -> float:
 
 
 def prefer_no_schedule_count(pod: dict[str, Any], ni: NodeInfo) -> int:
-    tols = [t for t in (pod.get("spec") or {}).get("tolerations") or []
-            if (t.get("effect") or "") in ("", "PreferNoSchedule")]
-    return sum(1 for taint in (ni.node.get("spec") or {}).get("taints") or []
-               if taint.get("effect") == "PreferNoSchedule" and not tolerates(tols, taint))
+    tols = [
+        t
+        for t in (pod.get("spec") or {}).get("tolerations") or []
+        if (t.get("effect") or "") in ("", "PreferNoSchedule")
+    ]
+    return sum(
+        1
+        for taint in (ni.node.get("spec") or {}).get("taints") or []
+        if taint.get("effect") == "PreferNoSchedule" and not tolerates(tols, taint)
+    )
 
 
 def preferred_affinity_weight(pod: dict[str, Any], ni: NodeInfo) -> int:
-    na = (((pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity") or {})
+    na = ((pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity") or {}
     total = 0
     for p in na.get("preferredDuringSchedulingIgnoredDuringExecution") or []:
         pref = p.get("preference") or {}

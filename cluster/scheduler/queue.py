@@ -33,7 +33,7 @@ from ..client.clock import REAL_CLOCK, Clock
 class QueuedPod:
     key: str
     priority: int = 0
-    timestamp: float = 0.0          # when it (re)entered activeQ
+    timestamp: float = 0.0  # when it (re)entered activeQ
     initial_attempt: float | None = None
     attempts: int = 0
     backoff_until: float = 0.0
@@ -41,15 +41,20 @@ class QueuedPod:
 
 
 class SchedulingQueue:
-    def __init__(self, clock: Clock = REAL_CLOCK, initial_backoff: float = 1.0, max_backoff: float = 10.0,
-                 max_unschedulable: float = 60.0) -> None:
+    def __init__(
+        self,
+        clock: Clock = REAL_CLOCK,
+        initial_backoff: float = 1.0,
+        max_backoff: float = 10.0,
+        max_unschedulable: float = 60.0,
+    ) -> None:
         self.clock = clock
         self.initial_backoff = initial_backoff
         self.max_backoff = max_backoff
         self.max_unschedulable = max_unschedulable
         self._active: list[tuple[int, float, int, str]] = []
         self._backoff: list[tuple[float, int, str]] = []
-        self._where: dict[str, str] = {}          # key -> "active" | "backoff" | "unschedulable" | "inflight"
+        self._where: dict[str, str] = {}  # key -> "active" | "backoff" | "unschedulable" | "inflight"
         self._info: dict[str, QueuedPod] = {}
         self._unsched_since: dict[str, float] = {}
         self._seq = itertools.count()

@@ -50,10 +50,10 @@ log = logging.getLogger("raykube.scheduler")
 class SchedulerConfig:
     scheduler_name: str = "default-scheduler"
     bind_concurrency: int = 64
-    percentage_of_nodes_to_score: int = 0     # 0 = adaptive, as kube-scheduler
+    percentage_of_nodes_to_score: int = 0  # 0 = adaptive, as kube-scheduler
     initial_backoff: float = 1.0
     max_backoff: float = 10.0
-    max_unschedulable: float = 60.0           # periodic retry of unschedulable pods
+    max_unschedulable: float = 60.0  # periodic retry of unschedulable pods
     assume_ttl: float = 30.0
     resync_period: float = 0.0
 
@@ -63,8 +63,13 @@ def _node_relevant(node: dict[str, Any]) -> tuple[Any, ...]:
     md = node.get("metadata") or {}
     spec = node.get("spec") or {}
     st = node.get("status") or {}
-    return (repr(sorted((md.get("labels") or {}).items())), repr(spec.get("taints")), spec.get("unschedulable"),
-            repr(st.get("allocatable") or st.get("capacity")), node_ready_status(node))
+    return (
+        repr(sorted((md.get("labels") or {}).items())),
+        repr(spec.get("taints")),
+        spec.get("unschedulable"),
+        repr(st.get("allocatable") or st.get("capacity")),
+        node_ready_status(node),
+    )
 
 
 def _pod_spec_sig(pod: dict[str, Any]) -> tuple[Any, ...]:
@@ -78,8 +83,9 @@ class Scheduler:
         self.config = config or SchedulerConfig()
         self.clock = clock
         self.cache = SchedulerCache(clock, self.config.assume_ttl)
-        self.queue = SchedulingQueue(clock, self.config.initial_backoff, self.config.max_backoff,
-                                     self.config.max_unschedulable)
+        self.queue = SchedulingQueue(
+            clock, self.config.initial_backoff, self.config.max_backoff, self.config.max_unschedulable
+        )
         self.pods = Informer(client, PODS, resync_period=self.config.resync_period, name="scheduler/pods")
         self.nodes = Informer(client, NODES, resync_period=self.config.resync_period, name="scheduler/nodes")
         self.recorder = EventRecorder(client, self.config.scheduler_name, max_backlog=2000, concurrency=8)
@@ -89,9 +95,16 @@ class Scheduler:
         self._next_start = 0
         self._rng = random.Random()
         self.ready = asyncio.Event()
-        self.stats: dict[str, Any] = {"scheduled": 0, "unschedulable": 0, "bind_errors": 0, "attempts": 0,
-                                      "first_bound_at": None, "last_bound_at": None, "started_at": None,
-                                      "last_burst": None}
+        self.stats: dict[str, Any] = {
+            "scheduled": 0,
+            "unschedulable": 0,
+            "bind_errors": 0,
+            "attempts": 0,
+            "first_bound_at": None,
+            "last_bound_at": None,
+            "started_at": None,
+            "last_burst": None,
+        }
         self._burst: list[Any] | None = None  # [first bind time, count, last bind time]
         self.pods.add_event_handler(self._pod_added, self._pod_updated, self._pod_deleted)
         self.nodes.add_event_handler(self._node_added, self._node_updated, self._node_deleted)
@@ -191,8 +204,13 @@ class Scheduler:
             await self.nodes.wait_for_sync()
             await self.pods.wait_for_sync()
             self.ready.set()
-            log.info("scheduler %s: caches synced (%d nodes, %d pods, %d pending)", self.config.scheduler_name,
-                     self.cache.num_nodes, len(self.pods.store), len(self.queue))
+            log.info(
+                "scheduler %s: caches synced (%d nodes, %d pods, %d pending)",
+                self.config.scheduler_name,
+                self.cache.num_nodes,
+                len(self.pods.store),
+                len(self.queue),
+            )
             self._tasks.append(asyncio.get_running_loop().create_task(self._housekeeping()))
             await self._schedule_loop()
         finally:
@@ -236,8 +254,13 @@ class Scheduler:
 
     async def _schedule_one(self, info: QueuedPod) -> None:
         pod = self.pods.store.get(info.key)
-        if pod is None or (pod.get("spec") or {}).get("nodeName") or not self._ours(pod) or \
-                (pod.get("metadata") or {}).get("deletionTimestamp") or self.cache.is_assumed(info.key):
+        if (
+            pod is None
+            or (pod.get("spec") or {}).get("nodeName")
+            or not self._ours(pod)
+            or (pod.get("metadata") or {}).get("deletionTimestamp")
+            or self.cache.is_assumed(info.key)
+        ):
             self.queue.done(info.key)
             return
         cycle = self.queue.scheduling_cycle
@@ -260,9 +283,12 @@ class Scheduler:
         md = pod["metadata"]
         key = info.key
         try:
-            body = {"apiVersion": "v1", "kind": "Binding",
-                    "metadata": {"name": md["name"], "namespace": md.get("namespace"), "uid": md.get("uid")},
-                    "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+            body = {
+                "apiVersion": "v1",
+                "kind": "Binding",
+                "metadata": {"name": md["name"], "namespace": md.get("namespace"), "uid": md.get("uid")},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+            }
             await self.client.request("POST", PODS.path(md.get("namespace"), md["name"], "binding"), body=body)
         except asyncio.CancelledError:
             raise
@@ -296,8 +322,9 @@ class Scheduler:
             self._burst = [now, 0, now]
         self._burst[1] += 1
         self._burst[2] = now
-        self.recorder.event(pod, "Normal", "Scheduled",
-                            f"Successfully assigned {md.get('namespace')}/{md['name']} to {node}")
+        self.recorder.event(
+            pod, "Normal", "Scheduled", f"Successfully assigned {md.get('namespace')}/{md['name']} to {node}"
+        )
 
     def _report_burst(self) -> None:
         """Log the throughput of a burst of bindings once the queue has drained."""
@@ -321,15 +348,32 @@ class Scheduler:
 
     async def _set_unschedulable(self, pod: dict[str, Any], msg: str) -> None:
         md = pod["metadata"]
-        patch = {"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                                            "message": msg, "lastProbeTime": None,
-                                            "lastTransitionTime": rfc3339()}]}}
+        patch = {
+            "status": {
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": msg,
+                        "lastProbeTime": None,
+                        "lastTransitionTime": rfc3339(),
+                    }
+                ]
+            }
+        }
         try:
-            await self.client.patch(PODS, md["name"], patch, md.get("namespace"), patch_type="strategic",
-                                    subresource="status")
+            await self.client.patch(
+                PODS, md["name"], patch, md.get("namespace"), patch_type="strategic", subresource="status"
+            )
         except ApiError as exc:
             log.debug("setting PodScheduled=False on %s: %s", key_of(pod), exc)
 
     def snapshot(self) -> dict[str, Any]:
-        return {**self.stats, "queue": self.queue.counts(), "nodes": self.cache.num_nodes,
-                "assumed": len(self.cache.assumed), "events_emitted": self.recorder.emitted}
+        return {
+            **self.stats,
+            "queue": self.queue.counts(),
+            "nodes": self.cache.num_nodes,
+            "assumed": len(self.cache.assumed),
+            "events_emitted": self.recorder.emitted,
+        }

@@ -31,7 +31,9 @@ def op_counts(history: History) -> dict[str, Any]:
         by_f.setdefault(inv.f, Counter())[status] += 1
     return {
         "total": sum(by_type.values()),
-        "ok": by_type["ok"], "fail": by_type["fail"], "info": by_type["info"],
+        "ok": by_type["ok"],
+        "fail": by_type["fail"],
+        "info": by_type["info"],
         "by_f": {f: {"ok": c["ok"], "fail": c["fail"], "info": c["info"]} for f, c in sorted(by_f.items())},
     }
 
@@ -58,14 +60,16 @@ def _pct(sorted_xs: Sequence[float], q: float) -> float:
 
 def successful_write_times(history: History, start: float = -math.inf, end: float = math.inf) -> list[float]:
     """Completion times of ok writes, cas and adds within [start, end], sorted."""
-    out = [comp.time for inv, comp in pair_ops(history)
-           if comp is not None and comp.type == "ok" and inv.f in SUCCESSFUL_WRITE_FS and start <= comp.time <= end]
+    out = [
+        comp.time
+        for inv, comp in pair_ops(history)
+        if comp is not None and comp.type == "ok" and inv.f in SUCCESSFUL_WRITE_FS and start <= comp.time <= end
+    ]
     out.sort()
     return out
 
 
-def write_unavailability(times: Sequence[float], start: float, end: float,
-                         threshold: float = 0.25) -> dict[str, Any]:
+def write_unavailability(times: Sequence[float], start: float, end: float, threshold: float = 0.25) -> dict[str, Any]:
     """Windows longer than ``threshold`` with no successful write completing.
 
     The gaps considered are start -> first success, between consecutive
@@ -121,15 +125,21 @@ def elections(events: Sequence[dict[str, Any]], start: float, end: float) -> dic
 
 def successful_write_spans(history: History) -> list[tuple[float, float]]:
     """(invoke, completion) of every ok write, cas and add, by invocation time."""
-    out = [(inv.time, comp.time) for inv, comp in pair_ops(history)
-           if comp is not None and comp.type == "ok" and inv.f in SUCCESSFUL_WRITE_FS]
+    out = [
+        (inv.time, comp.time)
+        for inv, comp in pair_ops(history)
+        if comp is not None and comp.type == "ok" and inv.f in SUCCESSFUL_WRITE_FS
+    ]
     out.sort()
     return out
 
 
-def recovery_after_faults(windows: Sequence[dict[str, Any]], spans: Sequence[tuple[float, float]]) -> list[dict[str, Any]]:
+def recovery_after_faults(
+    windows: Sequence[dict[str, Any]], spans: Sequence[tuple[float, float]]
+) -> list[dict[str, Any]]:
     """For each fault: how long after its start (and after its stop) the first
     successful write *invoked* after that moment completed."""
+
     def first_after(t: float | None) -> float | None:
         if not t:
             return None
@@ -140,11 +150,15 @@ def recovery_after_faults(windows: Sequence[dict[str, Any]], spans: Sequence[tup
     for w in windows:
         if w.get("skipped") or w.get("error"):
             continue
-        out.append({
-            "nemesis": w["nemesis"], "start": w["start"], "description": w.get("description", ""),
-            "first_write_after_start": first_after(w["start"]),
-            "first_write_after_stop": first_after(w.get("stop")),
-        })
+        out.append(
+            {
+                "nemesis": w["nemesis"],
+                "start": w["start"],
+                "description": w.get("description", ""),
+                "first_write_after_start": first_after(w["start"]),
+                "first_write_after_stop": first_after(w.get("stop")),
+            }
+        )
     return out
 
 
@@ -156,8 +170,14 @@ def overall_verdict(verdicts: Sequence[Any]) -> Any:
     return True
 
 
-def measure_run(history: History, raft_events: Sequence[dict[str, Any]], windows: Sequence[dict[str, Any]],
-                t_start: float, t_end: float, gap_threshold: float) -> dict[str, Any]:
+def measure_run(
+    history: History,
+    raft_events: Sequence[dict[str, Any]],
+    windows: Sequence[dict[str, Any]],
+    t_start: float,
+    t_end: float,
+    gap_threshold: float,
+) -> dict[str, Any]:
     """The measured part of a run's results, in the order results.json lists it.
 
     ``windows`` are the fault windows as dicts; ``t_start``/``t_end`` bound

@@ -81,14 +81,20 @@ def write_run_files(
         try:
             from raftstore.chaos.plots import make_plots
 
-            made = make_plots(out, history, raft_events, windows, results["times"]["start"],
-                              results["times"]["end"], member_names)
+            made = make_plots(
+                out, history, raft_events, windows, results["times"]["start"], results["times"]["end"], member_names
+            )
         except Exception as exc:
             log.exception("plots failed")
             results["problems"].append(f"plots failed: {exc}")
     results["files"] = {
-        "history": "history.jsonl", "porcupine": "history.porcupine.json", "faults": "faults.json",
-        "raft_events": "raft-events.jsonl", "watch": "watch.json", "report": "report.md", "plots": made,
+        "history": "history.jsonl",
+        "porcupine": "history.porcupine.json",
+        "faults": "faults.json",
+        "raft_events": "raft-events.jsonl",
+        "watch": "watch.json",
+        "report": "report.md",
+        "plots": made,
     }
     (out / "results.json").write_text(json.dumps(results, indent=1, default=json_default))
     (out / "report.md").write_text(render_report(results))

@@ -63,14 +63,20 @@ def run_checkers(
     acks, acks_s = timed(lambda: check_acknowledged_writes(history, finals))
     if reference is not None:
         watch, watch_s = timed(lambda: check_watch(observed, reference, start_revision=start_revision))
-        watch_d = {**watch.to_dict(), "elapsed": watch_s, "reconnects": watch_reconnects,
-                   "error": watch_error}
+        watch_d = {**watch.to_dict(), "elapsed": watch_s, "reconnects": watch_reconnects, "error": watch_error}
     else:
-        watch_d = {"valid": "unknown", "elapsed": 0.0, "observed_count": len(observed),
-                   "error": watch_error or "reference history could not be read"}
+        watch_d = {
+            "valid": "unknown",
+            "elapsed": 0.0,
+            "observed_count": len(observed),
+            "error": watch_error or "reference history could not be read",
+        }
     checkers = {
-        "linearizable": {**lin.to_dict(), "elapsed": lin_s,
-                         "explanation": lin.explain() if lin.valid is not True else ""},
+        "linearizable": {
+            **lin.to_dict(),
+            "elapsed": lin_s,
+            "explanation": lin.explain() if lin.valid is not True else "",
+        },
         "lost_writes": {**sets.to_dict(), "elapsed": sets_s},
         "acknowledged_writes": {**acks.to_dict(), "elapsed": acks_s},
         "watch": watch_d,

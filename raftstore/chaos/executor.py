@@ -36,9 +36,17 @@ class Executor:
     attempt with the whole budget.
     """
 
-    def __init__(self, client: RaftstoreClient | None, endpoints: list[str], *, op_timeout: float = 2.0,
-                 attempt_timeout: float = 0.5, send: Any = None, rng: random.Random | None = None,
-                 client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        client: RaftstoreClient | None,
+        endpoints: list[str],
+        *,
+        op_timeout: float = 2.0,
+        attempt_timeout: float = 0.5,
+        send: Any = None,
+        rng: random.Random | None = None,
+        client_id: str | None = None,
+    ) -> None:
         self.client = client
         self.endpoints = list(endpoints)
         self.op_timeout = op_timeout
@@ -62,8 +70,9 @@ class Executor:
         i = self.endpoints.index(current)
         return self.endpoints[(i + 1) % len(self.endpoints)]
 
-    async def execute(self, f: str, op: str, fields: dict[str, Any], *, pinned: str | None = None,
-                      timeout: float | None = None) -> Any:
+    async def execute(
+        self, f: str, op: str, fields: dict[str, Any], *, pinned: str | None = None, timeout: float | None = None
+    ) -> Any:
         """Run ``op`` until it succeeds or its deadline passes.
 
         ``f`` is the history's op kind (it decides fail vs info).  With

@@ -105,8 +105,7 @@ class Faults:
         self.members = dict(members)
         self.cluster = cluster
         self.extra_args = {k: list(v) for k, v in (extra_args or {}).items()}
-        self.client = RaftstoreClient(list(self.members.values()), request_timeout=admin_timeout,
-                                      timeout=admin_timeout)
+        self.client = RaftstoreClient(list(self.members.values()), request_timeout=admin_timeout, timeout=admin_timeout)
         self.admin_timeout = admin_timeout
         self.killed: set[str] = set()
         self.paused: set[str] = set()
@@ -118,10 +117,15 @@ class Faults:
     # -- construction -------------------------------------------------------
 
     @classmethod
-    def for_cluster(cls, cluster: LocalCluster, *, extra_args: Mapping[str, list[str]] | None = None,
-                    admin_timeout: float = 1.0) -> "Faults":
-        return cls({m.name: m.client for m in cluster.config.members}, cluster=cluster,
-                   extra_args=extra_args, admin_timeout=admin_timeout)
+    def for_cluster(
+        cls, cluster: LocalCluster, *, extra_args: Mapping[str, list[str]] | None = None, admin_timeout: float = 1.0
+    ) -> "Faults":
+        return cls(
+            {m.name: m.client for m in cluster.config.members},
+            cluster=cluster,
+            extra_args=extra_args,
+            admin_timeout=admin_timeout,
+        )
 
     @classmethod
     async def for_endpoints(cls, endpoints: Sequence[str], *, admin_timeout: float = 1.0) -> "Faults":
@@ -161,11 +165,13 @@ class Faults:
         if self.cluster is None:
             raise FaultUnsupported(
                 f"{what} needs the member processes; with --endpoints only admin-endpoint faults "
-                "(partitions, slow disk) are possible")
+                "(partitions, slow disk) are possible"
+            )
         return self.cluster
 
     async def statuses(self) -> dict[str, dict[str, Any]]:
         """Status of every member we can reach (paused and killed ones are skipped)."""
+
         async def one(name: str) -> tuple[str, dict[str, Any] | None]:
             if not self.is_up(name):
                 return name, None
@@ -173,6 +179,7 @@ class Faults:
                 return name, await self.client.status(self.members[name])
             except (RaftstoreError, OSError, asyncio.TimeoutError):
                 return name, None
+
         rows = await asyncio.gather(*(one(n) for n in self.names))
         return {n: st for n, st in rows if st is not None}
 
@@ -298,8 +305,9 @@ class Faults:
         self._note("partition", tag=tag, grudge={k: sorted(v) for k, v in grudge.items()})
         await self._apply_partitions()
 
-    async def cut(self, sources: Sequence[str], dests: Sequence[str], *, both_ways: bool = True,
-                  tag: str = "cut") -> None:
+    async def cut(
+        self, sources: Sequence[str], dests: Sequence[str], *, both_ways: bool = True, tag: str = "cut"
+    ) -> None:
         """Drop Raft messages from ``sources`` to ``dests`` (and back, if ``both_ways``)."""
         grudge: Grudge = {}
         for d in dests:

@@ -85,7 +85,7 @@ def bridge(nodes: Sequence[str], rng: random.Random) -> Grudge:
     shuffled = list(nodes)
     rng.shuffle(shuffled)
     k = len(shuffled) // 2
-    left, middle, right = shuffled[:k], shuffled[k], shuffled[k + 1:]
+    left, middle, right = shuffled[:k], shuffled[k], shuffled[k + 1 :]
     if len(shuffled) % 2 == 0:
         # Even: the bridge comes out of the larger right side.
         left, middle, right = shuffled[: k - 1], shuffled[k - 1], shuffled[k:]

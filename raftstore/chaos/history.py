@@ -137,14 +137,10 @@ class History:
     def ok(self, process: int, f: str, key: str, value: Any, time: float) -> Op:
         return self.append(process, "ok", f, key, value, time)
 
-    def fail(
-        self, process: int, f: str, key: str, value: Any, time: float, error: str | None = None
-    ) -> Op:
+    def fail(self, process: int, f: str, key: str, value: Any, time: float, error: str | None = None) -> Op:
         return self.append(process, "fail", f, key, value, time, error)
 
-    def info(
-        self, process: int, f: str, key: str, value: Any, time: float, error: str | None = None
-    ) -> Op:
+    def info(self, process: int, f: str, key: str, value: Any, time: float, error: str | None = None) -> Op:
         return self.append(process, "info", f, key, value, time, error)
 
     # -- views --------------------------------------------------------------
@@ -218,6 +214,7 @@ class History:
         (add, read_set) are skipped.  Returns the list; writes it to ``path``
         if given.
         """
+
         def ns(t: float) -> int:
             return int(round(t * 1e9))
 

@@ -164,8 +164,9 @@ class NemesisRunner(ScheduleRunner):
     ``slow_disk_seconds`` is the fsync delay of ``slow-disk``.
     """
 
-    def __init__(self, faults: Any, nemeses: Sequence[str], *, slow_disk_seconds: float = 0.05,
-                 **schedule: Any) -> None:
+    def __init__(
+        self, faults: Any, nemeses: Sequence[str], *, slow_disk_seconds: float = 0.05, **schedule: Any
+    ) -> None:
         """``schedule``: ScheduleRunner's keywords (duration, interval, hold, seed, clock, ...)."""
         super().__init__(faults, nemeses, **schedule)
         self.slow_disk_seconds = slow_disk_seconds
@@ -191,6 +192,7 @@ class NemesisRunner(ScheduleRunner):
 
             async def restart() -> None:
                 await f.start(target)
+
             return restart
         if name == "pause":
             candidates = [m for m in f.names if f.is_up(m)]
@@ -203,6 +205,7 @@ class NemesisRunner(ScheduleRunner):
 
             async def resume() -> None:
                 await f.resume(target)
+
             return resume
         if name == "slow-disk":
             target = self.rng.choice(list(f.names))
@@ -211,6 +214,7 @@ class NemesisRunner(ScheduleRunner):
 
             async def fast() -> None:
                 await f.slow_disk(target, 0.0)
+
             return fast
         if name in PARTITION_NEMESES:
             leader = None
@@ -226,5 +230,6 @@ class NemesisRunner(ScheduleRunner):
 
             async def heal() -> None:
                 await f.heal(tag=tag)
+
             return heal
         raise ValueError(f"unknown nemesis {name!r}")

@@ -63,8 +63,7 @@ def classify_attempt(exc: BaseException) -> AttemptError:
         if exc.code in DEFINITE_RETRY_CODES:
             return AttemptError(exc.code, exc.message, definite=True, retry=True, hint=hint)
         if exc.code in UNKNOWN_CODES or exc.details.get("outcome") == "unknown":
-            return AttemptError(exc.code, exc.message, definite=False,
-                                retry=exc.code in UNKNOWN_RETRY_CODES, hint=hint)
+            return AttemptError(exc.code, exc.message, definite=False, retry=exc.code in UNKNOWN_RETRY_CODES, hint=hint)
         # Any other error is the member's (or the state machine's) answer: it did not happen.
         return AttemptError(exc.code, exc.message, definite=True, retry=False)
     if isinstance(exc, ConnectionRefusedError):

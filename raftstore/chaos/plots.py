@@ -27,8 +27,14 @@ from raftstore.chaos.history import History, pair_ops  # noqa: E402
 ROLE_COLOURS = {"leader": "#2ca02c", "candidate": "#ff7f0e", "follower": "#9ecae1"}
 STATUS_COLOURS = {"ok": "#2ca02c", "fail": "#d62728", "info": "#ff9f1c"}
 NEMESIS_COLOURS = {
-    "kill": "#d62728", "leader-kill": "#9467bd", "pause": "#8c564b", "partition-halves": "#1f77b4",
-    "isolate-leader": "#e377c2", "majorities-ring": "#17becf", "bridge": "#bcbd22", "slow-disk": "#7f7f7f",
+    "kill": "#d62728",
+    "leader-kill": "#9467bd",
+    "pause": "#8c564b",
+    "partition-halves": "#1f77b4",
+    "isolate-leader": "#e377c2",
+    "majorities-ring": "#17becf",
+    "bridge": "#bcbd22",
+    "slow-disk": "#7f7f7f",
 }
 
 
@@ -48,12 +54,19 @@ def _fault_legend(used: set[str]) -> list[Patch]:
     return [Patch(color=NEMESIS_COLOURS.get(n, "#cccccc"), alpha=0.3, label=n) for n in sorted(used)]
 
 
-def plot_timeline(path: Path, raft_events: Sequence[dict[str, Any]], windows: Sequence[dict[str, Any]],
-                  t0: float, t_end: float, names: Sequence[str]) -> None:
+def plot_timeline(
+    path: Path,
+    raft_events: Sequence[dict[str, Any]],
+    windows: Sequence[dict[str, Any]],
+    t0: float,
+    t_end: float,
+    names: Sequence[str],
+) -> None:
     evs = sorted((e for e in raft_events if "time" in e), key=lambda e: e["time"])
     horizon = max([t_end] + [e["time"] for e in evs if e["time"] <= t_end + 15.0]) + 0.5
-    fig, (ax_role, ax_term) = plt.subplots(2, 1, figsize=(13, 6.5), sharex=True,
-                                           gridspec_kw={"height_ratios": [1.2, 1]})
+    fig, (ax_role, ax_term) = plt.subplots(
+        2, 1, figsize=(13, 6.5), sharex=True, gridspec_kw={"height_ratios": [1.2, 1]}
+    )
     used = _shade(ax_role, windows, t0, horizon)
     _shade(ax_term, windows, t0, horizon)
     for lane, name in enumerate(names):
@@ -66,8 +79,7 @@ def plot_timeline(path: Path, raft_events: Sequence[dict[str, Any]], windows: Se
             b = nxt["time"] if nxt is not None else horizon
             if b <= t0 - 1:
                 continue
-            ax_role.barh(lane, b - a, left=a - t0, height=0.6,
-                         color=ROLE_COLOURS.get(e.get("role"), "#dddddd"), lw=0)
+            ax_role.barh(lane, b - a, left=a - t0, height=0.6, color=ROLE_COLOURS.get(e.get("role"), "#dddddd"), lw=0)
         # Down (killed) and paused periods override the role lane.
         for w in windows:
             if w.get("skipped") or name not in w.get("targets", []):
@@ -89,8 +101,7 @@ def plot_timeline(path: Path, raft_events: Sequence[dict[str, Any]], windows: Se
     ax_role.set_title("Raft role per member (black: killed, hatched: paused); fault windows shaded")
     role_legend = [Patch(color=c, label=r) for r, c in ROLE_COLOURS.items()]
     role_legend += [Patch(color="black", label="killed"), Patch(color="#999999", hatch="//", label="paused")]
-    ax_role.legend(handles=role_legend + _fault_legend(used), loc="upper left", bbox_to_anchor=(1.0, 1.0),
-                   fontsize=8)
+    ax_role.legend(handles=role_legend + _fault_legend(used), loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
     ax_term.set_ylabel("term")
     ax_term.set_xlabel("seconds since the workload started")
     ax_term.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8)
@@ -115,22 +126,29 @@ def plot_latency(path: Path, history: History, windows: Sequence[dict[str, Any]]
     for status in ("ok", "fail", "info"):
         xs, ys = pts[status]
         if xs:
-            ax.scatter(xs, ys, s=4 if status == "ok" else 9, c=STATUS_COLOURS[status], alpha=0.6, lw=0,
-                       label=f"{status} ({len(xs)})")
+            ax.scatter(
+                xs,
+                ys,
+                s=4 if status == "ok" else 9,
+                c=STATUS_COLOURS[status],
+                alpha=0.6,
+                lw=0,
+                label=f"{status} ({len(xs)})",
+            )
     ax.set_yscale("log")
     ax.set_xlabel("invocation time (s since the workload started)")
     ax.set_ylabel("latency (s)")
     ax.set_title("latency of every operation, by outcome; fault windows shaded")
     handles, _ = ax.get_legend_handles_labels()
-    ax.legend(handles=handles + _fault_legend(used), loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8,
-              markerscale=3)
+    ax.legend(
+        handles=handles + _fault_legend(used), loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, markerscale=3
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def plot_throughput(path: Path, history: History, windows: Sequence[dict[str, Any]], t0: float,
-                    t_end: float) -> None:
+def plot_throughput(path: Path, history: History, windows: Sequence[dict[str, Any]], t0: float, t_end: float) -> None:
     n = max(1, int(t_end - t0 + 0.999) + 5)
     counts = {s: [0] * n for s in STATUS_COLOURS}
     for inv, comp in pair_ops(history):
@@ -144,8 +162,16 @@ def plot_throughput(path: Path, history: History, windows: Sequence[dict[str, An
     xs = list(range(n))
     bottom = [0] * n
     for status in ("ok", "fail", "info"):
-        ax.bar(xs, counts[status], bottom=bottom, width=1.0, align="edge", color=STATUS_COLOURS[status],
-               label=status, alpha=0.85)
+        ax.bar(
+            xs,
+            counts[status],
+            bottom=bottom,
+            width=1.0,
+            align="edge",
+            color=STATUS_COLOURS[status],
+            label=status,
+            alpha=0.85,
+        )
         bottom = [b + c for b, c in zip(bottom, counts[status])]
     ax.axvline(t_end - t0, color="k", ls="--", lw=0.8)
     ax.set_xlim(-0.5, t_end - t0 + 1.5)
@@ -159,8 +185,15 @@ def plot_throughput(path: Path, history: History, windows: Sequence[dict[str, An
     plt.close(fig)
 
 
-def make_plots(out: Path, history: History, raft_events: Sequence[dict[str, Any]],
-               windows: Sequence[dict[str, Any]], t0: float, t_end: float, names: Sequence[str]) -> dict[str, str]:
+def make_plots(
+    out: Path,
+    history: History,
+    raft_events: Sequence[dict[str, Any]],
+    windows: Sequence[dict[str, Any]],
+    t0: float,
+    t_end: float,
+    names: Sequence[str],
+) -> dict[str, str]:
     """Write the three PNGs into ``out``; returns name -> file name."""
     out = Path(out)
     plot_timeline(out / "timeline.png", raft_events, windows, t0, t_end, names)

@@ -56,19 +56,31 @@ class Progress:
 
             t = Table.grid(padding=(0, 2))
             t.add_row("elapsed", f"{elapsed:5.1f} / {self.duration:.0f} s")
-            t.add_row("ops", Text.assemble((f"ok {counts['ok']}", "green"), "  ",
-                                           (f"fail {counts['fail']}", "red"), "  ",
-                                           (f"info {counts['info']}", "yellow"), f"   {rate:.0f} ops/s"))
+            t.add_row(
+                "ops",
+                Text.assemble(
+                    (f"ok {counts['ok']}", "green"),
+                    "  ",
+                    (f"fail {counts['fail']}", "red"),
+                    "  ",
+                    (f"info {counts['info']}", "yellow"),
+                    f"   {rate:.0f} ops/s",
+                ),
+            )
             t.add_row("leader", f"{self.leader} (term {self.term})")
             t.add_row("faults", active)
             bar = ProgressBar(total=self.duration, completed=min(elapsed, self.duration), width=50)
-            self._live.update(Group(Text("raftstore chaos", style="bold"), bar, t,
-                                    Text("\n".join(self.events[-5:]), style="dim")))
+            self._live.update(
+                Group(Text("raftstore chaos", style="bold"), bar, t, Text("\n".join(self.events[-5:]), style="dim"))
+            )
         elif time.monotonic() - self._last_line >= 5.0:
             self._last_line = time.monotonic()
-            print(f"[chaos] {elapsed:5.1f}/{self.duration:.0f}s ok={counts['ok']} fail={counts['fail']} "
-                  f"info={counts['info']} {rate:.0f} ops/s leader={self.leader} faults: {active}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[chaos] {elapsed:5.1f}/{self.duration:.0f}s ok={counts['ok']} fail={counts['fail']} "
+                f"info={counts['info']} {rate:.0f} ops/s leader={self.leader} faults: {active}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def stop(self) -> None:
         if self._live is not None:

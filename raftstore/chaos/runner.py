@@ -95,6 +95,7 @@ __all__ = [
     "write_unavailability",
 ]
 
+
 @dataclass
 class RunConfig:
     nemeses: list[str]
@@ -140,8 +141,11 @@ async def _wait_converged(client: RaftstoreClient, endpoints: Sequence[str], tim
         if len({(d["digest"], d["revision"]) for d in digests}) == 1:
             return {"converged": True, "seconds": loop.time() - started, "revision": digests[0]["revision"]}
         await asyncio.sleep(0.2)
-    return {"converged": False, "seconds": loop.time() - started,
-            "digests": [{"revision": d.get("revision"), "digest": d.get("digest")} for d in digests]}
+    return {
+        "converged": False,
+        "seconds": loop.time() - started,
+        "digests": [{"revision": d.get("revision"), "digest": d.get("digest")} for d in digests],
+    }
 
 
 async def _bring_up(
@@ -158,7 +162,8 @@ async def _bring_up(
         if unsupported:
             raise ValueError(
                 f"with --endpoints only admin-endpoint faults are possible (partitions, slow disk); "
-                f"{', '.join(unsupported)} need the member processes: run without --endpoints")
+                f"{', '.join(unsupported)} need the member processes: run without --endpoints"
+            )
         if cfg.unsafe_local_reads:
             raise ValueError("--unsafe-local-reads is a member flag: it needs the lab's own cluster, not --endpoints")
         endpoints = list(cfg.endpoints)
@@ -180,8 +185,15 @@ async def _bring_up(
     return cluster, endpoints, faults, mode
 
 
-async def _drive(cfg: RunConfig, clock: Clock, workload: Workload, nemesis: NemesisRunner, faults: Faults,
-                 progress: Progress, state: dict[str, Any]) -> tuple[float, float]:
+async def _drive(
+    cfg: RunConfig,
+    clock: Clock,
+    workload: Workload,
+    nemesis: NemesisRunner,
+    faults: Faults,
+    progress: Progress,
+    state: dict[str, Any],
+) -> tuple[float, float]:
     """Run the workload and the nemeses for the duration, then heal every fault.
 
     Returns (t_start, t_end) of the workload; healing problems go to
@@ -249,17 +261,30 @@ async def _run(cfg: RunConfig, out: Path, state: dict[str, Any]) -> dict[str, An
 
     run_id = uuid.uuid4().hex[:8]
     wcfg = WorkloadConfig(
-        clients=cfg.clients, keys=cfg.keys, set_keys=cfg.set_keys, op_timeout=cfg.op_timeout,
+        clients=cfg.clients,
+        keys=cfg.keys,
+        set_keys=cfg.set_keys,
+        op_timeout=cfg.op_timeout,
         attempt_timeout=min(cfg.attempt_timeout, cfg.op_timeout),
         pinned_readers=list(endpoints) if (cfg.pinned_readers or cfg.unsafe_local_reads) else [],
-        prefix=f"chaos/{run_id}/", seed=cfg.seed,
+        prefix=f"chaos/{run_id}/",
+        seed=cfg.seed,
     )
     workload = Workload(endpoints, wcfg, clock=clock)
     state["workload"] = workload
     progress = Progress(cfg.progress, cfg.duration)
-    nemesis = NemesisRunner(faults, cfg.nemeses, duration=cfg.duration, interval=cfg.interval, hold=cfg.hold,
-                            seed=cfg.seed, clock=clock, on_event=progress.event,
-                            slow_disk_seconds=cfg.slow_disk_seconds, exclusive=not cfg.overlap)
+    nemesis = NemesisRunner(
+        faults,
+        cfg.nemeses,
+        duration=cfg.duration,
+        interval=cfg.interval,
+        hold=cfg.hold,
+        seed=cfg.seed,
+        clock=clock,
+        on_event=progress.event,
+        slow_disk_seconds=cfg.slow_disk_seconds,
+        exclusive=not cfg.overlap,
+    )
     state["nemesis"] = nemesis
     await workload.setup()
     t_start, t_end = await _drive(cfg, clock, workload, nemesis, faults, progress, state)
@@ -298,9 +323,16 @@ async def _run(cfg: RunConfig, out: Path, state: dict[str, Any]) -> dict[str, An
 
     history = workload.history
     progress.event(f"checking {len(history)} events")
-    checks = run_checkers(history, finals, observed, reference, start_revision=workload.start_revision,
-                          checker_timeout=cfg.checker_timeout, watch_reconnects=workload.watch_reconnects,
-                          watch_error=workload.watch_error)
+    checks = run_checkers(
+        history,
+        finals,
+        observed,
+        reference,
+        start_revision=workload.start_revision,
+        checker_timeout=cfg.checker_timeout,
+        watch_reconnects=workload.watch_reconnects,
+        watch_error=workload.watch_error,
+    )
     results: dict[str, Any] = {
         "valid": checks.valid,
         "config": cfg.to_dict(),
@@ -319,9 +351,14 @@ async def _run(cfg: RunConfig, out: Path, state: dict[str, Any]) -> dict[str, An
         "problems": problems,
     }
     write_run_files(
-        out, results, history=history, fault_actions=faults.log, raft_events=raft_events,
+        out,
+        results,
+        history=history,
+        fault_actions=faults.log,
+        raft_events=raft_events,
         watch={"start_revision": workload.start_revision, "observed": observed, "reference": reference},
-        plots=cfg.plots, member_names=faults.names,
+        plots=cfg.plots,
+        member_names=faults.names,
     )
     return results
 
@@ -337,8 +374,10 @@ def _prepare_data_dir(data_dir: str) -> None:
     old = LocalCluster(data_dir)
     alive = [m.name for m in old.config.members if old.pid(m.name) is not None]
     if alive:
-        raise ValueError(f"members {', '.join(alive)} still run in {data_dir}; stop them first "
-                         f"(raftstore down --data-dir {data_dir})")
+        raise ValueError(
+            f"members {', '.join(alive)} still run in {data_dir}; stop them first "
+            f"(raftstore down --data-dir {data_dir})"
+        )
     shutil.rmtree(data_dir)
 
 

@@ -108,9 +108,15 @@ class ScheduleRunner:
             while self._others_busy(p.nemesis):
                 if self.clock() >= self.t0 + p.stop - 0.5 * hold:
                     now = self.clock()
-                    w = FaultWindow(p.nemesis, now, now, planned_start=self.t0 + p.start,
-                                    planned_stop=self.t0 + p.stop, skipped=True,
-                                    description=f"skipped: {', '.join(self._others_busy(p.nemesis))} still active")
+                    w = FaultWindow(
+                        p.nemesis,
+                        now,
+                        now,
+                        planned_start=self.t0 + p.start,
+                        planned_stop=self.t0 + p.stop,
+                        skipped=True,
+                        description=f"skipped: {', '.join(self._others_busy(p.nemesis))} still active",
+                    )
                     self.windows.append(w)
                     self.on_event(f"{p.nemesis}: {w.description}")
                     return

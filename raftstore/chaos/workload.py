@@ -116,8 +116,14 @@ def _event_dict(e: Event, strip: int) -> dict[str, Any]:
 class Workload:
     """Register + set workload with a watcher; see the module docstring."""
 
-    def __init__(self, endpoints: list[str], config: WorkloadConfig | None = None, *,
-                 clock: Clock | None = None, history: History | None = None) -> None:
+    def __init__(
+        self,
+        endpoints: list[str],
+        config: WorkloadConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        history: History | None = None,
+    ) -> None:
         self.endpoints = list(endpoints)
         self.cfg = config or WorkloadConfig()
         self.clock = clock or Clock()
@@ -168,21 +174,45 @@ class Workload:
         self.counts[status] += 1
         self.by_f[(f, status)] += 1
 
-    async def _op(self, ex: Executor, process: int, f: str, key: str, value: Any,
-                  pinned: str | None = None, timeout: float | None = None) -> tuple[str, Any]:
+    async def _op(
+        self,
+        ex: Executor,
+        process: int,
+        f: str,
+        key: str,
+        value: Any,
+        pinned: str | None = None,
+        timeout: float | None = None,
+    ) -> tuple[str, Any]:
         """Invoke, run and complete one op; returns (status, ok value)."""
         self.history.invoke(process, f, key, value, self.clock())
         out: Any  # what an ok completion records: int, None or a list of elements
         try:
             if f == "read":
-                res = await ex.execute(f, "range", {
-                    "key": self.reg_store_key(key), "range_end": b"", "revision": 0, "limit": 0,
-                    "serializable": False, "keys_only": False, "count_only": False}, pinned=pinned, timeout=timeout)
+                res = await ex.execute(
+                    f,
+                    "range",
+                    {
+                        "key": self.reg_store_key(key),
+                        "range_end": b"",
+                        "revision": 0,
+                        "limit": 0,
+                        "serializable": False,
+                        "keys_only": False,
+                        "count_only": False,
+                    },
+                    pinned=pinned,
+                    timeout=timeout,
+                )
                 kvs = res["kvs"]
                 out = int(kvs[0]["v"]) if kvs else None
             elif f == "write":
-                await ex.execute(f, "put", {"key": self.reg_store_key(key), "value": str(value).encode(),
-                                            "lease": 0, "prev_kv": False}, timeout=timeout)
+                await ex.execute(
+                    f,
+                    "put",
+                    {"key": self.reg_store_key(key), "value": str(value).encode(), "lease": 0, "prev_kv": False},
+                    timeout=timeout,
+                )
                 out = value
             elif f == "cas":
                 expected, new = value
@@ -190,23 +220,44 @@ class Workload:
                 if expected is None:
                     cmp = {"key": k, "range_end": b"", "target": "create", "result": "==", "value": 0}
                 else:
-                    cmp = {"key": k, "range_end": b"", "target": "value", "result": "==",
-                           "value": str(expected).encode()}
-                res = await ex.execute(f, "txn", {"compare": [cmp], "success": [
-                    {"op": "put", "key": k, "value": str(new).encode()}], "failure": []}, timeout=timeout)
+                    cmp = {
+                        "key": k,
+                        "range_end": b"",
+                        "target": "value",
+                        "result": "==",
+                        "value": str(expected).encode(),
+                    }
+                res = await ex.execute(
+                    f,
+                    "txn",
+                    {"compare": [cmp], "success": [{"op": "put", "key": k, "value": str(new).encode()}], "failure": []},
+                    timeout=timeout,
+                )
                 if not res.get("succeeded"):
                     raise CasFailed()
                 out = value
             elif f == "add":
                 k = self.set_prefix(key) + f"{value:012d}".encode()
-                await ex.execute(f, "put", {"key": k, "value": str(value).encode(), "lease": 0,
-                                            "prev_kv": False}, timeout=timeout)
+                await ex.execute(
+                    f, "put", {"key": k, "value": str(value).encode(), "lease": 0, "prev_kv": False}, timeout=timeout
+                )
                 out = value
             elif f == "read_set":
                 p = self.set_prefix(key)
-                res = await ex.execute(f, "range", {
-                    "key": p, "range_end": prefix_end(p), "revision": 0, "limit": 0, "serializable": False,
-                    "keys_only": False, "count_only": False}, timeout=timeout)
+                res = await ex.execute(
+                    f,
+                    "range",
+                    {
+                        "key": p,
+                        "range_end": prefix_end(p),
+                        "revision": 0,
+                        "limit": 0,
+                        "serializable": False,
+                        "keys_only": False,
+                        "count_only": False,
+                    },
+                    timeout=timeout,
+                )
                 out = sorted(int(kv["v"]) for kv in res["kvs"])
             else:
                 raise ValueError(f"unknown op {f!r}")
@@ -255,8 +306,9 @@ class Workload:
     async def _worker(self, i: int, stop: asyncio.Event) -> None:
         rng = random.Random((self.cfg.seed << 16) ^ (i + 1))
         client = self._new_client(request_timeout=self.cfg.op_timeout, timeout=self.cfg.op_timeout)
-        ex = Executor(client, self.endpoints, op_timeout=self.cfg.op_timeout,
-                      attempt_timeout=self.cfg.attempt_timeout, rng=rng)
+        ex = Executor(
+            client, self.endpoints, op_timeout=self.cfg.op_timeout, attempt_timeout=self.cfg.attempt_timeout, rng=rng
+        )
         process = next(self._pids)
         seen: dict[str, int | None] = {}
         while not stop.is_set():
@@ -287,8 +339,7 @@ class Workload:
     async def _pinned_reader(self, i: int, endpoint: str, stop: asyncio.Event) -> None:
         rng = random.Random((self.cfg.seed << 16) ^ (1000 + i))
         client = self._new_client(request_timeout=self.cfg.op_timeout, timeout=self.cfg.op_timeout)
-        ex = Executor(client, [endpoint], op_timeout=self.cfg.op_timeout, attempt_timeout=self.cfg.op_timeout,
-                      rng=rng)
+        ex = Executor(client, [endpoint], op_timeout=self.cfg.op_timeout, attempt_timeout=self.cfg.op_timeout, rng=rng)
         process = next(self._pids)
         self.pinned_processes[process] = endpoint  # a read never returns info: the id is kept
         while not stop.is_set():
@@ -300,8 +351,7 @@ class Workload:
         """Run every client until ``stop`` is set; in-flight ops complete (bounded by op_timeout)."""
         self.started = self.clock()
         tasks = [asyncio.create_task(self._worker(i, stop)) for i in range(self.cfg.clients)]
-        tasks += [asyncio.create_task(self._pinned_reader(i, ep, stop))
-                  for i, ep in enumerate(self.cfg.pinned_readers)]
+        tasks += [asyncio.create_task(self._pinned_reader(i, ep, stop)) for i, ep in enumerate(self.cfg.pinned_readers)]
         try:
             await asyncio.gather(*tasks)
         finally:

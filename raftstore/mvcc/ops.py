@@ -172,9 +172,7 @@ def check_field(where: object, name: str, kind: str, v: Any) -> None:
     elif kind == "str" and type(v) is not str:
         bad = "must be a str"
     if bad is not None:
-        raise InvalidArgumentError(
-            f"{where}: field {name!r} {bad} (got {type(v).__name__})", field=name
-        )
+        raise InvalidArgumentError(f"{where}: field {name!r} {bad} (got {type(v).__name__})", field=name)
 
 
 class _Where:
@@ -321,17 +319,13 @@ def parse_op(op: Any, *, depth: int, where: object) -> Op:
     if name == "txn":
         if depth >= MAX_TXN_DEPTH:
             raise InvalidArgumentError(f"{where}: txn nesting deeper than {MAX_TXN_DEPTH}")
-        compare = tuple(
-            _parse_compare(c, f"{where} compare[{i}]") for i, c in enumerate(f["compare"])
-        )
+        compare = tuple(_parse_compare(c, f"{where} compare[{i}]") for i, c in enumerate(f["compare"]))
         # depth > 0 admits only _TXN_BRANCH_OPS, i.e. KVOp.
         success = tuple(
-            cast(KVOp, parse_op(o, depth=depth + 1, where=f"{where} success[{i}]"))
-            for i, o in enumerate(f["success"])
+            cast(KVOp, parse_op(o, depth=depth + 1, where=f"{where} success[{i}]")) for i, o in enumerate(f["success"])
         )
         failure = tuple(
-            cast(KVOp, parse_op(o, depth=depth + 1, where=f"{where} failure[{i}]"))
-            for i, o in enumerate(f["failure"])
+            cast(KVOp, parse_op(o, depth=depth + 1, where=f"{where} failure[{i}]")) for i, o in enumerate(f["failure"])
         )
         if depth == 0:
             # Like etcd, the request is checked statically (both branches),
@@ -353,13 +347,11 @@ def _parse_compare(c: Any, where: str) -> Compare:
     check_range_key(where, f["key"], f["range_end"])
     if f["target"] not in _COMPARE_TARGETS:
         raise InvalidArgumentError(
-            f"{where}: unknown compare target {f['target']!r} "
-            f"(expected one of {sorted(_COMPARE_TARGETS)})"
+            f"{where}: unknown compare target {f['target']!r} (expected one of {sorted(_COMPARE_TARGETS)})"
         )
     if f["result"] not in _COMPARE_RESULTS:
         raise InvalidArgumentError(
-            f"{where}: unknown compare result {f['result']!r} "
-            f"(expected one of {sorted(_COMPARE_RESULTS)})"
+            f"{where}: unknown compare result {f['result']!r} (expected one of {sorted(_COMPARE_RESULTS)})"
         )
     v = f["value"]
     if f["target"] == "value":

@@ -40,24 +40,18 @@ class Session:
     order: list[int] = field(default_factory=list)
 
 
-def find(
-    sessions: OrderedDict[str, Session], client_id: str, seq: int, first_incomplete: int
-) -> Session | None:
+def find(sessions: OrderedDict[str, Session], client_id: str, seq: int, first_incomplete: int) -> Session | None:
     """Check a request's session fields and return the client's session, if any.
 
     Raises ``invalid_argument`` for malformed fields and ``session_expired``
     for a seq whose result the client already let go of. Changes nothing.
     """
     if type(client_id) is not str or not client_id or len(client_id) > MAX_CLIENT_ID_LEN:
-        raise InvalidArgumentError(
-            f"client_id must be a non-empty str of at most {MAX_CLIENT_ID_LEN} chars"
-        )
+        raise InvalidArgumentError(f"client_id must be a non-empty str of at most {MAX_CLIENT_ID_LEN} chars")
     if not is_int(seq) or seq < 0 or seq > MAX_INT64:
         raise InvalidArgumentError("seq must be a non-negative int", field="seq")
     if not is_int(first_incomplete) or first_incomplete < 0:
-        raise InvalidArgumentError(
-            "first_incomplete must be a non-negative int", field="first_incomplete"
-        )
+        raise InvalidArgumentError("first_incomplete must be a non-negative int", field="first_incomplete")
     if first_incomplete > seq:
         # The request itself is still incomplete, so it bounds first_incomplete.
         raise InvalidArgumentError(

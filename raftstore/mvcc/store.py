@@ -131,9 +131,7 @@ class MVCCStore:
             return self._apply_lease_revoke(req)
         return {"op": "noop", "revision": self.revision}
 
-    def apply_client(
-        self, client_id: str, seq: int, first_incomplete: int, op: Mapping[str, Any]
-    ) -> dict[str, Any]:
+    def apply_client(self, client_id: str, seq: int, first_incomplete: int, op: Mapping[str, Any]) -> dict[str, Any]:
         """``apply`` with exactly-once semantics per (client_id, seq).
 
         The first application's result dict is stored and returned as is; a
@@ -206,9 +204,7 @@ class MVCCStore:
         res = self.range(key, revision=revision)
         return res.kvs[0] if res.kvs else None
 
-    def events_since(
-        self, start_revision: int, key: bytes, range_end: bytes = b"", *, limit: int = 0
-    ) -> list[Event]:
+    def events_since(self, start_revision: int, key: bytes, range_end: bytes = b"", *, limit: int = 0) -> list[Event]:
         """Events with revision >= ``start_revision`` for keys in the range, oldest first.
 
         Compaction rule (etcd's watchable store, ``if r < compactRev``): raises
@@ -230,8 +226,7 @@ class MVCCStore:
             return []
         if start_revision < self.compact_revision:
             raise CompactedError(
-                f"revision {start_revision} is compacted; watch from "
-                f"{self.compact_revision} or later",
+                f"revision {start_revision} is compacted; watch from {self.compact_revision} or later",
                 compact_revision=self.compact_revision,
                 revision=start_revision,
             )
@@ -335,15 +330,13 @@ class MVCCStore:
             return
         if revision < self.compact_revision:
             raise CompactedError(
-                f"required revision {revision} has been compacted (compact revision "
-                f"{self.compact_revision})",
+                f"required revision {revision} has been compacted (compact revision {self.compact_revision})",
                 compact_revision=self.compact_revision,
                 revision=revision,
             )
         if revision > self.revision:
             raise FutureRevisionError(
-                f"required revision {revision} is a future revision (current "
-                f"revision {self.revision})",
+                f"required revision {revision} is a future revision (current revision {self.revision})",
                 revision=revision,
                 current_revision=self.revision,
             )

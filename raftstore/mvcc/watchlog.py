@@ -18,9 +18,7 @@ from .ops import in_range, range_bounds
 from .types import Event
 
 
-def select_events(
-    events: list[Event], start_revision: int, key: bytes, range_end: bytes, limit: int
-) -> list[Event]:
+def select_events(events: list[Event], start_revision: int, key: bytes, range_end: bytes, limit: int) -> list[Event]:
     """Events at revision >= ``start_revision`` for keys in the range, oldest first.
 
     ``limit`` (0 = none) caps the number of events, but a revision's events

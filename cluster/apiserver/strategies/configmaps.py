@@ -20,7 +20,7 @@ def validate_configmap(obj: dict[str, Any], old: dict[str, Any] | None) -> list[
     validate_metadata(obj, "subdomain", True, v)
     size = validate_config_keys("data", obj.get("data"), v)
     size += validate_config_keys("binaryData", obj.get("binaryData"), v)
-    for k in (obj.get("binaryData") or {}):
+    for k in obj.get("binaryData") or {}:
         if k in (obj.get("data") or {}):
             v.invalid(f"data[{k}]", k, "duplicate of key present in binaryData")
         try:

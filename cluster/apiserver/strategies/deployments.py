@@ -43,11 +43,15 @@ def validate_deployment(obj: dict[str, Any], old: dict[str, Any] | None) -> list
         mu = validate_int_or_percent("spec.strategy.rollingUpdate.maxUnavailable", ru.get("maxUnavailable"), v)
         ms = validate_int_or_percent("spec.strategy.rollingUpdate.maxSurge", ru.get("maxSurge"), v)
         if mu is not None and isinstance(ru.get("maxUnavailable"), str) and mu > 1:
-            v.invalid("spec.strategy.rollingUpdate.maxUnavailable", ru.get("maxUnavailable"),
-                      "must not be greater than 100%")
+            v.invalid(
+                "spec.strategy.rollingUpdate.maxUnavailable", ru.get("maxUnavailable"), "must not be greater than 100%"
+            )
         if mu == 0 and ms == 0:
-            v.invalid("spec.strategy.rollingUpdate.maxUnavailable", ru.get("maxUnavailable"),
-                      "may not be 0 when `maxSurge` is 0")
+            v.invalid(
+                "spec.strategy.rollingUpdate.maxUnavailable",
+                ru.get("maxUnavailable"),
+                "may not be 0 when `maxSurge` is 0",
+            )
     v.non_negative("spec.revisionHistoryLimit", spec.get("revisionHistoryLimit"))
     pds = spec.get("progressDeadlineSeconds")
     if isinstance(pds, int):

@@ -38,8 +38,7 @@ def validate_namespace(obj: dict[str, Any], old: dict[str, Any] | None) -> list[
     validate_metadata(obj, "label", False, v)
     for i, f in enumerate((obj.get("spec") or {}).get("finalizers") or []):
         if "/" not in f and f != "kubernetes":
-            v.invalid(f"spec.finalizers[{i}]", f, "name is neither a standard finalizer name nor is it fully "
-                                                  "qualified")
+            v.invalid(f"spec.finalizers[{i}]", f, "name is neither a standard finalizer name nor is it fully qualified")
     return v.causes
 
 
@@ -69,8 +68,9 @@ class NamespaceStrategy(Strategy):
 
     def check_delete(self, name: str) -> None:
         if name in IMMORTAL_NAMESPACES:
-            raise errors.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                                   "namespaces", "", name)
+            raise errors.forbidden(
+                f'namespaces "{name}" is forbidden: this namespace may not be deleted', "namespaces", "", name
+            )
 
     def deletion_blocked(self, obj: Obj) -> bool:
         return bool((obj.get("spec") or {}).get("finalizers"))

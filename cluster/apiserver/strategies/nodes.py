@@ -45,7 +45,7 @@ def validate_node(obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause
     if old is not None:
         oc = (old.get("spec") or {}).get("podCIDR")
         if oc and spec.get("podCIDR") != oc:
-            v.forbidden("spec.podCIDR", "node updates may not change podCIDR except from \"\" to valid")
+            v.forbidden("spec.podCIDR", 'node updates may not change podCIDR except from "" to valid')
     return v.causes
 
 

@@ -34,8 +34,11 @@ def add_default_tolerations(spec: dict[str, Any], seconds: int) -> None:
     not-ready or unreachable NoExecute taint gets a toleration for ``seconds``."""
     tols = spec.setdefault("tolerations", [])
     for key in TOLERATION_KEYS:
-        if not any((t.get("key") == key or (t.get("operator") == "Exists" and not t.get("key")))
-                   and t.get("effect") in (None, "", "NoExecute") for t in tols):
+        if not any(
+            (t.get("key") == key or (t.get("operator") == "Exists" and not t.get("key")))
+            and t.get("effect") in (None, "", "NoExecute")
+            for t in tols
+        ):
             tols.append({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds})
 
 
@@ -85,10 +88,13 @@ def validate_pod(obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]
     validate_pod_spec(obj.get("spec"), "spec", v)
     if old is not None and isinstance(obj.get("spec"), dict):
         if _pod_spec_masked(obj["spec"]) != _pod_spec_masked(old.get("spec") or {}):
-            v.forbidden("spec", "pod updates may not change fields other than `spec.containers[*].image`,"
-                                "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
-                                "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
-                                "(allow it to be set to 1 if it was previously negative)")
+            v.forbidden(
+                "spec",
+                "pod updates may not change fields other than `spec.containers[*].image`,"
+                "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+                "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+                "(allow it to be set to 1 if it was previously negative)",
+            )
     return v.causes
 
 

@@ -114,8 +114,11 @@ def _validate_resources(res: Any, path: str, v: V) -> None:
     for name, req in parsed["requests"].items():
         lim = parsed["limits"].get(name)
         if lim is not None and req > lim:
-            v.invalid(f"{path}.requests", (res.get("requests") or {}).get(name),
-                      f"must be less than or equal to {name} limit of {(res.get('limits') or {}).get(name)}")
+            v.invalid(
+                f"{path}.requests",
+                (res.get("requests") or {}).get(name),
+                f"must be less than or equal to {name} limit of {(res.get('limits') or {}).get(name)}",
+            )
 
 
 def _validate_probe(pr: Any, path: str, v: V) -> None:
@@ -139,8 +142,9 @@ def _validate_probe(pr: Any, path: str, v: V) -> None:
             elif isinstance(port, int):
                 v.port(f"{path}.{h}.port", port)
             elif isinstance(port, str) and (not IANA_SVC_NAME_RE.match(port) or len(port) > 15):
-                v.invalid(f"{path}.{h}.port", port, "must contain only alpha-numeric characters (a-z, 0-9), and "
-                                                      "hyphens (-)")
+                v.invalid(
+                    f"{path}.{h}.port", port, "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"
+                )
 
 
 def _validate_container(c: dict[str, Any], path: str, volumes: set[str], v: V, *, ephemeral_ok: bool = False) -> None:
@@ -172,8 +176,12 @@ def _validate_container(c: dict[str, Any], path: str, volumes: set[str], v: V, *
         pn = p.get("name")
         if pn:
             if len(pn) > 15 or not IANA_SVC_NAME_RE.match(pn) or not re.search("[a-z]", pn):
-                v.invalid(f"{pp}.name", pn, "must contain only alpha-numeric characters (a-z, 0-9), and hyphens "
-                                            "(-), at most 15 characters, and at least one letter")
+                v.invalid(
+                    f"{pp}.name",
+                    pn,
+                    "must contain only alpha-numeric characters (a-z, 0-9), and hyphens "
+                    "(-), at most 15 characters, and at least one letter",
+                )
             if pn in port_names:
                 v.add(errors.duplicate(f"{pp}.name", pn))
             port_names.add(pn)
@@ -183,8 +191,11 @@ def _validate_container(c: dict[str, Any], path: str, volumes: set[str], v: V, *
         if not en:
             v.required(f"{ep}.name")
         elif "=" in en or any(ord(ch) < 32 or ord(ch) > 126 for ch in en):
-            v.invalid(f"{ep}.name", en, "a valid environment variable name must consist only of printable ASCII "
-                                        "characters other than '='")
+            v.invalid(
+                f"{ep}.name",
+                en,
+                "a valid environment variable name must consist only of printable ASCII characters other than '='",
+            )
         if e.get("value") is not None and e.get("valueFrom") is not None:
             v.invalid(f"{ep}.valueFrom", "", "may not be specified when `value` is not empty")
     _validate_resources(c.get("resources"), f"{path}.resources", v)
@@ -264,8 +275,11 @@ def validate_pod_spec(spec: Any, path: str, v: V, *, template: bool = False) -> 
         if op == "Exists" and t.get("value"):
             v.invalid(f"{tp}.operator", t.get("value"), "value must be empty when `operator` is 'Exists'")
         if not t.get("key") and op != "Exists":
-            v.invalid(f"{tp}.operator", op, "operator must be Exists when `key` is empty, which means \"match all "
-                                            "values and all keys\"")
+            v.invalid(
+                f"{tp}.operator",
+                op,
+                'operator must be Exists when `key` is empty, which means "match all values and all keys"',
+            )
         if t.get("effect"):
             v.enum(f"{tp}.effect", t.get("effect"), ["NoExecute", "NoSchedule", "PreferNoSchedule"])
         if t.get("tolerationSeconds") is not None and t.get("effect") != "NoExecute":

@@ -61,12 +61,32 @@ class ServiceAllocator:
                     except ValueError:
                         addr = None
                     if addr is None or addr not in self.service_net:
-                        raise errors.invalid_object("Service", "", obj["metadata"].get("name", ""), [errors.invalid(
-                            "spec.clusterIPs", [ip], f"failed to allocate IP {ip}: the provided IP ({ip}) is not in "
-                                                     f"the valid range. The range of valid IPs is {self.service_net}")])
+                        raise errors.invalid_object(
+                            "Service",
+                            "",
+                            obj["metadata"].get("name", ""),
+                            [
+                                errors.invalid(
+                                    "spec.clusterIPs",
+                                    [ip],
+                                    f"failed to allocate IP {ip}: the provided IP ({ip}) is not in "
+                                    f"the valid range. The range of valid IPs is {self.service_net}",
+                                )
+                            ],
+                        )
                     if retry > 0:
-                        raise errors.invalid_object("Service", "", obj["metadata"].get("name", ""), [errors.invalid(
-                            "spec.clusterIPs", [ip], f"failed to allocate IP {ip}: provided IP is already allocated")])
+                        raise errors.invalid_object(
+                            "Service",
+                            "",
+                            obj["metadata"].get("name", ""),
+                            [
+                                errors.invalid(
+                                    "spec.clusterIPs",
+                                    [ip],
+                                    f"failed to allocate IP {ip}: provided IP is already allocated",
+                                )
+                            ],
+                        )
                 else:
                     ip = self._random_ip()
                 spec["clusterIP"] = ip
@@ -86,8 +106,12 @@ class ServiceAllocator:
                     continue
                 if np_:
                     if retry > 0:
-                        raise errors.invalid_object("Service", "", obj["metadata"].get("name", ""), [errors.invalid(
-                            "spec.ports[0].nodePort", np_, "provided port is already allocated")])
+                        raise errors.invalid_object(
+                            "Service",
+                            "",
+                            obj["metadata"].get("name", ""),
+                            [errors.invalid("spec.ports[0].nodePort", np_, "provided port is already allocated")],
+                        )
                 else:
                     np_ = random.randint(*self.node_ports)
                     while np_ in used:

@@ -47,8 +47,9 @@ def default_service(obj: dict[str, Any]) -> None:
     obj.setdefault("status", {}).setdefault("loadBalancer", {})
 
 
-def validate_service(obj: dict[str, Any], old: dict[str, Any] | None,
-                     node_ports: tuple[int, int] = (30000, 32767)) -> list[Cause]:
+def validate_service(
+    obj: dict[str, Any], old: dict[str, Any] | None, node_ports: tuple[int, int] = (30000, 32767)
+) -> list[Cause]:
     v = V()
     validate_metadata(obj, "dns1035", True, v)
     spec = obj.get("spec")
@@ -91,15 +92,23 @@ def validate_service(obj: dict[str, Any], old: dict[str, Any] | None,
             v.port(f"{pp}.targetPort", tp)
         elif isinstance(tp, str):
             if not tp or len(tp) > 15 or not IANA_SVC_NAME_RE.match(tp) or not re.search("[a-z]", tp):
-                v.invalid(f"{pp}.targetPort", tp, "must contain only alpha-numeric characters (a-z, 0-9), and "
-                                                  "hyphens (-), at most 15 characters, and at least one letter")
+                v.invalid(
+                    f"{pp}.targetPort",
+                    tp,
+                    "must contain only alpha-numeric characters (a-z, 0-9), and "
+                    "hyphens (-), at most 15 characters, and at least one letter",
+                )
         np_ = p.get("nodePort")
         if np_ not in (None, 0):
             if typ not in ("NodePort", "LoadBalancer"):
                 v.forbidden(f"{pp}.nodePort", "may not be used when `type` is 'ClusterIP'")
             elif isinstance(np_, int) and not node_ports[0] <= np_ <= node_ports[1]:
-                v.invalid(f"{pp}.nodePort", np_, f"provided port is not in the valid range. The range of valid "
-                                                 f"ports is {node_ports[0]}-{node_ports[1]}")
+                v.invalid(
+                    f"{pp}.nodePort",
+                    np_,
+                    f"provided port is not in the valid range. The range of valid "
+                    f"ports is {node_ports[0]}-{node_ports[1]}",
+                )
         key = (p.get("port"), p.get("protocol"))
         if key in seen:
             v.add(errors.duplicate(pp, {"port": p.get("port"), "protocol": p.get("protocol")}))

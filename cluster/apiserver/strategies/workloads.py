@@ -28,8 +28,12 @@ def validate_int_or_percent(path: str, val: Any, v: V) -> float | None:
         return float(val)
     if isinstance(val, str):
         if not PERCENT_RE.match(val):
-            v.invalid(path, val, "a valid percent string must be a numeric string followed by an ending '%' "
-                                 "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')")
+            v.invalid(
+                path,
+                val,
+                "a valid percent string must be a numeric string followed by an ending '%' "
+                "(e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')",
+            )
             return None
         return float(val[:-1]) / 100.0
     return None
@@ -75,8 +79,9 @@ def validate_workload(obj: dict[str, Any], old: dict[str, Any] | None, kind: str
         if rp is not None and rp != "Always":
             v.unsupported("spec.template.spec.restartPolicy", rp, ["Always"])
         if (tmpl.get("spec") or {}).get("activeDeadlineSeconds") is not None:
-            v.forbidden("spec.template.spec.activeDeadlineSeconds", "activeDeadlineSeconds in ReplicaSet is not "
-                                                                    "Supported")
+            v.forbidden(
+                "spec.template.spec.activeDeadlineSeconds", "activeDeadlineSeconds in ReplicaSet is not Supported"
+            )
     if old is not None and sel is not None and (old.get("spec") or {}).get("selector") != sel:
         v.invalid("spec.selector", sel, "field is immutable")
     return v
@@ -85,8 +90,16 @@ def validate_workload(obj: dict[str, Any], old: dict[str, Any] | None, kind: str
 def validate_workload_status(obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:
     v = V()
     st = obj.get("status") or {}
-    for f in ("replicas", "readyReplicas", "availableReplicas", "updatedReplicas", "fullyLabeledReplicas",
-              "observedGeneration", "unavailableReplicas", "terminatingReplicas"):
+    for f in (
+        "replicas",
+        "readyReplicas",
+        "availableReplicas",
+        "updatedReplicas",
+        "fullyLabeledReplicas",
+        "observedGeneration",
+        "unavailableReplicas",
+        "terminatingReplicas",
+    ):
         v.non_negative(f"status.{f}", st.get(f))
     return v.causes
 

@@ -37,7 +37,7 @@ def is_rolling(d: dict[str, Any]) -> bool:
 
 
 def _rolling_params(d: dict[str, Any]) -> tuple[Any, Any]:
-    ru = (((d.get("spec") or {}).get("strategy") or {}).get("rollingUpdate") or {})
+    ru = ((d.get("spec") or {}).get("strategy") or {}).get("rollingUpdate") or {}
     return ru.get("maxSurge", "25%"), ru.get("maxUnavailable", "25%")
 
 

@@ -63,8 +63,9 @@ def cleanup_unhealthy(old_rss: list[dict[str, Any]], max_cleanup: int) -> dict[s
     return plan
 
 
-def scale_down_old_for_rolling(d: dict[str, Any], all_rss: Sequence[dict[str, Any] | None],
-                               old_rss: list[dict[str, Any]]) -> dict[str, int]:
+def scale_down_old_for_rolling(
+    d: dict[str, Any], all_rss: Sequence[dict[str, Any] | None], old_rss: list[dict[str, Any]]
+) -> dict[str, int]:
     """Scale old ReplicaSets down as far as availability allows (oldest first)."""
     min_available = replicas(d) - max_unavailable(d)
     available = available_count(all_rss)
@@ -99,8 +100,12 @@ def _apply(rss: list[dict[str, Any]], plan: dict[str, int]) -> list[dict[str, An
     return out
 
 
-def reconcile_old_rss(d: dict[str, Any], all_rss: Sequence[dict[str, Any] | None], old_rss: list[dict[str, Any]],
-                      new_rs: dict[str, Any] | None) -> dict[str, int]:
+def reconcile_old_rss(
+    d: dict[str, Any],
+    all_rss: Sequence[dict[str, Any] | None],
+    old_rss: list[dict[str, Any]],
+    new_rs: dict[str, Any] | None,
+) -> dict[str, int]:
     """``reconcileOldReplicaSets``: how far to scale old ReplicaSets down this step."""
     old_pods = replica_count(old_rss)
     if old_pods == 0:

@@ -35,8 +35,14 @@ from .revisions import (
 # --------------------------------------------------------------- status
 def new_condition(ctype: str, status: str, reason: str, message: str, now: float | None = None) -> dict[str, Any]:
     t = rfc3339(now)
-    return {"type": ctype, "status": status, "reason": reason, "message": message, "lastUpdateTime": t,
-            "lastTransitionTime": t}
+    return {
+        "type": ctype,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastUpdateTime": t,
+        "lastTransitionTime": t,
+    }
 
 
 def set_cond(status: dict[str, Any], cond: dict[str, Any]) -> None:
@@ -58,8 +64,9 @@ def remove_cond(status: dict[str, Any], ctype: str) -> None:
     status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != ctype]
 
 
-def calculate_status(d: dict[str, Any], all_rss: Sequence[dict[str, Any] | None], new_rs: dict[str, Any] | None,
-                     now: float | None = None) -> dict[str, Any]:
+def calculate_status(
+    d: dict[str, Any], all_rss: Sequence[dict[str, Any] | None], new_rs: dict[str, Any] | None, now: float | None = None
+) -> dict[str, Any]:
     available = available_count(all_rss)
     total = replica_count(all_rss)
     old = d.get("status") or {}
@@ -75,19 +82,28 @@ def calculate_status(d: dict[str, Any], all_rss: Sequence[dict[str, Any] | None]
     if old.get("collisionCount") is not None:
         status["collisionCount"] = old["collisionCount"]
     if available >= replicas(d) - max_unavailable(d):
-        set_cond(status, new_condition("Available", "True", MIN_AVAILABLE_REASON,
-                                       "Deployment has minimum availability.", now))
+        set_cond(
+            status,
+            new_condition("Available", "True", MIN_AVAILABLE_REASON, "Deployment has minimum availability.", now),
+        )
     else:
-        set_cond(status, new_condition("Available", "False", MIN_UNAVAILABLE_REASON,
-                                       "Deployment does not have minimum availability.", now))
+        set_cond(
+            status,
+            new_condition(
+                "Available", "False", MIN_UNAVAILABLE_REASON, "Deployment does not have minimum availability.", now
+            ),
+        )
     return status
 
 
 def deployment_complete(d: dict[str, Any], status: dict[str, Any]) -> bool:
     r = replicas(d)
-    return (int(status.get("updatedReplicas") or 0) == r and int(status.get("replicas") or 0) == r
-            and int(status.get("availableReplicas") or 0) == r
-            and int(status.get("observedGeneration") or 0) >= int(meta(d).get("generation") or 1))
+    return (
+        int(status.get("updatedReplicas") or 0) == r
+        and int(status.get("replicas") or 0) == r
+        and int(status.get("availableReplicas") or 0) == r
+        and int(status.get("observedGeneration") or 0) >= int(meta(d).get("generation") or 1)
+    )
 
 
 def deployment_progressing(d: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -98,13 +114,17 @@ def deployment_progressing(d: dict[str, Any], new: dict[str, Any]) -> bool:
 
     old_old = g(old, "replicas") - g(old, "updatedReplicas")
     new_old = g(new, "replicas") - g(new, "updatedReplicas")
-    return (g(new, "updatedReplicas") > g(old, "updatedReplicas") or g(new, "readyReplicas") > g(old, "readyReplicas")
-            or old_old > new_old or g(new, "availableReplicas") > g(old, "availableReplicas"))
+    return (
+        g(new, "updatedReplicas") > g(old, "updatedReplicas")
+        or g(new, "readyReplicas") > g(old, "readyReplicas")
+        or old_old > new_old
+        or g(new, "availableReplicas") > g(old, "availableReplicas")
+    )
 
 
 def progress_deadline(d: dict[str, Any]) -> int | None:
     v = (d.get("spec") or {}).get("progressDeadlineSeconds")
-    if v is None or int(v) >= 2 ** 31 - 1:
+    if v is None or int(v) >= 2**31 - 1:
         return None
     return int(v)
 
@@ -124,31 +144,46 @@ def deployment_timed_out(d: dict[str, Any], status: dict[str, Any], now: float) 
     return t is not None and t + deadline < now
 
 
-def rollout_conditions(d: dict[str, Any], new_status: dict[str, Any], new_rs: dict[str, Any] | None,
-                       now: float) -> None:
+def rollout_conditions(
+    d: dict[str, Any], new_status: dict[str, Any], new_rs: dict[str, Any] | None, now: float
+) -> None:
     """``syncRolloutStatus``'s Progressing logic, applied to ``new_status`` in place."""
     if progress_deadline(d) is None:
         remove_cond(new_status, "Progressing")
         return
     cur = get_condition(new_status, "Progressing")
-    complete_before = (int(new_status.get("replicas") or 0) == int(new_status.get("updatedReplicas") or 0)
-                       and cur is not None and cur.get("reason") == NEW_RS_AVAILABLE_REASON)
+    complete_before = (
+        int(new_status.get("replicas") or 0) == int(new_status.get("updatedReplicas") or 0)
+        and cur is not None
+        and cur.get("reason") == NEW_RS_AVAILABLE_REASON
+    )
     if complete_before:
         return
     rs_name = name(new_rs) if new_rs else ""
     if deployment_complete(d, new_status):
-        set_cond(new_status, new_condition("Progressing", "True", NEW_RS_AVAILABLE_REASON,
-                                           f'ReplicaSet "{rs_name}" has successfully progressed.', now))
+        set_cond(
+            new_status,
+            new_condition(
+                "Progressing",
+                "True",
+                NEW_RS_AVAILABLE_REASON,
+                f'ReplicaSet "{rs_name}" has successfully progressed.',
+                now,
+            ),
+        )
     elif deployment_progressing(d, new_status):
-        cond = new_condition("Progressing", "True", RS_UPDATED_REASON, f'ReplicaSet "{rs_name}" is progressing.',
-                             now)
+        cond = new_condition("Progressing", "True", RS_UPDATED_REASON, f'ReplicaSet "{rs_name}" is progressing.', now)
         if cur is not None and cur.get("status") == "True":
             cond["lastTransitionTime"] = cur.get("lastTransitionTime")
         remove_cond(new_status, "Progressing")
         new_status["conditions"].append(cond)
     elif deployment_timed_out(d, new_status, now):
-        set_cond(new_status, new_condition("Progressing", "False", TIMED_OUT_REASON,
-                                           f'ReplicaSet "{rs_name}" has timed out progressing.', now))
+        set_cond(
+            new_status,
+            new_condition(
+                "Progressing", "False", TIMED_OUT_REASON, f'ReplicaSet "{rs_name}" has timed out progressing.', now
+            ),
+        )
 
 
 def cleanup_victims(d: dict[str, Any], old_rss: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -80,9 +80,7 @@ __all__ = [
 ]
 
 
-def check_key(
-    key: str, pairs: list[Pair], *, deadline: float | None = None, quick_reject: bool = True
-) -> KeyResult:
+def check_key(key: str, pairs: list[Pair], *, deadline: float | None = None, quick_reject: bool = True) -> KeyResult:
     """Check one key's (invoke, completion) pairs; ``deadline`` is a monotonic time."""
     started = time.monotonic()
     prob = RegisterProblem(pairs)

@@ -47,10 +47,7 @@ class KeyResult:
         lines = [
             f"key {self.key!r}: NOT linearizable",
             f"  why: {self.reason}",
-            (
-                f"  longest linearization found: {len(self.linearized)} ops, "
-                f"leaving the register at {self.state!r}"
-            ),
+            (f"  longest linearization found: {len(self.linearized)} ops, leaving the register at {self.state!r}"),
         ]
         if self.linearized:
             lines.append("  its last ops:")
@@ -93,10 +90,7 @@ class LinearizabilityResult:
     timed_out: bool
 
     def explain(self) -> str:
-        head = (
-            f"linearizable={self.valid} keys={self.key_count} ops={self.op_count} "
-            f"elapsed={self.elapsed:.3f}s"
-        )
+        head = f"linearizable={self.valid} keys={self.key_count} ops={self.op_count} elapsed={self.elapsed:.3f}s"
         bad = [self.keys[k].explain() for k in self.failed_keys]
         if self.unknown_keys:
             bad.append(f"{len(self.unknown_keys)} key(s) undecided: {self.unknown_keys[:10]}")
@@ -126,4 +120,3 @@ def describe(pair: Pair) -> str:
         what = f"{inv.f} {inv.key!r} {inv.value!r}"
     end = "inf" if comp is None or status == "info" else f"{comp.time:.6f}"
     return f"p{inv.process} {what} {status} [{inv.time:.6f}, {end}]"
-

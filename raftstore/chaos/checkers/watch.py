@@ -50,9 +50,7 @@ class WatchResult:
     duplicated: int = 0
     out_of_order: int = 0
     phantom: int = 0
-    examples: dict[str, list[dict[str, Any]]] = field(
-        default_factory=lambda: {c: [] for c in CATEGORIES}
-    )
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {c: [] for c in CATEGORIES})
 
     def note(self, category: str, event: Event) -> None:
         setattr(self, category, getattr(self, category) + 1)
