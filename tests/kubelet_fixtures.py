@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -291,3 +292,24 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeEnv]:
             ke.close()
         finally:
             stop_env(env)
+
+
+@pytest.fixture(scope="module")
+def nodes(kube: KubeEnv) -> Iterator[tuple[KubeletProc, KubeletProc]]:
+    n1 = kube.start_kubelet("n1", args=["--heartbeat", "1"])
+    n2 = kube.start_kubelet("n2", args=["--cgroups", "off", "--heartbeat", "1", "--cpu", "3", "--memory", "6Gi"])
+    yield n1, n2
+
+
+def http_get(url: str, timeout: float = 3.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+    except OSError as e:  # not listening (yet)
+        return 0, str(e)
+
+
+def running_ready(p: dict[str, Any]) -> bool:
+    return (p.get("status") or {}).get("phase") == "Running" and condition(p, "Ready") == "True"
