@@ -16,7 +16,11 @@
 - ``start_scheduler()`` / ``start_controller_manager()``: the real components
   as child processes (``python -m cluster.scheduler`` / ``cluster.controllers``)
   with short leader-election timings; every process is killed by PID in the
-  finalizer, whatever the tests did.
+  finalizer, whatever the tests did;
+- ``ensure_scheduler()`` / ``ensure_control_plane()``: for fixtures that
+  bring a test its control plane whatever earlier tests did - exactly one live
+  replica of the given identity, holding its Lease (started if need be);
+- ``kubelet.remove_node(name)``: deletes a fake Node and its Lease.
 """
 
 from __future__ import annotations
@@ -110,6 +114,17 @@ class FakeKubelet:
 
     def kill(self, name: str) -> None:
         self.live.discard(name)
+
+    async def remove_node(self, name: str) -> None:
+        """Deletes the Node and its Lease; the fake kubelet forgets it (pods bound to it stay)."""
+        self.live.discard(name)
+        self.known.discard(name)
+        for res, ns in ((NODES, None), (LEASES, "kube-node-lease")):
+            try:
+                await self.client.delete(res, name, ns)
+            except ApiError as exc:
+                if not exc.not_found:
+                    raise
 
     async def _renew(self, name: str) -> None:
         body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
@@ -243,6 +258,61 @@ class ControlEnv:
                                  profile: str = "demo") -> subprocess.Popen[bytes]:
         return self._start("cluster.controllers", self.cm_token_file, "controller-manager.log",
                            ["--leader-elect-identity", identity, "--profile", profile, *extra])
+
+    def replicas(self, module: str) -> list[subprocess.Popen[bytes]]:
+        """The live processes of ``module`` (``cluster.scheduler`` / ``cluster.controllers``)."""
+        return [p for p in self.procs if p.poll() is None and module in p.args]
+
+    @staticmethod
+    def identity_of(proc: subprocess.Popen[bytes]) -> str:
+        args = list(proc.args)  # type: ignore[arg-type]
+        return str(args[args.index("--leader-elect-identity") + 1])
+
+    def _one_replica(self, module: str, identity: str,
+                     start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        """Exactly one live process of ``module``: the one of ``identity``, started if need be;
+        the others stopped with SIGTERM (a leader releases its Lease on the way out)."""
+        live = self.replicas(module)
+        keep = [p for p in live if self.identity_of(p) == identity][:1]
+        for p in live:
+            if p not in keep:
+                kill_pid(p.pid)
+        return keep[0] if keep else start()
+
+    def wait_leads(self, proc: subprocess.Popen[bytes], lease: str, timeout: float = 30.0) -> None:
+        """Until the Lease ``kube-system/<lease>`` is held by ``proc``'s identity."""
+        identity = self.identity_of(proc)
+
+        def leads() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(f"{identity} exited with {proc.returncode}")
+            try:
+                held = self.run(lambda c: c.get(LEASES, lease, "kube-system"))["spec"].get("holderIdentity")
+            except ApiError as exc:
+                if exc.not_found:
+                    return False
+                raise
+            return held == identity
+
+        wait_for(leads, timeout, interval=0.1, what=f"{identity} to hold the {lease} Lease")
+
+    def ensure_scheduler(self, identity: str = "sched-0", timeout: float = 30.0) -> subprocess.Popen[bytes]:
+        """Exactly one live scheduler process, ``identity``, holding the Lease (started if need be,
+        other replicas stopped with SIGTERM)."""
+        proc = self._one_replica("cluster.scheduler", identity, lambda: self.start_scheduler(identity=identity))
+        self.wait_leads(proc, "kube-scheduler", timeout)
+        return proc
+
+    def ensure_control_plane(self, scheduler: str = "sched-0", controller_manager: str = "cm-0",
+                             timeout: float = 30.0) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+        """Exactly one live scheduler and one live controller-manager process of these identities,
+        each holding its Lease (both started, if need be, before waiting for either)."""
+        sched = self._one_replica("cluster.scheduler", scheduler, lambda: self.start_scheduler(identity=scheduler))
+        cm = self._one_replica("cluster.controllers", controller_manager,
+                               lambda: self.start_controller_manager(identity=controller_manager))
+        self.wait_leads(sched, "kube-scheduler", timeout)
+        self.wait_leads(cm, "kube-controller-manager", timeout)
+        return sched, cm
 
     def kill(self, proc: subprocess.Popen[bytes], sig: int = 9) -> None:
         try:

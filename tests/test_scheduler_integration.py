@@ -2,6 +2,10 @@
 an unschedulable pod gets kube-scheduler's FailedScheduling event; a killed
 scheduler restarted mid-work binds the rest; two replicas fail over through
 the Lease; throughput of binding 300 pods onto 50 fake nodes.
+
+No test depends on another: fixtures lay out the Nodes a test expects (``lay_out``: exactly
+s0..s2, or s0..s2 and big; pods of NS cleared where a test needs room) and start the
+scheduler it expects (sched-0, holding the Lease). Each test runs alone, or in any order.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +21,7 @@ from typing import Any
 import pytest
 
 from apiserver_fixtures import kill_pid
-from cluster.client import EVENTS, LEASES, NAMESPACES, PODS, Client
+from cluster.client import EVENTS, LEASES, NAMESPACES, NODES, PODS, Client
 from control_fixtures import ControlEnv, control, wait_for  # noqa: F401
 
 NS = "sched"
@@ -47,16 +52,64 @@ def bound(control: ControlEnv, prefix: str) -> dict[str, str]:
     return control.run(f)
 
 
+SIZES = {"s0": ("2", "4Gi"), "s1": ("2", "4Gi"), "s2": ("2", "4Gi"), "big": ("128", "64Gi")}
+THREE = ("s0", "s1", "s2")
+
+
 @pytest.fixture(scope="module", autouse=True)
-def namespace_and_three_nodes(control: ControlEnv) -> None:
-    """Every test here uses namespace NS and three kubelets s0..s2 (the scheduler starts in the first test)."""
+def namespace(control: ControlEnv) -> None:
+    """Every test here uses namespace NS."""
     control.run(lambda c: c.create(NAMESPACES, {"metadata": {"name": NS}}))
-    for i in range(3):
-        control.run(lambda c, i=i: control.kubelet.add_node(f"s{i}", cpu="2", memory="4Gi"))
 
 
-def test_unschedulable_pod_gets_failed_scheduling_event(control: ControlEnv) -> None:
-    control.start_scheduler()
+def lay_out(control: ControlEnv, nodes: tuple[str, ...], clear_pods: bool) -> None:
+    """Brings the cluster, whatever earlier tests left, to exactly the Nodes ``nodes`` (sizes from
+    SIZES), live and Ready, and with ``clear_pods`` no pod in NS. If a pod or a Node was deleted,
+    every scheduler process is stopped (SIGTERM): its cache could still hold them, so a fixture
+    that wants a scheduler starts a fresh one after this."""
+
+    async def run(c: Client) -> bool:
+        deleted = False
+        if clear_pods and (await c.list(PODS, NS, limit=1))["items"]:
+            await c.request("DELETE", PODS.path(NS), params={"gracePeriodSeconds": 0}, timeout=120)
+            deleted = True
+        existing = {n["metadata"]["name"] for n in (await c.list_all(NODES))[0]}
+        extra = sorted(existing - set(nodes))
+        await asyncio.gather(*(control.kubelet.remove_node(n) for n in extra))
+        for n in nodes:
+            if n not in existing or n not in control.kubelet.live:
+                cpu, memory = SIZES[n]
+                await control.kubelet.add_node(n, cpu=cpu, memory=memory)
+        return deleted or bool(extra)
+
+    if control.run(run, timeout=150):
+        for p in control.replicas("cluster.scheduler"):
+            kill_pid(p.pid)
+    if clear_pods:
+        wait_for(lambda: not control.run(lambda c: c.list(PODS, NS, limit=1))["items"], 30, what=f"no pods in {NS}")
+
+
+@pytest.fixture
+def three_nodes(control: ControlEnv) -> None:
+    """Nodes exactly s0, s1, s2 (2 cpu each), no pods in NS."""
+    lay_out(control, THREE, clear_pods=True)
+
+
+@pytest.fixture
+def scheduler_on_three_nodes(control: ControlEnv, three_nodes: None) -> subprocess.Popen[bytes]:
+    """``three_nodes``, then one scheduler, sched-0, holding the Lease; its process."""
+    return control.ensure_scheduler("sched-0")
+
+
+@pytest.fixture
+def scheduler_on_three_nodes_and_big(control: ControlEnv) -> subprocess.Popen[bytes]:
+    """Nodes exactly s0, s1, s2 and big (128 cpu), then one scheduler, sched-0, holding the Lease; its process."""
+    lay_out(control, (*THREE, "big"), clear_pods=False)
+    return control.ensure_scheduler("sched-0")
+
+
+def test_unschedulable_pod_gets_failed_scheduling_event(control: ControlEnv,
+                                                        scheduler_on_three_nodes: subprocess.Popen[bytes]) -> None:
     control.run(lambda c: c.create(PODS, pod("huge", cpu="64"), NS))
     control.run(lambda c: c.create(PODS, pod("small"), NS))
     wait_for(lambda: bound(control, "small"), 20, what="small pod bound")
@@ -82,15 +135,16 @@ def test_unschedulable_pod_gets_failed_scheduling_event(control: ControlEnv) -> 
     assert bound(control, "huge")["huge"] == "big"
 
 
-def test_scheduler_killed_mid_work_is_restarted_and_carries_on(control: ControlEnv) -> None:
-    # The scheduler of the previous test is running; add a standby replica, then create work.
+def test_scheduler_killed_mid_work_is_restarted_and_carries_on(
+        control: ControlEnv, scheduler_on_three_nodes_and_big: subprocess.Popen[bytes]) -> None:
+    # sched-0 runs and leads (fixture); add a standby replica, then create work.
     standby = control.start_scheduler(identity="sched-1")
     names = [f"k{i:03d}" for i in range(150)]
     creating = control.spawn(create_pods(control.client, names, conc=2))  # a steady stream of new pods
     leader_name = control.run(lambda c: c.get(LEASES, "kube-scheduler", "kube-system"))["spec"]["holderIdentity"]
     assert leader_name == "sched-0"
     wait_for(lambda: len(bound(control, "k")) >= 10, 30, interval=0.02, what="some pods bound")
-    control.kill(control.procs[0])                       # SIGKILL the leader mid-work
+    control.kill(scheduler_on_three_nodes_and_big)       # SIGKILL the leader mid-work
     n_at_kill = len(bound(control, "k"))
     creating.result(60)
     # The standby takes over after the Lease expires; a restarted sched-0 would resume at once.
@@ -107,7 +161,7 @@ def test_scheduler_killed_mid_work_is_restarted_and_carries_on(control: ControlE
     control.kill(standby)
 
 
-def test_throughput_300_pods_on_50_nodes(control: ControlEnv) -> None:
+def test_throughput_300_pods_on_50_nodes(control: ControlEnv, three_nodes: None) -> None:
     for p in list(control.procs):
         if p.poll() is None:
             control.kill(p)
@@ -135,7 +189,8 @@ def test_throughput_300_pods_on_50_nodes(control: ControlEnv) -> None:
     assert max(per_node.values()) - min(per_node.values()) <= 4, per_node
 
 
-def test_scheduler_ray_actor_killed_by_pid_is_restarted_and_carries_on(control: ControlEnv) -> None:
+def test_scheduler_ray_actor_killed_by_pid_is_restarted_and_carries_on(control: ControlEnv,
+                                                                        three_nodes: None) -> None:
     ray = pytest.importorskip("ray")
     from cluster.actors.scheduler import SchedulerActor
 
