@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
-
 from apiserver_fixtures import ROOT, Env, kill_pid, start_env, stop_env
+
 from cluster.client import LEASES, NODES, PODS, ApiError, Client, Informer, key_of
 
 CM_USER = "system:kube-controller-manager"
@@ -45,22 +45,41 @@ CM_USER = "system:kube-controller-manager"
 
 def now_micro() -> str:
     import datetime as dt
+
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def ready_node(name: str, cpu: str = "4", memory: str = "8Gi", pods: int = 110,
-               labels: dict[str, str] | None = None, taints: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def ready_node(
+    name: str,
+    cpu: str = "4",
+    memory: str = "8Gi",
+    pods: int = 110,
+    labels: dict[str, str] | None = None,
+    taints: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     t = now_micro()[:19] + "Z"
     cap = {"cpu": cpu, "memory": memory, "pods": str(pods)}
-    return {"apiVersion": "v1", "kind": "Node",
-            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
-            "spec": {"taints": taints or []},
-            "status": {"capacity": cap, "allocatable": cap,
-                       "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                                       "message": "kubelet is posting ready status", "lastHeartbeatTime": t,
-                                       "lastTransitionTime": t}],
-                       "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
-                                     {"type": "Hostname", "address": name}]}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **(labels or {})}},
+        "spec": {"taints": taints or []},
+        "status": {
+            "capacity": cap,
+            "allocatable": cap,
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status",
+                    "lastHeartbeatTime": t,
+                    "lastTransitionTime": t,
+                }
+            ],
+            "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": name}],
+        },
+    }
 
 
 class FakeKubelet:
@@ -127,9 +146,12 @@ class FakeKubelet:
                     raise
 
     async def _renew(self, name: str) -> None:
-        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                "metadata": {"name": name, "namespace": "kube-node-lease"},
-                "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": now_micro()}}
+        body = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": name, "namespace": "kube-node-lease"},
+            "spec": {"holderIdentity": name, "leaseDurationSeconds": 40, "renewTime": now_micro()},
+        }
         try:
             cur = await self.client.get(LEASES, name, "kube-node-lease")
             cur["spec"] = body["spec"]
@@ -152,7 +174,9 @@ class FakeKubelet:
                     ready = [c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"]
                     if not ready or ready[0].get("status") != "True":
                         node["status"] = ready_node(name)["status"] | {
-                            "capacity": node["status"].get("capacity"), "allocatable": node["status"].get("allocatable")}
+                            "capacity": node["status"].get("capacity"),
+                            "allocatable": node["status"].get("allocatable"),
+                        }
                         await self.client.update_status(NODES, node)
                 except Exception:  # noqa: BLE001 - keep renewing the others
                     pass
@@ -170,16 +194,18 @@ class FakeKubelet:
             asyncio.get_running_loop().create_task(self._finish_delete(key, md))
             return
         st = pod.get("status") or {}
-        if st.get("phase") == "Running" and any(c.get("type") == "Ready" and c.get("status") == "True"
-                                                for c in st.get("conditions") or []):
+        if st.get("phase") == "Running" and any(
+            c.get("type") == "Ready" and c.get("status") == "True" for c in st.get("conditions") or []
+        ):
             return
         self._busy.add(key)
         asyncio.get_running_loop().create_task(self._start_pod(key, md))
 
     async def _finish_delete(self, key: str, md: dict[str, Any]) -> None:
         try:
-            await self.client.delete(PODS, md["name"], md["namespace"], grace_period_seconds=0,
-                                     preconditions={"uid": md["uid"]})
+            await self.client.delete(
+                PODS, md["name"], md["namespace"], grace_period_seconds=0, preconditions={"uid": md["uid"]}
+            )
         except ApiError:
             pass
         finally:
@@ -189,11 +215,14 @@ class FakeKubelet:
         try:
             await asyncio.sleep(self.start_delay)
             t = now_micro()[:19] + "Z"
-            conds = [{"type": x, "status": "True", "lastTransitionTime": t}
-                     for x in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]
+            conds = [
+                {"type": x, "status": "True", "lastTransitionTime": t}
+                for x in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+            ]
             patch = {"status": {"phase": "Running", "podIP": "127.0.0.2", "startTime": t, "conditions": conds}}
-            await self.client.patch(PODS, md["name"], patch, md["namespace"], patch_type="strategic",
-                                    subresource="status")
+            await self.client.patch(
+                PODS, md["name"], patch, md["namespace"], patch_type="strategic", subresource="status"
+            )
             self.started[key] = time.time()
         except ApiError:
             pass
@@ -222,8 +251,15 @@ class ControlEnv:
         self.run(lambda c: self.kubelet.start())
         # The API server reloads the tokens file at most once a second: wait for the new identity.
         deadline = time.monotonic() + 10
-        while api.request("GET", "/api/v1/namespaces/default/pods", user=None,
-                          headers={"Authorization": f"Bearer {self.cm_token}"}).status != 200:
+        while (
+            api.request(
+                "GET",
+                "/api/v1/namespaces/default/pods",
+                user=None,
+                headers={"Authorization": f"Bearer {self.cm_token}"},
+            ).status
+            != 200
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError("controller-manager token not accepted")
             time.sleep(0.2)
@@ -242,22 +278,51 @@ class ControlEnv:
     def _start(self, module: str, token_file: Path, log_name: str, extra: list[str]) -> subprocess.Popen[bytes]:
         log = open(self.workdir / log_name, "ab")
         proc = subprocess.Popen(
-            [sys.executable, "-m", module, "--api", self.api.url, "--token-file", str(token_file), "--ca",
-             self.api.ca, "--leader-elect-lease-duration", "3", "--leader-elect-renew-deadline", "2",
-             "--leader-elect-retry-period", "0.5", *extra],
-            cwd=str(ROOT), stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                module,
+                "--api",
+                self.api.url,
+                "--token-file",
+                str(token_file),
+                "--ca",
+                self.api.ca,
+                "--leader-elect-lease-duration",
+                "3",
+                "--leader-elect-renew-deadline",
+                "2",
+                "--leader-elect-retry-period",
+                "0.5",
+                *extra,
+            ],
+            cwd=str(ROOT),
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         log.close()
         self.procs.append(proc)
         return proc
 
     def start_scheduler(self, *extra: str, identity: str = "sched-0") -> subprocess.Popen[bytes]:
-        return self._start("cluster.scheduler", self.scheduler_token_file, "scheduler.log",
-                           ["--leader-elect-identity", identity, *extra])
+        return self._start(
+            "cluster.scheduler",
+            self.scheduler_token_file,
+            "scheduler.log",
+            ["--leader-elect-identity", identity, *extra],
+        )
 
-    def start_controller_manager(self, *extra: str, identity: str = "cm-0",
-                                 profile: str = "demo") -> subprocess.Popen[bytes]:
-        return self._start("cluster.controllers", self.cm_token_file, "controller-manager.log",
-                           ["--leader-elect-identity", identity, "--profile", profile, *extra])
+    def start_controller_manager(
+        self, *extra: str, identity: str = "cm-0", profile: str = "demo"
+    ) -> subprocess.Popen[bytes]:
+        return self._start(
+            "cluster.controllers",
+            self.cm_token_file,
+            "controller-manager.log",
+            ["--leader-elect-identity", identity, "--profile", profile, *extra],
+        )
 
     def replicas(self, module: str) -> list[subprocess.Popen[bytes]]:
         """The live processes of ``module`` (``cluster.scheduler`` / ``cluster.controllers``)."""
@@ -268,8 +333,9 @@ class ControlEnv:
         args = list(proc.args)  # type: ignore[arg-type]
         return str(args[args.index("--leader-elect-identity") + 1])
 
-    def _one_replica(self, module: str, identity: str,
-                     start: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+    def _one_replica(
+        self, module: str, identity: str, start: Callable[[], subprocess.Popen[bytes]]
+    ) -> subprocess.Popen[bytes]:
         """Exactly one live process of ``module``: the one of ``identity``, started if need be;
         the others stopped with SIGTERM (a leader releases its Lease on the way out)."""
         live = self.replicas(module)
@@ -303,13 +369,17 @@ class ControlEnv:
         self.wait_leads(proc, "kube-scheduler", timeout)
         return proc
 
-    def ensure_control_plane(self, scheduler: str = "sched-0", controller_manager: str = "cm-0",
-                             timeout: float = 30.0) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
+    def ensure_control_plane(
+        self, scheduler: str = "sched-0", controller_manager: str = "cm-0", timeout: float = 30.0
+    ) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes]]:
         """Exactly one live scheduler and one live controller-manager process of these identities,
         each holding its Lease (both started, if need be, before waiting for either)."""
         sched = self._one_replica("cluster.scheduler", scheduler, lambda: self.start_scheduler(identity=scheduler))
-        cm = self._one_replica("cluster.controllers", controller_manager,
-                               lambda: self.start_controller_manager(identity=controller_manager))
+        cm = self._one_replica(
+            "cluster.controllers",
+            controller_manager,
+            lambda: self.start_controller_manager(identity=controller_manager),
+        )
         self.wait_leads(sched, "kube-scheduler", timeout)
         self.wait_leads(cm, "kube-controller-manager", timeout)
         return sched, cm

@@ -18,24 +18,39 @@ import time
 from typing import Any, Iterator
 
 import pytest
+from control_fixtures import ControlEnv, control, wait_for  # noqa: F401
 
 from cluster.client import DEPLOYMENTS, LEASES, NAMESPACES, NODES, PODS, REPLICASETS, ApiError
-from control_fixtures import ControlEnv, control, wait_for  # noqa: F401
 
 NODES3 = ("na", "nb", "nc")
 
 
-def deployment(name: str, replicas: int = 3, image: str = "raykube/web:1", ns: str = "default",
-               strategy: dict[str, Any] | None = None) -> str:
-    d = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": ns},
-         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
-                  "strategy": strategy or {"type": "RollingUpdate",
-                                           "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}},
-                  "template": {"metadata": {"labels": {"app": name}},
-                               "spec": {"terminationGracePeriodSeconds": 1,
-                                        "containers": [{"name": "web", "image": image,
-                                                        "resources": {"requests": {"cpu": "100m",
-                                                                                   "memory": "32Mi"}}}]}}}}
+def deployment(
+    name: str,
+    replicas: int = 3,
+    image: str = "raykube/web:1",
+    ns: str = "default",
+    strategy: dict[str, Any] | None = None,
+) -> str:
+    d = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "strategy": strategy or {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 1}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [
+                        {"name": "web", "image": image, "resources": {"requests": {"cpu": "100m", "memory": "32Mi"}}}
+                    ],
+                },
+            },
+        },
+    }
     return json.dumps(d)
 
 
@@ -48,15 +63,18 @@ def live(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def is_ready(p: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (p.get("status") or {}).get("conditions") or [])
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in (p.get("status") or {}).get("conditions") or []
+    )
 
 
 def ready_live(control: ControlEnv, app: str, ns: str = "default") -> list[dict[str, Any]]:
     return [p for p in live(pods_of(control, app, ns)) if is_ready(p)]
 
 
-def wait_ready(control: ControlEnv, app: str, n: int, ns: str = "default", timeout: float = 30.0) -> list[dict[str, Any]]:
+def wait_ready(
+    control: ControlEnv, app: str, n: int, ns: str = "default", timeout: float = 30.0
+) -> list[dict[str, Any]]:
     def ok() -> Any:
         pods = live(pods_of(control, app, ns))
         return pods if len(pods) == n and all(is_ready(p) for p in pods) else None
@@ -96,8 +114,9 @@ class PodWatcher:
     async def _run(self) -> None:
         while not self._stop:
             try:
-                async for ev in self.control.client.watch(PODS, self.ns, resource_version=self.rv,
-                                                          label_selector=self.selector, timeout_seconds=5):
+                async for ev in self.control.client.watch(
+                    PODS, self.ns, resource_version=self.rv, label_selector=self.selector, timeout_seconds=5
+                ):
                     if ev.type == "BOOKMARK":
                         self.rv = ev.resource_version
                         continue
@@ -135,8 +154,11 @@ def three_nodes_and_control_plane(control: ControlEnv) -> None:
         for n in NODES3:
             node = control.run(lambda c, n=n: c.get(NODES, n))
             ready = [c for c in node["status"]["conditions"] if c["type"] == "Ready"]
-            if not ready or ready[0]["status"] != "True" or \
-                    [t for t in node["spec"].get("taints") or [] if t["key"].startswith("node.kubernetes.io/")]:
+            if (
+                not ready
+                or ready[0]["status"] != "True"
+                or [t for t in node["spec"].get("taints") or [] if t["key"].startswith("node.kubernetes.io/")]
+            ):
                 return False
         return True
 
@@ -169,8 +191,9 @@ class Deployments:
     def delete_all(self) -> None:
         for name in self.names:
             try:
-                self.control.run(lambda c, name=name: c.delete(DEPLOYMENTS, name, "default",
-                                                               propagation_policy="Background"))
+                self.control.run(
+                    lambda c, name=name: c.delete(DEPLOYMENTS, name, "default", propagation_policy="Background")
+                )
             except ApiError as exc:
                 if not exc.not_found:
                     raise
@@ -179,12 +202,16 @@ class Deployments:
 def wait_rolled_out(control: ControlEnv, name: str, n: int) -> list[dict[str, Any]]:
     """Waits until the Deployment's status says its latest generation is rolled out at ``n``
     replicas, then until exactly ``n`` pods are left (old ones gone), all Ready; those pods."""
+
     def status_done() -> bool:
         d = control.run(lambda c: c.get(DEPLOYMENTS, name))
         st = d.get("status") or {}
-        return st.get("observedGeneration") == d["metadata"]["generation"] and \
-            (st.get("replicas"), st.get("updatedReplicas"), st.get("readyReplicas"),
-             st.get("availableReplicas")) == (n, n, n, n)
+        return st.get("observedGeneration") == d["metadata"]["generation"] and (
+            st.get("replicas"),
+            st.get("updatedReplicas"),
+            st.get("readyReplicas"),
+            st.get("availableReplicas"),
+        ) == (n, n, n, n)
 
     wait_for(status_done, 30, what=f"{name} status: {n} replicas updated, ready and available")
     wait_for(lambda: len(pods_of(control, name)) == n, 30, what=f"exactly {n} pods of {name}")
@@ -281,8 +308,10 @@ def test_rolling_update_respects_surge_and_unavailable(control: ControlEnv, web:
     assert {p["spec"]["containers"][0]["image"] for p in pods} == {"raykube/web:2"}
     d = control.run(lambda c: c.get(DEPLOYMENTS, web))
     assert d["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
-    print(f"\nrolling update: {len(samples)} pod events watched; pods max {max(s[1] for s in samples)}, "
-          f"ready min {min(s[2] for s in samples)}")
+    print(
+        f"\nrolling update: {len(samples)} pod events watched; pods max {max(s[1] for s in samples)}, "
+        f"ready min {min(s[2] for s in samples)}"
+    )
 
 
 def test_rollout_undo_and_history(control: ControlEnv, web6_at_revision_2: str) -> None:
@@ -323,18 +352,20 @@ def test_pause_and_resume(control: ControlEnv, web6: str) -> None:
     control.api.kubectl("rollout", "resume", f"deployment/{web}")
     out = control.api.kubectl("rollout", "status", f"deployment/{web}", "--timeout=60s", timeout=90).stdout
     assert "successfully rolled out" in out
-    wait_for(lambda: {p["spec"]["containers"][0]["image"] for p in live(pods_of(control, web))} == {"raykube/web:3"},
-             20, what="new image everywhere")
+    wait_for(
+        lambda: {p["spec"]["containers"][0]["image"] for p in live(pods_of(control, web))} == {"raykube/web:3"},
+        20,
+        what="new image everywhere",
+    )
 
 
 def test_rollout_survives_raftstore_leader_kill(control: ControlEnv, web6: str) -> None:
     web = web6
     w = PodWatcher(control, f"app={web}")
     control.api.kubectl("set", "image", f"deployment/{web}", "web=raykube/web:4")
-    wait_for(lambda: len(w.samples) > 3, 10,
-             interval=0.02, what="rollout started")
+    wait_for(lambda: len(w.samples) > 3, 10, interval=0.02, what="rollout started")
     leader = control.api.leader()
-    control.api.cluster.kill(leader)                     # SIGKILL the raftstore leader mid-rollout
+    control.api.cluster.kill(leader)  # SIGKILL the raftstore leader mid-rollout
     try:
         out = control.api.kubectl("rollout", "status", f"deployment/{web}", "--timeout=90s", timeout=120).stdout
         assert "successfully rolled out" in out
@@ -378,8 +409,9 @@ def test_node_loss_evicts_and_replaces(control: ControlEnv, web6: str) -> None:
 
     n = wait_for(node_unknown, 20, interval=0.1, what="node Unknown + unreachable taint")
     t_unknown = time.monotonic() - t0
-    assert [c for c in n["status"]["conditions"] if c["type"] == "Ready"][0]["message"] == \
-        "Kubelet stopped posting node status."
+    assert [c for c in n["status"]["conditions"] if c["type"] == "Ready"][0][
+        "message"
+    ] == "Kubelet stopped posting node status."
 
     def replaced() -> Any:
         ps = live(pods_of(control, web))
@@ -389,8 +421,10 @@ def test_node_loss_evicts_and_replaces(control: ControlEnv, web6: str) -> None:
     t_replaced = time.monotonic() - t0
     evicted = [p for p in pods_of(control, web) if p["metadata"]["name"] in on_victim]
     assert all(p["metadata"].get("deletionTimestamp") for p in evicted), "pods on the lost node were evicted"
-    print(f"\nnode loss (demo profile: heartbeat 2 s, grace 5 s): Ready=Unknown+taint after {t_unknown:.1f} s, "
-          f"all replicas Ready on surviving nodes after {t_replaced:.1f} s")
+    print(
+        f"\nnode loss (demo profile: heartbeat 2 s, grace 5 s): Ready=Unknown+taint after {t_unknown:.1f} s, "
+        f"all replicas Ready on surviving nodes after {t_replaced:.1f} s"
+    )
     # The node comes back: taints go away.
     control.run(lambda c: control.kubelet.add_node(victim, cpu="4", memory="8Gi"))
 
@@ -399,13 +433,20 @@ def test_node_loss_evicts_and_replaces(control: ControlEnv, web6: str) -> None:
         return not [t for t in n["spec"].get("taints") or [] if t["key"].startswith("node.kubernetes.io/")]
 
     wait_for(healthy, 20, what="taints removed after the node came back")
-    wait_for(lambda: not [p for p in pods_of(control, web) if p["metadata"]["name"] in on_victim], 20,
-             what="the evicted pods finished terminating once the kubelet was back")
+    wait_for(
+        lambda: not [p for p in pods_of(control, web) if p["metadata"]["name"] in on_victim],
+        20,
+        what="the evicted pods finished terminating once the kubelet was back",
+    )
 
 
 def test_pod_gc_deletes_pods_bound_to_missing_nodes(control: ControlEnv) -> None:
-    ghost = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ghost-pod", "labels": {"app": "ghost"}},
-             "spec": {"nodeName": "no-such-node", "containers": [{"name": "c", "image": "raykube/pause"}]}}
+    ghost = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "ghost-pod", "labels": {"app": "ghost"}},
+        "spec": {"nodeName": "no-such-node", "containers": [{"name": "c", "image": "raykube/pause"}]},
+    }
     control.run(lambda c: c.create(PODS, ghost, "default"))
     wait_for(lambda: not pods_of(control, "ghost"), 20, what="orphaned pod garbage-collected")
 
@@ -421,8 +462,14 @@ def test_cascading_deletes(control: ControlEnv) -> None:
     assert not pods_of(control, "fg") or all(p["metadata"].get("deletionTimestamp") for p in pods_of(control, "fg"))
     assert not control.run(lambda c: c.list_all(REPLICASETS, "default", label_selector="app=fg"))[0]
     control.api.kubectl("delete", "deployment", "orph", "--cascade=orphan")
-    wait_for(lambda: not pods_of(control, "bg") and not control.run(
-        lambda c: c.list_all(REPLICASETS, "default", label_selector="app=bg"))[0], 20, what="bg dependents gone")
+    wait_for(
+        lambda: (
+            not pods_of(control, "bg")
+            and not control.run(lambda c: c.list_all(REPLICASETS, "default", label_selector="app=bg"))[0]
+        ),
+        20,
+        what="bg dependents gone",
+    )
     wait_for(lambda: not pods_of(control, "fg"), 20, what="fg pods gone")
     time.sleep(1.5)
     rss = control.run(lambda c: c.list_all(REPLICASETS, "default", label_selector="app=orph"))[0]
@@ -458,7 +505,7 @@ def test_controller_manager_killed_mid_work(control: ControlEnv, web6: str) -> N
     cm = [p for p in control.procs if "cluster.controllers" in " ".join(p.args) and p.poll() is None][0]
     control.api.kubectl("scale", f"deployment/{web}", "--replicas=60")
     wait_for(lambda: len(pods_of(control, web)) >= 10, 20, interval=0.01, what="scale-up under way")
-    control.kill(cm)                    # SIGKILL mid-work (pods are created in batches 1, 2, 4, 8, ...)
+    control.kill(cm)  # SIGKILL mid-work (pods are created in batches 1, 2, 4, 8, ...)
     n_at_kill = len(live(pods_of(control, web)))
     control.start_controller_manager()  # same identity: takes the Lease over at once
     pods = wait_ready(control, web, 60, timeout=60)
@@ -477,13 +524,21 @@ def test_controller_manager_actor_class_runs_and_hands_over(control: ControlEnv,
     the process replica (released on SIGTERM), does the work, reports stats, releases on shutdown."""
     web = web6
     from apiserver_fixtures import kill_pid
+
     from cluster.actors.controller_manager import ControllerManagerActor
 
     for p in control.procs:
         if "cluster.controllers" in " ".join(p.args) and p.poll() is None:
             kill_pid(p.pid)
-    actor = ControllerManagerActor(control.api.url, control.cm_token, ca_file=control.api.ca, profile="demo",
-                                   lease_duration=3.0, renew_deadline=2.0, retry_period=0.5)
+    actor = ControllerManagerActor(
+        control.api.url,
+        control.cm_token,
+        ca_file=control.api.ca,
+        profile="demo",
+        lease_duration=3.0,
+        renew_deadline=2.0,
+        retry_period=0.5,
+    )
     try:
         assert actor.ready(30)["component"] == "controller-manager"
         wait_for(lambda: actor.info()["leader"], 20, what="actor leads")

@@ -19,19 +19,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from apiserver_fixtures import kill_pid
-from cluster.client import EVENTS, LEASES, NAMESPACES, NODES, PODS, Client
 from control_fixtures import ControlEnv, control, wait_for  # noqa: F401
+
+from cluster.client import EVENTS, LEASES, NAMESPACES, NODES, PODS, Client
 
 NS = "sched"
 
 
 def pod(name: str, cpu: str = "100m", ns: str = NS, **spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
-            "spec": {"containers": [{"name": "c", "image": "raykube/pause",
-                                     "resources": {"requests": {"cpu": cpu, "memory": "16Mi"}}}],
-                     "terminationGracePeriodSeconds": 0, **spec}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "containers": [
+                {"name": "c", "image": "raykube/pause", "resources": {"requests": {"cpu": cpu, "memory": "16Mi"}}}
+            ],
+            "terminationGracePeriodSeconds": 0,
+            **spec,
+        },
+    }
 
 
 async def create_pods(c: Client, names: list[str], cpu: str = "100m", conc: int = 32, **spec: Any) -> None:
@@ -47,8 +55,12 @@ async def create_pods(c: Client, names: list[str], cpu: str = "100m", conc: int 
 def bound(control: ControlEnv, prefix: str) -> dict[str, str]:
     async def f(c: Client) -> dict[str, str]:
         items, _ = await c.list_all(PODS, NS)
-        return {p["metadata"]["name"]: p["spec"].get("nodeName") for p in items
-                if p["metadata"]["name"].startswith(prefix) and p["spec"].get("nodeName")}
+        return {
+            p["metadata"]["name"]: p["spec"].get("nodeName")
+            for p in items
+            if p["metadata"]["name"].startswith(prefix) and p["spec"].get("nodeName")
+        }
+
     return control.run(f)
 
 
@@ -108,8 +120,9 @@ def scheduler_on_three_nodes_and_big(control: ControlEnv) -> subprocess.Popen[by
     return control.ensure_scheduler("sched-0")
 
 
-def test_unschedulable_pod_gets_failed_scheduling_event(control: ControlEnv,
-                                                        scheduler_on_three_nodes: subprocess.Popen[bytes]) -> None:
+def test_unschedulable_pod_gets_failed_scheduling_event(
+    control: ControlEnv, scheduler_on_three_nodes: subprocess.Popen[bytes]
+) -> None:
     control.run(lambda c: c.create(PODS, pod("huge", cpu="64"), NS))
     control.run(lambda c: c.create(PODS, pod("small"), NS))
     wait_for(lambda: bound(control, "small"), 20, what="small pod bound")
@@ -136,7 +149,8 @@ def test_unschedulable_pod_gets_failed_scheduling_event(control: ControlEnv,
 
 
 def test_scheduler_killed_mid_work_is_restarted_and_carries_on(
-        control: ControlEnv, scheduler_on_three_nodes_and_big: subprocess.Popen[bytes]) -> None:
+    control: ControlEnv, scheduler_on_three_nodes_and_big: subprocess.Popen[bytes]
+) -> None:
     # sched-0 runs and leads (fixture); add a standby replica, then create work.
     standby = control.start_scheduler(identity="sched-1")
     names = [f"k{i:03d}" for i in range(150)]
@@ -144,12 +158,15 @@ def test_scheduler_killed_mid_work_is_restarted_and_carries_on(
     leader_name = control.run(lambda c: c.get(LEASES, "kube-scheduler", "kube-system"))["spec"]["holderIdentity"]
     assert leader_name == "sched-0"
     wait_for(lambda: len(bound(control, "k")) >= 10, 30, interval=0.02, what="some pods bound")
-    control.kill(scheduler_on_three_nodes_and_big)       # SIGKILL the leader mid-work
+    control.kill(scheduler_on_three_nodes_and_big)  # SIGKILL the leader mid-work
     n_at_kill = len(bound(control, "k"))
     creating.result(60)
     # The standby takes over after the Lease expires; a restarted sched-0 would resume at once.
-    got = wait_for(lambda: len(bound(control, "k")) == len(names) and bound(control, "k"), 60,
-                   what="all pods bound after the leader was killed")
+    got = wait_for(
+        lambda: len(bound(control, "k")) == len(names) and bound(control, "k"),
+        60,
+        what="all pods bound after the leader was killed",
+    )
     holder = control.run(lambda c: c.get(LEASES, "kube-scheduler", "kube-system"))["spec"]["holderIdentity"]
     assert holder == "sched-1"
     assert n_at_kill < len(names), "kill happened mid-work"
@@ -167,9 +184,14 @@ def test_throughput_300_pods_on_50_nodes(control: ControlEnv, three_nodes: None)
             control.kill(p)
 
     async def setup(c: Client) -> None:
-        await asyncio.gather(*(control.kubelet.add_node(f"t{i:02d}", cpu="8", memory="32Gi", lease=False,
-                                                        run_pods=False, labels={"pool": "tp"})
-                               for i in range(50)))
+        await asyncio.gather(
+            *(
+                control.kubelet.add_node(
+                    f"t{i:02d}", cpu="8", memory="32Gi", lease=False, run_pods=False, labels={"pool": "tp"}
+                )
+                for i in range(50)
+            )
+        )
         await create_pods(c, [f"tp{i:03d}" for i in range(300)], cpu="50m", nodeSelector={"pool": "tp"})
 
     control.run(setup, timeout=120)
@@ -181,16 +203,20 @@ def test_throughput_300_pods_on_50_nodes(control: ControlEnv, three_nodes: None)
     per_node: dict[str, int] = {}
     for n in placed.values():
         per_node[n] = per_node.get(n, 0) + 1
-    line = wait_for(lambda: [x for x in control.log("scheduler.log").splitlines() if "throughput: bound 300" in x],
-                    10, what="the scheduler's throughput log line")[-1]
-    print(f"\n300 pods on 50 nodes: {elapsed:.2f} s from process start (incl. start-up and Lease takeover); "
-          f"scheduler: {line.split('throughput: ')[1]}; per-node max {max(per_node.values())} "
-          f"min {min(per_node.values())}")
+    line = wait_for(
+        lambda: [x for x in control.log("scheduler.log").splitlines() if "throughput: bound 300" in x],
+        10,
+        what="the scheduler's throughput log line",
+    )[-1]
+    print(
+        f"\n300 pods on 50 nodes: {elapsed:.2f} s from process start (incl. start-up and Lease takeover); "
+        f"scheduler: {line.split('throughput: ')[1]}; per-node max {max(per_node.values())} "
+        f"min {min(per_node.values())}"
+    )
     assert max(per_node.values()) - min(per_node.values()) <= 4, per_node
 
 
-def test_scheduler_ray_actor_killed_by_pid_is_restarted_and_carries_on(control: ControlEnv,
-                                                                        three_nodes: None) -> None:
+def test_scheduler_ray_actor_killed_by_pid_is_restarted_and_carries_on(control: ControlEnv, three_nodes: None) -> None:
     ray = pytest.importorskip("ray")
     from cluster.actors.scheduler import SchedulerActor
 
@@ -198,19 +224,31 @@ def test_scheduler_ray_actor_killed_by_pid_is_restarted_and_carries_on(control: 
         if p.poll() is None:
             kill_pid(p.pid)  # SIGTERM: the process releases the Lease
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-    ray.init(num_cpus=1, include_dashboard=False, namespace="raykube-sched-test", log_to_driver=False,
-             configure_logging=False)
+    ray.init(
+        num_cpus=1,
+        include_dashboard=False,
+        namespace="raykube-sched-test",
+        log_to_driver=False,
+        configure_logging=False,
+    )
     handle = None
     try:
-        cls = ray.remote(SchedulerActor).options(name="scheduler-0", max_restarts=-1, max_task_retries=0,
-                                                 max_concurrency=4, num_cpus=0)
-        handle = cls.remote(control.api.url, control.api.tokens["scheduler"], Path(control.api.ca).read_text(),
-                            lease_duration=3.0, renew_deadline=2.0, retry_period=0.5)
+        cls = ray.remote(SchedulerActor).options(
+            name="scheduler-0", max_restarts=-1, max_task_retries=0, max_concurrency=4, num_cpus=0
+        )
+        handle = cls.remote(
+            control.api.url,
+            control.api.tokens["scheduler"],
+            Path(control.api.ca).read_text(),
+            lease_duration=3.0,
+            renew_deadline=2.0,
+            retry_period=0.5,
+        )
         info = ray.get(handle.ready.remote(), timeout=60)
         wait_for(lambda: ray.get(handle.info.remote())["leader"], 20, what="actor leads")
         control.run(lambda c: create_pods(c, [f"ra{i:02d}" for i in range(10)]))
         wait_for(lambda: len(bound(control, "ra")) == 10, 30, what="pods bound by the actor")
-        os.kill(info["actor_pid"], signal.SIGKILL)               # the actor process dies mid-life
+        os.kill(info["actor_pid"], signal.SIGKILL)  # the actor process dies mid-life
         control.run(lambda c: create_pods(c, [f"rb{i:02d}" for i in range(20)]))
         wait_for(lambda: len(bound(control, "rb")) == 20, 60, what="pods bound after Ray restarted the actor")
 
