@@ -485,6 +485,10 @@ def test_down_leaves_no_process_behind(cluster: Cluster) -> None:
 def test_up_again_brings_the_same_cluster_back(cluster: Cluster) -> None:
     """After `down`, `up` reuses the CA, the tokens and the raftstore data: objects are still there."""
     cluster.kubectl("create", "configmap", "written-before-down", "--from-literal=a=b")
+    # one more write acknowledged by the majority while a member process is dead
+    follower = next(m for m in cluster.status()["raftstore"] if m["role"] == "follower")
+    os.kill(int(follower["pid"]), signal.SIGKILL)
+    cluster.kubectl("create", "configmap", "written-during-member-kill", "--from-literal=k=v")
     cluster.raykube("down", "--state-dir", cluster.state_dir)
     with open(os.path.join(cluster.paths.pki, "ca.crt")) as f:
         ca_before = f.read()
@@ -498,7 +502,7 @@ def test_up_again_brings_the_same_cluster_back(cluster: Cluster) -> None:
         assert f.read() == ca_before
     assert launcher.read_tokens(cluster.paths) == tokens_before
     names = cluster.kubectl("get", "configmaps", "-o", "name").stdout.split()
-    assert "configmap/written-before-down" in names
+    assert {"configmap/written-before-down", "configmap/written-during-member-kill"} <= set(names)
     s = cluster.status()
     assert all(c["state"] == "ALIVE" for c in s["components"]) and len(s["components"]) == 8
     assert cluster.state()["address_slot"] == slot_before, "the cluster's node and pod addresses came back"
