@@ -18,7 +18,7 @@ import urllib.request
 from typing import Any, Callable, Iterator
 
 import pytest
-from test_raykube_up import RAYKUBE, Cluster, _env, _free_port, _kill_everything
+from raykube_fixtures import RAYKUBE, Cluster, _env, _free_port, _kill_everything
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
