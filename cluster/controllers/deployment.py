@@ -26,26 +26,34 @@ a stale cache fails with 409 and is simply retried on fresh data.
 ``kubectl rollout undo`` needs nothing special: kubectl copies the old
 ReplicaSet's template (minus the hash label) and annotations into the
 Deployment, and step 5 finds that ReplicaSet again.
+
+This module is the controller's shell - informer handlers, ``sync`` (the
+steps above, in order) and claiming (step 1) - on three layers, each a base
+class in a module of its own: ``deployment_rollout`` (steps 3 and 4),
+``deployment_revisions`` (steps 5 and 6) and ``deployment_status`` (step 7);
+the decisions are ``deployment_util``'s pure functions.
+
+Concurrency: one asyncio loop, ``workers`` (4) coroutines; the work queue
+syncs a Deployment in one worker at a time, on a deep copy of the cached object.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import time
 from typing import Any
 
 from ..api.meta import controller_ref, is_deleting, meta, owner_ref_for, uid_of
 from ..api.selectors import label_selector_matches
-from ..api.timestamps import parse_time
 from ..client import DEPLOYMENTS, PODS, REPLICASETS, ApiError, key_of
 from . import deployment_util as du
-from .base import Context, Controller
+from .base import Context
+from .deployment_rollout import DeploymentRollout
 
 log = logging.getLogger("raykube.controllers.deployment")
 
 
-class DeploymentController(Controller):
+class DeploymentController(DeploymentRollout):
     name = "deployment"
     workers = 4
 
@@ -203,303 +211,3 @@ class DeploymentController(Controller):
             if exc.not_found or exc.conflict:
                 return False
             raise
-
-    # ----------------------------------------------------- new ReplicaSet
-    async def _get_all(
-        self, d: dict[str, Any], rss: list[dict[str, Any]], create: bool
-    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
-        """``getAllReplicaSetsAndSyncRevision``."""
-        existing = du.find_new_rs(d, rss)
-        old_rss = du.find_old_rss(existing, rss)
-        new_revision = du.max_revision(old_rss) + 1
-        status = d.setdefault("status", {})
-        if existing is not None:
-            rs = copy.deepcopy(existing)
-            changed = du.set_new_rs_annotations(d, rs, new_revision, True)
-            mrs = int((d.get("spec") or {}).get("minReadySeconds") or 0)
-            if changed or int((rs.get("spec") or {}).get("minReadySeconds") or 0) != mrs:
-                rs["spec"]["minReadySeconds"] = mrs
-                rs = await self.client.update(REPLICASETS, rs)
-            needs = self._set_revision(d, du.annotations_of(rs).get(du.REVISION, ""))
-            if du.progress_deadline(d) is not None and du.get_cond(status, "Progressing") is None:
-                du.set_cond(
-                    status,
-                    du.new_condition(
-                        "Progressing", "True", du.FOUND_NEW_RS_REASON, f'Found new replica set "{meta(rs)["name"]}"'
-                    ),
-                )
-                needs = True
-            if needs:
-                await self._write_status(d)
-            return rs, old_rss
-        if not create:
-            return None, old_rss
-        tmpl = copy.deepcopy((d.get("spec") or {}).get("template") or {})
-        h = du.compute_hash(tmpl, status.get("collisionCount"))
-        tmpl.setdefault("metadata", {}).setdefault("labels", {})[du.HASH_LABEL] = h
-        sel = copy.deepcopy((d.get("spec") or {}).get("selector") or {})
-        sel.setdefault("matchLabels", {})[du.HASH_LABEL] = h
-        ns = meta(d).get("namespace")
-        rs = {
-            "apiVersion": "apps/v1",
-            "kind": "ReplicaSet",
-            "metadata": {
-                "name": f"{meta(d)['name']}-{h}",
-                "namespace": ns,
-                "ownerReferences": [owner_ref_for(d, DEPLOYMENTS)],
-                "labels": dict(tmpl["metadata"]["labels"]),
-            },
-            "spec": {
-                "replicas": 0,
-                "minReadySeconds": int((d.get("spec") or {}).get("minReadySeconds") or 0),
-                "selector": sel,
-                "template": tmpl,
-            },
-        }
-        rs["spec"]["replicas"] = du.new_rs_new_replicas(d, [*old_rss, rs], rs)
-        du.set_new_rs_annotations(d, rs, new_revision, False)
-        already = False
-        try:
-            created = await self.client.create(REPLICASETS, rs, ns)
-        except ApiError as exc:
-            if not exc.already_exists:
-                if du.progress_deadline(d) is not None:
-                    du.set_cond(
-                        status,
-                        du.new_condition(
-                            "Progressing",
-                            "False",
-                            du.FAILED_RS_CREATE_REASON,
-                            f'Failed to create new replica set "{rs["metadata"]["name"]}": {exc.message}',
-                        ),
-                    )
-                    await self._write_status(d)
-                raise
-            already = True
-            try:
-                created = await self.client.get(REPLICASETS, rs["metadata"]["name"], ns)
-            except ApiError:
-                raise exc from None
-            ref = controller_ref(created)
-            if not (
-                ref
-                and ref.get("uid") == uid_of(d)
-                and du.equal_ignore_hash(
-                    (d.get("spec") or {}).get("template"), (created.get("spec") or {}).get("template")
-                )
-            ):
-                status["collisionCount"] = int(status.get("collisionCount") or 0) + 1
-                await self._write_status(d)
-                raise RuntimeError(
-                    f"hash collision for {rs['metadata']['name']}; collisionCount now {status['collisionCount']}"
-                )
-        if not already and du.replicas(created) > 0:
-            self.recorder.event(
-                d,
-                "Normal",
-                "ScalingReplicaSet",
-                f"Scaled up replica set {meta(created)['name']} from 0 to {du.replicas(created)}",
-                kind="Deployment",
-            )
-        needs = self._set_revision(d, str(new_revision))
-        if not already and du.progress_deadline(d) is not None:
-            du.set_cond(
-                status,
-                du.new_condition(
-                    "Progressing", "True", du.NEW_RS_REASON, f'Created new replica set "{meta(created)["name"]}"'
-                ),
-            )
-            needs = True
-        if needs:
-            await self._write_status(d)
-        return created, old_rss
-
-    @staticmethod
-    def _set_revision(d: dict[str, Any], rev: str) -> bool:
-        """``SetDeploymentRevision``: the Deployment shows its new ReplicaSet's revision."""
-        ann = d.setdefault("metadata", {}).setdefault("annotations", {})
-        if not rev or ann.get(du.REVISION) == rev:
-            return False
-        ann[du.REVISION] = rev
-        return True
-
-    # ------------------------------------------------------------ writes
-    async def _write_status(self, d: dict[str, Any]) -> None:
-        """UpdateStatus (annotations ride along, as the status strategy allows); keeps ``d`` current."""
-        res = await self.client.update_status(DEPLOYMENTS, d)
-        d["metadata"]["resourceVersion"] = meta(res).get("resourceVersion")
-
-    async def _scale_rs(self, d: dict[str, Any], rs: dict[str, Any], new_size: int, op: str) -> dict[str, Any]:
-        cur = du.replicas(rs)
-        rs2 = copy.deepcopy(rs)
-        size_changed = cur != new_size
-        ann_changed = du.set_replicas_annotations(rs2, du.replicas(d), du.replicas(d) + du.max_surge(d))
-        if not size_changed and not ann_changed:
-            return rs
-        rs2["spec"]["replicas"] = new_size
-        out = await self.client.update(REPLICASETS, rs2)
-        if size_changed:
-            what = op or ("up" if new_size > cur else "down")
-            self.recorder.event(
-                d,
-                "Normal",
-                "ScalingReplicaSet",
-                f"Scaled {what} replica set {meta(rs)['name']} from {cur} to {new_size}",
-                kind="Deployment",
-            )
-        return out
-
-    async def _apply_plan(
-        self, d: dict[str, Any], rss: list[dict[str, Any]], plan: dict[str, int], op: str = ""
-    ) -> bool:
-        by_name = {du.name(rs): rs for rs in rss}
-        scaled = False
-        for n, size in plan.items():
-            rs = by_name.get(n)
-            if rs is None:
-                continue
-            if du.replicas(rs) != size or du.desired_annotation(rs) != du.replicas(d):
-                await self._scale_rs(d, rs, size, op)
-                scaled = scaled or du.replicas(rs) != size
-        return scaled
-
-    # ---------------------------------------------------------- strategies
-    async def _sync_scale(self, d: dict[str, Any], rss: list[dict[str, Any]]) -> None:
-        new_rs, old_rss = await self._get_all(d, rss, False)
-        plan = du.scale_plan(d, new_rs, old_rss)
-        all_rss = [*old_rss, *([new_rs] if new_rs else [])]
-        await self._apply_plan(d, all_rss, plan)
-        if (d.get("spec") or {}).get("paused"):
-            await self._cleanup(d, old_rss)
-        await self._sync_status(d, all_rss, new_rs, rollout=False)
-
-    async def _rollout_rolling(self, d: dict[str, Any], rss: list[dict[str, Any]]) -> None:
-        new_rs, old_rss = await self._get_all(d, rss, True)
-        assert new_rs is not None
-        all_rss = [*old_rss, new_rs]
-        target = du.reconcile_new_rs(d, all_rss, new_rs)
-        if target is not None:
-            new_rs = await self._scale_rs(d, new_rs, target, "")
-            await self._sync_status(d, [*old_rss, new_rs], new_rs)
-            return
-        # Don't scale old ReplicaSets down on a status the ReplicaSet controller hasn't caught up with.
-        if any(
-            int(meta(rs).get("generation") or 1) > du.st(rs, "observedGeneration")
-            for rs in all_rss
-            if du.replicas(rs) > 0 or du.st(rs, "replicas") > 0
-        ):
-            await self._sync_status(d, all_rss, new_rs)
-            return
-        plan = du.reconcile_old_rss(d, all_rss, old_rss, new_rs)
-        if plan and await self._apply_plan(d, all_rss, plan):
-            fresh = [self.rs_informer.store.get(key_of(rs)) or rs for rs in all_rss]
-            await self._sync_status(d, fresh, new_rs)
-            return
-        status = du.calculate_status(d, all_rss, new_rs)
-        if du.deployment_complete(d, status):
-            await self._cleanup(d, old_rss)
-        await self._sync_status(d, all_rss, new_rs)
-
-    async def _rollout_recreate(self, d: dict[str, Any], rss: list[dict[str, Any]]) -> None:
-        new_rs, old_rss = await self._get_all(d, rss, False)
-        all_rss = [*old_rss, *([new_rs] if new_rs else [])]
-        active_old = du.filter_active(old_rss)
-        if active_old:
-            await self._apply_plan(d, all_rss, {du.name(rs): 0 for rs in active_old})
-            await self._sync_status(d, all_rss, new_rs)
-            return
-        if self._old_pods_running(new_rs, old_rss):
-            await self._sync_status(d, all_rss, new_rs)
-            return
-        if new_rs is None:
-            new_rs, old_rss = await self._get_all(d, rss, True)
-            assert new_rs is not None
-            all_rss = [*old_rss, new_rs]
-        if du.replicas(new_rs) != du.replicas(d):
-            new_rs = await self._scale_rs(d, new_rs, du.replicas(d), "up")
-            all_rss = [*old_rss, new_rs]
-        status = du.calculate_status(d, all_rss, new_rs)
-        if du.deployment_complete(d, status):
-            await self._cleanup(d, old_rss)
-        await self._sync_status(d, all_rss, new_rs)
-
-    def _old_pods_running(self, new_rs: dict[str, Any] | None, old_rss: list[dict[str, Any]]) -> bool:
-        if any(du.st(rs, "replicas") > 0 for rs in old_rss):
-            return True
-        for rs in old_rss:
-            for p in self.pod_informer.store.by_index("owner", uid_of(rs)):
-                if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed"):
-                    return True
-        return False
-
-    async def _cleanup(self, d: dict[str, Any], old_rss: list[dict[str, Any]]) -> None:
-        for rs in du.cleanup_victims(d, old_rss):
-            try:
-                await self.client.delete(
-                    REPLICASETS, meta(rs)["name"], meta(rs).get("namespace"), preconditions={"uid": uid_of(rs)}
-                )
-            except ApiError as exc:
-                if not (exc.not_found or exc.conflict):
-                    raise
-
-    async def _check_paused_conditions(self, d: dict[str, Any]) -> None:
-        if du.progress_deadline(d) is None:
-            return
-        status = d.setdefault("status", {})
-        cond = du.get_cond(status, "Progressing")
-        if cond is not None and cond.get("reason") == du.TIMED_OUT_REASON:
-            return
-        paused = bool((d.get("spec") or {}).get("paused"))
-        paused_cond = cond is not None and cond.get("reason") == du.PAUSED_REASON
-        if paused and not paused_cond:
-            du.set_cond(status, du.new_condition("Progressing", "Unknown", du.PAUSED_REASON, "Deployment is paused"))
-        elif not paused and paused_cond:
-            du.set_cond(status, du.new_condition("Progressing", "Unknown", du.RESUMED_REASON, "Deployment is resumed"))
-        else:
-            return
-        await self._write_status(d)
-
-    async def _sync_status_only(self, d: dict[str, Any], rss: list[dict[str, Any]]) -> None:
-        new_rs, old_rss = await self._get_all(d, rss, False)
-        await self._sync_status(d, [*old_rss, *([new_rs] if new_rs else [])], new_rs, rollout=False)
-
-    async def _sync_status(
-        self, d: dict[str, Any], all_rss: list[dict[str, Any]], new_rs: dict[str, Any] | None, rollout: bool = True
-    ) -> None:
-        now = time.time()
-        new_status = du.calculate_status(d, all_rss, new_rs, now)
-        if rollout:
-            du.rollout_conditions(d, new_status, new_rs, now)
-        old = d.get("status") or {}
-        if _status_equal(old, new_status):
-            self._requeue_stuck(d, new_status, now)
-            return
-        d["status"] = new_status
-        await self._write_status(d)
-        self._requeue_stuck(d, new_status, now)
-
-    def _requeue_stuck(self, d: dict[str, Any], status: dict[str, Any], now: float) -> None:
-        deadline = du.progress_deadline(d)
-        if deadline is None:
-            return
-        cond = du.get_cond(status, "Progressing")
-        if cond is None or cond.get("reason") in (du.NEW_RS_AVAILABLE_REASON, du.TIMED_OUT_REASON):
-            return
-        if du.deployment_complete(d, status):
-            return
-        t = parse_time(cond.get("lastUpdateTime")) or now
-        after = t + deadline - now
-        self.enqueue_after(key_of(d), max(1.0, after + 1.0))
-
-
-def _status_equal(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    def norm(s: dict[str, Any]) -> dict[str, Any]:
-        s = dict(s)
-        s["conditions"] = sorted(
-            ({k: v for k, v in c.items()} for c in s.get("conditions") or []), key=lambda c: c.get("type", "")
-        )
-        for k in ("replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "unavailableReplicas"):
-            s[k] = int(s.get(k) or 0)
-        return s
-
-    return norm(a) == norm(b)

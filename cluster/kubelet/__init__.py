@@ -2,10 +2,10 @@
 
 The rooms:
 
-- ``kubelet.Kubelet``: registers the Node, renews its Lease, watches the
-  pods bound to it and gives each a ``PodWorker``; admits pods
-  (``admission``: OutOfpods / OutOfcpu / OutOfmemory, with the scheduler's
-  ``cluster.api.resources.pod_requests``).
+- ``kubelet.Kubelet``: registers the Node (``node``), renews its Lease
+  (``lease``), watches the pods bound to it and gives each a ``PodWorker``
+  (``workers``); admits pods (``admission``: OutOfpods / OutOfcpu /
+  OutOfmemory, with the scheduler's ``cluster.api.resources.pod_requests``).
 - The pod core, pure (no I/O, no clock reads, no awaits), unit-tested on its
   own: ``podstate.PodState`` is one pod's state machine - events in
   (``podevents``: pod updated or deleted, container started / exited, probe

@@ -27,6 +27,13 @@ the process). ``stop()`` is an orderly shutdown: containers are stopped
 (they would die with the kubelet anyway: they are bound to it with
 PR_SET_PDEATHSIG) and nothing is written back for them.
 
+The Kubelet is this shell - construction, start, stop, power-off and the
+runtime views - over three parts, each a base class in a module of its own
+(they share the Kubelet's attributes, so a call goes straight to the method):
+``node.NodeRegistration`` (the Node: registration and status refresh),
+``lease.NodeLease`` (the heartbeat) and ``workers.PodWorkers`` (pod events,
+a ``PodWorker`` per UID, admission, lookups).
+
 Concurrency: everything runs on one asyncio loop; ``power_off`` and
 ``runtime_info`` may be called from other threads.
 """
@@ -34,33 +41,30 @@ Concurrency: everything runs on one asyncio loop; ``power_off`` and
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import os
-import platform
 import time
 import uuid
 from typing import Any
 
 import aiohttp
 
-from .. import images
-from ..api.resources import pod_requests, resource_list
-from ..api.timestamps import micro_time, rfc3339
-from ..client import CONFIGMAPS, LEASES, NODES, PODS, SECRETS, ApiError, Client, EventRecorder, Informer
+from ..client import PODS, Client, EventRecorder, Informer
 from ..network import NetworkOptions, PodNetwork, create_network
 from ..runtime import Runtime, RuntimeOptions, create_runtime
-from .admission import admission_rejection
 from .config import KubeletConfig
+from .lease import NodeLease
+from .node import KUBELET_VERSION, NodeRegistration
 from .pods import PodWorker
 from .server import KubeletServer
+from .workers import PodWorkers
 
 log = logging.getLogger("raykube.kubelet")
 
-KUBELET_VERSION = "v1.30.0-raykube"
+__all__ = ["KUBELET_VERSION", "Kubelet"]
 
 
-class Kubelet:
+class Kubelet(PodWorkers, NodeRegistration, NodeLease):
     def __init__(self, config: KubeletConfig, *, client: Client | None = None, external_pods: bool = False) -> None:
         """``external_pods``: no informer of its own; the owner (``cluster.hollow.HollowFleet``) feeds pod
         events to ``on_pod`` / ``on_pod_deleted``."""
@@ -182,309 +186,6 @@ class Kubelet:
         self.events.enabled = False
         n = self.runtime.kill_everything() if self.runtime is not None else 0
         return n
-
-    # ------------------------------------------------------------- pods
-    def on_pod(self, pod: dict[str, Any]) -> None:
-        if self.powered_off:
-            return
-        uid = (pod.get("metadata") or {}).get("uid", "")
-        if uid in self.finished_uids:
-            return
-        w = self.workers.get(uid)
-        if w is None:
-            if (pod.get("spec") or {}).get("nodeName") != self.config.name:
-                return
-            w = PodWorker(self, pod)
-            self.workers[uid] = w
-            w.start()
-        else:
-            w.update(pod)
-
-    def on_pod_deleted(self, pod: dict[str, Any]) -> None:
-        uid = (pod.get("metadata") or {}).get("uid", "")
-        w = self.workers.get(uid)
-        if w is not None:
-            w.mark_deleted(pod)
-
-    def admit(self, w: PodWorker) -> tuple[str, str] | None:
-        """The kubelet's admission (``admission``): None, or (reason, message) to reject the pod (phase
-        Failed): OutOfpods, OutOfcpu, OutOfmemory against the pods admitted here and not finished."""
-        others = [
-            pod_requests(o.pod)
-            for o in self.workers.values()
-            if o is not w and o.state.admitted and o.state.terminal_phase is None
-        ]
-        return admission_rejection(pod_requests(w.pod), others, resource_list(self._capacity()))
-
-    def worker_done(self, w: PodWorker) -> None:
-        if self.workers.get(w.uid) is w:
-            del self.workers[w.uid]
-        self.finished_uids[w.uid] = time.monotonic()
-        if len(self.finished_uids) > 10000:
-            cutoff = time.monotonic() - 3600
-            self.finished_uids = {k: v for k, v in self.finished_uids.items() if v > cutoff}
-
-    def find_worker(self, namespace: str, name: str) -> PodWorker | None:
-        found = [w for w in self.workers.values() if w.namespace == namespace and w.name == name]
-        if not found:
-            return None
-        found.sort(key=lambda w: (not w.terminating, w.first_seen))
-        return found[-1]
-
-    async def lookup_config(self, kind: str, namespace: str, name: str) -> dict[str, str] | None:
-        res = CONFIGMAPS if kind == "configmaps" else SECRETS
-        try:
-            obj = await self.client.get(res, name, namespace)
-        except ApiError as exc:
-            if exc.not_found:
-                return None
-            raise
-        if kind == "secrets":
-            out = {k: base64.b64decode(v).decode(errors="replace") for k, v in (obj.get("data") or {}).items()}
-            out.update(obj.get("stringData") or {})
-            return out
-        return {str(k): str(v) for k, v in (obj.get("data") or {}).items()}
-
-    # ------------------------------------------------------------- node
-    def _capacity(self) -> dict[str, str]:
-        return {"cpu": str(self.config.cpu), "memory": str(self.config.memory), "pods": str(self.config.max_pods)}
-
-    def _node_status(self) -> dict[str, Any]:
-        now = rfc3339()
-        assert self.runtime is not None
-        cap = self._capacity()
-        self.allocatable = dict(cap)
-
-        def cond(ctype: str, status: str, reason: str, message: str) -> dict[str, Any]:
-            return {
-                "type": ctype,
-                "status": status,
-                "reason": reason,
-                "message": message,
-                "lastHeartbeatTime": now,
-                "lastTransitionTime": self._cond_since(ctype, status),
-            }
-
-        uname = platform.uname()
-        return {
-            "capacity": cap,
-            "allocatable": dict(cap),
-            "conditions": [
-                cond(
-                    "MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"
-                ),
-                cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-                cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-                cond("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
-            ],
-            "addresses": [
-                {"type": "InternalIP", "address": self.node_ip},
-                {"type": "Hostname", "address": self.config.name},
-            ],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.server.port}},
-            "nodeInfo": {
-                "machineID": self._machine_id(),
-                "systemUUID": self._system_uuid,
-                "bootID": self._boot_id(),
-                "kernelVersion": uname.release,
-                "osImage": f"raykube node on {uname.system} {uname.release}",
-                "containerRuntimeVersion": self.runtime.version,
-                "kubeletVersion": KUBELET_VERSION,
-                "kubeProxyVersion": KUBELET_VERSION,
-                "operatingSystem": "linux",
-                "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(uname.machine, uname.machine),
-            },
-            "images": [{"names": [f"{i.name}:latest", i.name], "sizeBytes": 0} for i in images.CATALOG.values()],
-        }
-
-    def _cond_since(self, ctype: str, status: str) -> str:
-        prev = self._cond_times.get(ctype)
-        if prev is None or prev[0] != status:
-            prev = (status, rfc3339())
-            self._cond_times[ctype] = prev
-        return prev[1]
-
-    @staticmethod
-    def _machine_id() -> str:
-        try:
-            with open("/etc/machine-id") as f:
-                return f.read().strip()
-        except OSError:
-            return ""
-
-    @staticmethod
-    def _boot_id() -> str:
-        try:
-            with open("/proc/sys/kernel/random/boot_id") as f:
-                return f.read().strip()
-        except OSError:
-            return ""
-
-    def _node_labels(self) -> dict[str, str]:
-        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
-        labels = {
-            "kubernetes.io/hostname": self.config.name,
-            "kubernetes.io/os": "linux",
-            "kubernetes.io/arch": arch,
-            "beta.kubernetes.io/os": "linux",
-            "beta.kubernetes.io/arch": arch,
-            "node.kubernetes.io/instance-type": "raykube",
-        }
-        if self.config.ray_node_id:
-            labels["raykube.io/ray-node-id"] = self.config.ray_node_id
-        labels.update(self.config.labels)
-        return labels
-
-    def _node_annotations(self) -> dict[str, str]:
-        assert self.runtime is not None
-        lim = self.runtime.limiter
-        return {
-            "raykube.io/kubelet-scheme": "http",
-            "raykube.io/limits": lim.describe(),
-            "raykube.io/memory-enforcement": lim.memory,
-            "raykube.io/cpu-enforcement": lim.cpu,
-            "raykube.io/kubelet-pid": str(os.getpid()),
-            "node.alpha.kubernetes.io/ttl": "0",
-        }
-
-    async def _register_node(self) -> None:
-        cfg = self.config
-        node: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {"name": cfg.name, "labels": self._node_labels(), "annotations": self._node_annotations()},
-            "spec": {"podCIDR": cfg.pod_cidr, "podCIDRs": [cfg.pod_cidr], "providerID": f"raykube://{cfg.name}"},
-            "status": self._node_status(),
-        }
-        if cfg.taints:
-            node["spec"]["taints"] = cfg.taints
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                try:
-                    out = await self.client.create(NODES, node)
-                    log.info("registered node %s", cfg.name)
-                except ApiError as exc:
-                    if not exc.already_exists:
-                        raise
-                    out = await self.client.patch(
-                        NODES,
-                        cfg.name,
-                        {
-                            "metadata": {
-                                "labels": node["metadata"]["labels"],
-                                "annotations": node["metadata"]["annotations"],
-                            },
-                            "spec": {
-                                "podCIDR": cfg.pod_cidr,
-                                "podCIDRs": [cfg.pod_cidr],
-                                "providerID": f"raykube://{cfg.name}",
-                            },
-                        },
-                    )
-                    out = await self.client.patch(NODES, cfg.name, {"status": node["status"]}, subresource="status")
-                    log.info("node %s already registered; updated it", cfg.name)
-                self.node_uid = (out.get("metadata") or {}).get("uid")
-                self._node_ref = {
-                    "apiVersion": "v1",
-                    "kind": "Node",
-                    "metadata": {"name": cfg.name, "uid": cfg.name, "namespace": "default"},
-                }
-                return
-            except ApiError as exc:
-                if time.monotonic() > deadline:
-                    raise
-                log.warning("node registration failed (%s); retrying", exc)
-                await asyncio.sleep(1.0)
-
-    async def _node_status_loop(self) -> None:
-        period = self.config.node_status_seconds or 10.0
-        while True:
-            await asyncio.sleep(period)
-            if self.powered_off:
-                return
-            try:
-                await self.client.patch(NODES, self.config.name, {"status": self._node_status()}, subresource="status")
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - keep trying
-                log.warning("node status update failed: %s", exc)
-                if isinstance(exc, ApiError) and exc.not_found:
-                    try:
-                        await self._register_node()
-                    except Exception:  # noqa: BLE001
-                        pass
-
-    # ------------------------------------------------------------ lease
-    def _lease_body(self) -> dict[str, Any]:
-        md: dict[str, Any] = {"name": self.config.name, "namespace": "kube-node-lease"}
-        if self.node_uid:
-            md["ownerReferences"] = [
-                {"apiVersion": "v1", "kind": "Node", "name": self.config.name, "uid": self.node_uid}
-            ]
-        return {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": md,
-            "spec": {
-                "holderIdentity": self.config.name,
-                "leaseDurationSeconds": self.config.lease_duration_seconds,
-                "renewTime": micro_time(),
-            },
-        }
-
-    async def _ensure_lease(self) -> None:
-        try:
-            self._lease = await self.client.create(LEASES, self._lease_body(), "kube-node-lease")
-        except ApiError as exc:
-            if not exc.already_exists:
-                raise
-            self._lease = await self.client.get(LEASES, self.config.name, "kube-node-lease")
-            await self._renew_lease()
-            return
-        self.lease_renewals += 1
-        self.last_lease_renew = time.time()
-
-    async def _renew_lease(self) -> None:
-        for _ in range(3):
-            if self._lease is None:
-                try:
-                    self._lease = await self.client.get(LEASES, self.config.name, "kube-node-lease")
-                except ApiError as exc:
-                    if not exc.not_found:
-                        raise
-                    self._lease = await self.client.create(LEASES, self._lease_body(), "kube-node-lease")
-                    self.lease_renewals += 1
-                    self.last_lease_renew = time.time()
-                    return
-            body = self._lease_body()
-            body["metadata"]["resourceVersion"] = (self._lease.get("metadata") or {}).get("resourceVersion")
-            body["metadata"].setdefault("ownerReferences", (self._lease.get("metadata") or {}).get("ownerReferences"))
-            if self.powered_off:
-                return
-            try:
-                self._lease = await self.client.update(LEASES, body)
-                self.lease_renewals += 1
-                self.last_lease_renew = time.time()
-                return
-            except ApiError as exc:
-                if exc.code in (404, 409):
-                    self._lease = None
-                    continue
-                raise
-
-    async def _lease_loop(self) -> None:
-        period = self.config.heartbeat_seconds or 10.0
-        while True:
-            await asyncio.sleep(period)
-            if self.powered_off:
-                return
-            try:
-                await self._renew_lease()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - a failed renewal is retried at the next beat
-                log.warning("lease renewal failed: %s", exc)
 
     # ------------------------------------------------------------ views
     def runtime_info(self) -> dict[str, Any]:
