@@ -49,7 +49,6 @@ from raftstore.client import RaftstoreClient
 
 from . import auth, discovery, errors, subresources
 from .errors import APIError
-from .lifecycle import apply_patch
 from .logs import LogSource, PodLogs
 from .negotiation import (
     json_response,
@@ -58,6 +57,7 @@ from .negotiation import (
     render_list,
     render_object,
     status_response,
+    warning_headers,
 )
 from .options import WriteOptions, delete_options, list_limit, write_options
 from .registry import Registry
@@ -372,38 +372,27 @@ class APIServer:
             opts = write_options(q, dups)
             if sub == "binding":
                 await subresources.bind(registry, rdef, ns or "", name or "", body, opts, check)
-                return json_response(errors.success_status(rdef.plural, rdef.group, name or ""), 201)
+                return _success(rdef.plural, rdef.group, name or "", opts, 201)
             if sub == "eviction":
                 await subresources.evict(registry, rdef, ns or "", name or "", body, opts, check)
-                return json_response(errors.success_status(rdef.plural, rdef.group, name or ""), 201)
+                return _success(rdef.plural, rdef.group, name or "", opts, 201)
             obj = await registry.create(rdef, ns, body, opts, check)
             return render_object(request, rdef, obj, 201, opts)
 
-        if v == "update":
+        if v in ("update", "patch"):
             assert name is not None
+            ptype = patch_type(request) if v == "patch" else None
             body, dups = await read_object(request, limit)
             opts = write_options(q, dups)
             if sub == "scale":
-                scale = await subresources.update_scale(
-                    registry, rdef, ns or "", name, opts, lambda cur: body, _pinned(body)
-                )
-                return json_response(scale)
-            obj, created = await registry.update(rdef, ns, name, body, opts, check, sub)
-            return render_object(request, rdef, obj, 201 if created else 200, opts)
-
-        if v == "patch":
-            assert name is not None
-            ptype = patch_type(request)
-            body, dups = await read_object(request, limit)
-            opts = write_options(q, dups)
-            if sub == "scale":
-
-                def make(cur: dict[str, Any]) -> dict[str, Any]:
-                    return apply_patch(cur, "strategic" if ptype == "apply" else ptype, body, "V1Scale")
-
-                scale = await subresources.update_scale(registry, rdef, ns or "", name, opts, make, _pinned(body))
-                return json_response(scale)
-            obj, created = await registry.patch(rdef, ns, name, ptype, body, opts, check, sub)
+                scale = await subresources.write_scale(registry, rdef, ns or "", name, ptype, body, opts)
+                resp = json_response(scale)
+                warning_headers(resp, opts)
+                return resp
+            if ptype is None:
+                obj, created = await registry.update(rdef, ns, name, body, opts, check, sub)
+            else:
+                obj, created = await registry.patch(rdef, ns, name, ptype, body, opts, check, sub)
             return render_object(request, rdef, obj, 201 if created else 200, opts)
 
         if v == "delete":
@@ -449,6 +438,7 @@ class APIServer:
         return delete_options(body, request.query)
 
 
-def _pinned(body: Any) -> bool:
-    """Whether a write's body names the resourceVersion it expects (then a lost race is a 409)."""
-    return bool(isinstance(body, dict) and (body.get("metadata") or {}).get("resourceVersion"))
+def _success(plural: str, group: str, name: str, opts: WriteOptions, code: int) -> web.Response:
+    resp = json_response(errors.success_status(plural, group, name), code)
+    warning_headers(resp, opts)
+    return resp
