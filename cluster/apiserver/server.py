@@ -8,14 +8,16 @@ serving (default namespaces ``default``, ``kube-system``, ``kube-node-lease``,
 
 Request path: authenticate (bearer token -> 401) -> route (discovery,
 OpenAPI, or ``/api|apis/.../<resource>[/<name>[/<subresource>]]``, see
-``routing``; -> 404) -> authorise (``auth``; -> 403) -> read the body
+``routing``; -> 404) -> authorise (``auth``; -> 403) -> a verb the path
+does not serve (``routing.served_verbs``) -> 405 -> read the body
 (``negotiation``: > max_body_bytes -> 413; bad JSON -> 400; JSON, YAML, or
 the protobuf kubectl's typed clients send) -> ``registry.Registry``
 (storage semantics; ``subresources`` for binding, eviction and scale) ->
 encode (``negotiation``: JSON, or a ``meta.k8s.io/v1 Table`` /
 ``PartialObjectMetadata`` when the Accept header asks). Watches stream JSON
 lines from ``watch.WatchHub`` (``watchstream``); ``pods/log`` comes from a
-log source or the pod's kubelet (``logs``).
+log source or the pod's kubelet (``logs``). A collection DELETE is
+``deletecollection``.
 
 Concurrency model: one aiohttp application on one asyncio event loop (the
 caller's: a Ray async actor's, a test's, or ``python -m cluster.apiserver``);
@@ -48,7 +50,9 @@ from aiohttp import web
 from raftstore.client import RaftstoreClient
 
 from . import auth, discovery, errors, subresources
+from .deletecollection import delete_collection
 from .errors import APIError
+from .lifecycle import ObjectCheck
 from .logs import LogSource, PodLogs
 from .negotiation import (
     json_response,
@@ -62,7 +66,7 @@ from .negotiation import (
 from .options import WriteOptions, delete_options, list_limit, write_options
 from .registry import Registry
 from .resources import group_versions, served
-from .routing import PUBLIC_PATHS, Route, not_found, route, verb
+from .routing import PUBLIC_PATHS, Route, check_served, not_found, route, verb
 from .selector import (
     FieldSelector,
     LabelSelector,
@@ -327,15 +331,11 @@ class APIServer:
         rdef, ns, name, sub = r.rdef, r.namespace, r.name, r.subresource
         q = request.query
         v = verb(request.method, q, r)
-        if sub is not None:
-            s = rdef.subresource(sub)
-            assert s is not None
-            if v not in s.verbs:
-                raise errors.method_not_allowed()
         attrs = auth.Attributes(v, rdef.plural, sub or "", ns or "", name or "", rdef.group)
         decision = auth.authorize(user, attrs)
         if not decision.allowed:
             raise auth.forbidden(user, attrs, decision.reason)
+        check_served(v, r)  # after authorisation, as kube-apiserver (its router) answers 405s
         check = decision.object_check
         limit = self.config.max_body_bytes
 
@@ -395,43 +395,33 @@ class APIServer:
                 obj, created = await registry.patch(rdef, ns, name, ptype, body, opts, check, sub)
             return render_object(request, rdef, obj, 201 if created else 200, opts)
 
+        options = await self._delete_options(request)
+        opts = write_options(q)
+        if options.get("dryRun"):
+            opts.dry_run = True
         if v == "delete":
             assert name is not None
-            options = await self._delete_options(request)
-            opts = write_options(q)
-            if options.get("dryRun"):
-                opts.dry_run = True
             obj, deleted = await registry.delete(rdef, ns, name, options, opts, check)
             if deleted and not registry.strategy(rdef).return_deleted_object:
-                return json_response(
-                    errors.success_status(rdef.plural, rdef.group, name, (obj.get("metadata") or {}).get("uid"))
-                )
+                uid = (obj.get("metadata") or {}).get("uid")
+                return json_response(errors.success_status(rdef.plural, rdef.group, name, uid))
             return render_object(request, rdef, obj)
 
-        if v == "deletecollection":
-            options = await self._delete_options(request)
-            opts = write_options(q)
-            lsel = parse_label_selector(q.get("labelSelector"))
-            fsel = parse_field_selector(q.get("fieldSelector"), rdef.allowed_field_labels, rdef.plural)
-            items, meta = await registry.list(rdef, ns, lsel, fsel)
-            out = []
-            for it in items:
-                md = it["metadata"]
-                try:
-                    o, _ = await registry.delete(rdef, md.get("namespace"), md["name"], options, opts, check)
-                    out.append(o)
-                except APIError as exc:
-                    if exc.code != 404:
-                        raise
-            return json_response(
-                {
-                    "kind": rdef.list_kind,
-                    "apiVersion": rdef.api_version,
-                    "metadata": {"resourceVersion": meta["resourceVersion"]},
-                    "items": out,
-                }
-            )
-        raise errors.method_not_allowed()
+        assert v == "deletecollection"
+        lsel = parse_label_selector(q.get("labelSelector"))
+        fsel = parse_field_selector(q.get("fieldSelector"), rdef.allowed_field_labels, rdef.plural)
+
+        def authorize_item(obj: dict[str, Any]) -> ObjectCheck:
+            md = obj.get("metadata") or {}
+            a = auth.Attributes("delete", rdef.plural, "", md.get("namespace") or "", md.get("name") or "", rdef.group)
+            d = auth.authorize(user, a)
+            if not d.allowed:
+                raise auth.forbidden(user, a, d.reason)
+            return _both(check, d.object_check)
+
+        out, meta = await delete_collection(registry, rdef, ns, lsel, fsel, options, opts, authorize_item)
+        body = {"kind": rdef.list_kind, "apiVersion": rdef.api_version, "metadata": meta, "items": out}
+        return json_response(body)
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         body, _ = await read_object(request, self.config.max_body_bytes, required=False)
@@ -442,3 +432,16 @@ def _success(plural: str, group: str, name: str, opts: WriteOptions, code: int) 
     resp = json_response(errors.success_status(plural, group, name), code)
     warning_headers(resp, opts)
     return resp
+
+
+def _both(first: ObjectCheck, second: ObjectCheck) -> ObjectCheck:
+    """One object check that runs both (either may be None)."""
+    if first is None or second is None:
+        return first or second
+
+    def check(old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        assert first is not None and second is not None
+        first(old, new)
+        second(old, new)
+
+    return check
