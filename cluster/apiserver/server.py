@@ -17,7 +17,11 @@ encode (``negotiation``: JSON, or a ``meta.k8s.io/v1 Table`` /
 ``PartialObjectMetadata`` when the Accept header asks). Watches stream JSON
 lines from ``watch.WatchHub`` (``watchstream``); ``pods/log`` comes from a
 log source or the pod's kubelet (``logs``). A collection DELETE is
-``deletecollection``.
+``deletecollection``. Every response carries an ``Audit-Id`` header, the
+request's id; an exception that is not an ``APIError`` is a bug, logged once
+with that id and its traceback and answered as a 500 Status. A request
+aiohttp cannot parse (a NUL byte in a header) gets aiohttp's 400 and one
+warning line in the log (``ProtocolErrorLogger``).
 
 Concurrency model: one aiohttp application on one asyncio event loop (the
 caller's: a Ray async actor's, a test's, or ``python -m cluster.apiserver``);
@@ -42,10 +46,12 @@ import json
 import logging
 import ssl
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from raftstore.client import RaftstoreClient
 
@@ -81,6 +87,8 @@ from .watchstream import WatchStreamer
 log = logging.getLogger("cluster.apiserver")
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-node-lease", "kube-public")
+# Where a request keeps its id (a typed key where aiohttp has them: 3.13 and later).
+REQUEST_ID: Any = web.RequestKey("request_id", str) if hasattr(web, "RequestKey") else "request_id"
 # Idle client connections are kept open this long (aiohttp's default is 75 s): components keep a pool of
 # long-lived connections (``cluster.client.rest``, 300 s) instead of paying a TLS handshake per burst.
 KEEPALIVE_SECONDS = 330.0
@@ -150,8 +158,14 @@ class APIServer:
         await self._bootstrap()
         app = web.Application(client_max_size=self.config.max_body_bytes + 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.on_response_prepare.append(_audit_id)
         self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=1.0, keepalive_timeout=KEEPALIVE_SECONDS
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            keepalive_timeout=KEEPALIVE_SECONDS,
+            logger=ProtocolErrorLogger(logging.getLogger("aiohttp.server"), {}),
         )
         await self._runner.setup()
         ctx = None
@@ -234,15 +248,18 @@ class APIServer:
     # ------------------------------------------------------------ routing
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        # Every response carries the request's id (Audit-Id, as kube-apiserver's): the key to its log lines.
+        rid = request[REQUEST_ID] = str(uuid.uuid4())
         try:
             return await self._dispatch(request)
         except APIError as e:
             return status_response(e)
         except (ConnectionResetError, asyncio.CancelledError):
             raise
-        except Exception as e:  # pragma: no cover - reported to the client as a 500 Status
-            log.exception("internal error serving %s %s", request.method, request.path)
-            return status_response(errors.internal(repr(e)))
+        except Exception as e:
+            # Anything else is a bug: logged here, once, with its traceback, and answered as a 500 Status.
+            log.exception("internal error serving request %s: %s %r", rid, request.method, request.path)
+            return status_response(errors.internal(f"{e!r} (request {rid})"))
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
@@ -445,3 +462,21 @@ def _both(first: ObjectCheck, second: ObjectCheck) -> ObjectCheck:
         second(old, new)
 
     return check
+
+
+async def _audit_id(request: web.Request, response: web.StreamResponse) -> None:
+    rid = request.get(REQUEST_ID)
+    if rid:
+        response.headers["Audit-Id"] = rid
+
+
+class ProtocolErrorLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server logger, with a request it could not parse (a NUL byte in a header, a bad request line)
+    logged as one warning line: the client got its 400, and the traceback would only say where aiohttp's
+    parser noticed. Anything else aiohttp logs (a real failure) keeps its traceback."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            self.warning("rejected a malformed HTTP request: %s", str(exc_info).replace("\n", " ").strip())
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)
