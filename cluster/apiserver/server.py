@@ -477,6 +477,6 @@ class ProtocolErrorLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
         if isinstance(exc_info, HttpProcessingError):
-            self.warning("rejected a malformed HTTP request: %s", str(exc_info).replace("\n", " ").strip())
+            self.warning("rejected a malformed HTTP request: %s", " ".join(str(exc_info).split()))
             return
         super().exception(msg, *args, exc_info=exc_info, **kwargs)
