@@ -115,6 +115,12 @@ json_values = st.recursive(
 )
 
 
+# Nulls often, alone or in a list: where a list element, an object or a string belongs, code that trusts the
+# schema meets None.
+# (Built fresh each time: set_path fills containers in place, so a shared one would become circular.)
+odd_values = st.one_of(json_values, st.none(), st.builds(lambda: [None]), st.builds(lambda: {"name": None}))
+
+
 def set_path(obj: Any, path: Path, value: Any) -> Any:
     """``obj`` with the value at ``path`` set (containers made on the way, of the kind the path needs)."""
     if not path:
@@ -144,10 +150,14 @@ def mutated(draw: st.DrawFn, rdef: ResourceDef, type_name: str | None = None, st
     if roll == 0:
         return draw(json_values)  # not even an object
     for _ in range(draw(st.integers(1, 3))):
-        path = draw(st.sampled_from(paths_of(type_name)))
+        # Every kind's metadata often (its validation is shared), the rest of the kind's fields otherwise.
+        if "metadata" in SCHEMAS[type_name]["fields"] and draw(st.integers(0, 2)) == 0:
+            path = ("metadata",) + draw(st.sampled_from(paths_of("V1ObjectMeta")))
+        else:
+            path = draw(st.sampled_from(paths_of(type_name)))
         if draw(st.integers(0, 5)) == 0:
             path = path + (draw(st.sampled_from(["bogus", "$patch", "name"])),)  # an unknown field
-        body = set_path(body, path, draw(json_values))
+        body = set_path(body, path, draw(odd_values))
     return body
 
 
@@ -167,7 +177,7 @@ def patches(draw: st.DrawFn, rdef: ResourceDef, type_name: str | None = None) ->
             if draw(st.booleans()):
                 op["from"] = draw(st.one_of(st.sampled_from(paths).map(pointer), st.just("")))
             if draw(st.integers(0, 3)):
-                op["value"] = draw(json_values)
+                op["value"] = draw(odd_values)
             ops.append(op if draw(st.integers(0, 9)) else draw(json_values))
         return "application/json-patch+json", ops
     body: Any = {}
@@ -178,7 +188,7 @@ def patches(draw: st.DrawFn, rdef: ResourceDef, type_name: str | None = None) ->
                 st.sampled_from(["$patch", "$retainKeys", "$setElementOrder/containers", "$deleteFromPrimitiveList/x"])
             )
             path = path[:-1] + (directive,)
-        body = set_path(body, path, draw(json_values))
+        body = set_path(body, path, draw(odd_values))
     if draw(st.integers(0, 15)) == 0:
         body = draw(json_values)
     ct = "application/merge-patch+json" if kind == "merge" else "application/strategic-merge-patch+json"
