@@ -25,6 +25,12 @@ _DEC_SUFFIX = {v: k for k, v in _DECIMAL.items()}
 _BIN_SUFFIX = {v: k for k, v in _BINARY.items()}
 
 
+# Quantities beyond 10**±MAX_EXPONENT are refused: far past any real amount, and their digits would not
+# fit Python's int/str conversion limit (or Decimal's exponent range) on the way to the canonical form.
+MAX_EXPONENT = 1000
+OUT_OF_RANGE = "quantity is out of range: its magnitude must be within 1e-1000 and 1e1000"
+
+
 class QuantityError(ValueError):
     pass
 
@@ -44,6 +50,8 @@ def _split(s: str) -> tuple[Decimal, str, str]:
         base = Decimal(num)
     except InvalidOperation:
         raise QuantityError(QUANTITY_ERROR) from None
+    if base != 0 and abs(base.adjusted()) > MAX_EXPONENT:
+        raise QuantityError(OUT_OF_RANGE)
     if suffix in _BINARY:
         return base * (Decimal(2) ** _BINARY[suffix]), "BinarySI", suffix
     if suffix in _DECIMAL:
@@ -53,6 +61,8 @@ def _split(s: str) -> tuple[Decimal, str, str]:
             exp = int(suffix[1:])
         except ValueError:
             raise QuantityError(QUANTITY_ERROR) from None
+        if base != 0 and abs(base.adjusted() + exp) > MAX_EXPONENT:
+            raise QuantityError(OUT_OF_RANGE)
         return base.scaleb(exp), "DecimalExponent", suffix
     raise QuantityError("unable to parse quantity's suffix")
 
@@ -89,6 +99,8 @@ def canonical(value: str | int | float) -> str:
         raise QuantityError(QUANTITY_ERROR)
     if isinstance(value, (int, float)):
         v, fmt = Decimal(str(value)), "DecimalSI"
+        if not v.is_finite() or (v != 0 and abs(v.adjusted()) > MAX_EXPONENT):
+            raise QuantityError(OUT_OF_RANGE)
     else:
         v, fmt, _ = _split(value)
     if fmt == "BinarySI":

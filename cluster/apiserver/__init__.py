@@ -5,7 +5,8 @@ A request goes through the rooms in this order:
 - ``server``       APIServerConfig / APIServer: start and stop, bootstrap
                    (default namespaces, the ``kubernetes`` service), dispatch,
                    discovery and OpenAPI handlers, one handler per verb.
-- ``routing``      path -> resource route (``Route``), method -> verb.
+- ``routing``      path -> resource route (``Route``), method -> verb, the verbs
+                   a path serves (the rest: 405).
 - ``auth``         bearer tokens, authorisation, ``generate_tokens``.
 - ``negotiation``  request bodies in (JSON, YAML, kubectl's protobuf; 413/415)
                    and responses out (object, Table, PartialObjectMetadata).
@@ -20,6 +21,7 @@ A request goes through the rooms in this order:
                    ``serviceallocator`` serve several kinds.
 - ``admission``    NamespaceLifecycle: no creates in missing or terminating namespaces.
 - ``subresources`` binding, eviction, scale.
+- ``deletecollection`` DELETE of a collection: each object through the normal delete.
 - ``managedfields`` server-side apply's field sets and ``managedFields``.
 - ``listing``      paginated lists and continue tokens.
 - ``watchstream``  API watches streamed over HTTP.
@@ -32,6 +34,8 @@ Vocabulary the rooms share:
 - ``resources``    the served resources (ResourceDef) and lookups.
 - ``validation``   what every kind's validation shares (names, labels, metadata).
 - ``schema``       typed decoding against ``schema_data`` (unknown fields, types, required).
+- ``jsonvalue``    what a parsed body may hold (finite numbers, UTF-8 strings,
+                   bounded nesting; YAML made JSON).
 - ``patch``        JSON merge patch, strategic merge patch, JSON patch.
 - ``protobuf``     decoding of kubectl's protobuf request bodies (typed ``kubectl create ...``).
 - ``selector``     label and field selectors (``cluster.api.selectors`` with 400s).

@@ -40,6 +40,7 @@ ObjectCheck = Callable[[Obj | None, Obj | None], None] | None
 Decoded = tuple[Obj, list[Cause]]  # a decoded body, and the problems decoding found (422 causes)
 GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 PROPAGATION_POLICIES = ["Foreground", "Background", "Orphan"]
+LAST_TIMESTAMP = 253402300799  # 9999-12-31T23:59:59Z: the last time an RFC 3339 timestamp can write
 
 
 def dump(o: Any) -> str:
@@ -52,6 +53,12 @@ def generate_name(prefix: str) -> str:
 
 
 # ----------------------------------------------------------- decoding
+
+
+def body_metadata(body: Any) -> dict[str, Any]:
+    """A request body's ``metadata`` before decoding, if it is an object ({} otherwise: decoding will tell)."""
+    md = body.get("metadata") if isinstance(body, dict) else None
+    return md if isinstance(md, dict) else {}
 
 
 def decode_body(
@@ -234,6 +241,17 @@ def before_update(
 def delete_policy(options: dict[str, Any]) -> tuple[str | None, int | None]:
     """(propagationPolicy, gracePeriodSeconds) of DeleteOptions, checked."""
     policy = options.get("propagationPolicy")
+    if policy is not None and options.get("orphanDependents") is not None:
+        raise errors.invalid_object(
+            "DeleteOptions",
+            "meta.k8s.io",
+            "",
+            [
+                errors.invalid(
+                    "propagationPolicy", policy, "orphanDependents and deletionPropagation cannot be both set"
+                )
+            ],
+        )
     if policy is None and options.get("orphanDependents") is not None:
         policy = "Orphan" if options["orphanDependents"] else "Background"
     if policy not in (None, *PROPAGATION_POLICIES):
@@ -282,18 +300,23 @@ def finalizers_for_policy(finalizers: list[str], policy: str | None) -> list[str
     return new_fins
 
 
+def deletion_timestamp(grace: int) -> str:
+    """The deletionTimestamp ``grace`` seconds from now; a grace past year 9999 (any int64 is taken) ends then."""
+    return rfc3339(min(max(time.time() + grace, 0), LAST_TIMESTAMP))
+
+
 def mark_for_deletion(strategy: Strategy, obj: Obj, grace: int, finalizers: list[str]) -> Obj:
     """A copy of ``obj`` due for deletion in ``grace`` seconds (a shorter grace wins), held by ``finalizers``."""
     md = obj["metadata"]
     new = copy.deepcopy(obj)
     nmd = new["metadata"]
     if not md.get("deletionTimestamp"):
-        nmd["deletionTimestamp"] = rfc3339(time.time() + grace)
+        nmd["deletionTimestamp"] = deletion_timestamp(grace)
         nmd["deletionGracePeriodSeconds"] = grace
         if strategy.has_generation:
             nmd["generation"] = (md.get("generation") or 1) + 1
     elif grace < (md.get("deletionGracePeriodSeconds") or 0):
-        nmd["deletionTimestamp"] = rfc3339(time.time() + grace)
+        nmd["deletionTimestamp"] = deletion_timestamp(grace)
         nmd["deletionGracePeriodSeconds"] = grace
     if finalizers:
         nmd["finalizers"] = finalizers

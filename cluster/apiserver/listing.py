@@ -22,6 +22,7 @@ from .selector import FieldSelector, LabelSelector
 from .storage import Store, decode_kv, prefix_end
 
 CONTINUE_VERSION = "meta.k8s.io/v1"
+MAX_REVISION = 2**63 - 1  # revisions are int64s (in raftstore as in etcd)
 
 
 def encode_continue(revision: int, start: str) -> str:
@@ -36,9 +37,9 @@ def decode_continue(cont: str, prefix: str) -> tuple[int, str]:
         tok = json.loads(base64.urlsafe_b64decode(cont + "=" * (-len(cont) % 4)))
         revision = int(tok["rv"])
         start = prefix + tok["start"]
-        if tok.get("v") != CONTINUE_VERSION:
+        if tok.get("v") != CONTINUE_VERSION or not 0 < revision <= MAX_REVISION:
             raise ValueError("version")
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         raise errors.bad_request(
             "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)"
         ) from None
@@ -65,7 +66,7 @@ async def list_objects(
     if cont:
         revision, start = decode_continue(cont, prefix)
     elif rv_match == "Exact":
-        if not rv or not rv.isdigit():
+        if not rv or len(rv) > 19 or not rv.isascii() or not rv.isdigit() or not 0 < int(rv) <= MAX_REVISION:
             raise errors.bad_request("resourceVersionMatch=Exact requires a resourceVersion")
         revision = int(rv)
     # A single named object: one key read.

@@ -42,7 +42,7 @@ def merge_applied(old: Obj, config: Obj, managed: Obj, manager: str | None, sche
     prev = managed_entry(old, manager)
     merged = apply_patch(old, "strategic", config, schema)
     if prev is not None:
-        remove_unowned(merged, prev.get("fieldsV1") or {}, managed["fieldsV1"], other_apply_sets(old, manager), schema)
+        remove_unowned(merged, _fields(prev), managed["fieldsV1"], other_apply_sets(old, manager), schema)
     entries = [
         e
         for e in (old.get("metadata") or {}).get("managedFields") or []
@@ -101,10 +101,16 @@ def managed_entry(obj: dict[str, Any], manager: str | None) -> dict[str, Any] | 
 
 def other_apply_sets(obj: dict[str, Any], manager: str | None) -> list[dict[str, Any]]:
     return [
-        e.get("fieldsV1") or {}
+        _fields(e)
         for e in (obj.get("metadata") or {}).get("managedFields") or []
         if e.get("operation") == "Apply" and e.get("manager") != manager
     ]
+
+
+def _fields(entry: dict[str, Any]) -> dict[str, Any]:
+    # Decoding makes every FieldsV1 an object; this keeps apply safe from anything stored otherwise.
+    f = entry.get("fieldsV1")
+    return f if isinstance(f, dict) else {}
 
 
 def remove_unowned(

@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import errors, protobuf, tables
+from . import errors, jsonvalue, protobuf, tables
 from .errors import APIError
 from .options import WriteOptions
 from .resources import ResourceDef
@@ -44,8 +44,12 @@ CHUNK = 256 * 1024
 # ------------------------------------------------------------------- in
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"invalid character {name[0]!r} looking for beginning of value")
+
+
 def parse_json(raw: bytes) -> tuple[Any, list[str]]:
-    """The JSON document ``raw`` and the object keys it repeats."""
+    """The JSON document ``raw`` and the object keys it repeats (400 for anything Go's decoder refuses)."""
     dups: list[str] = []
 
     def hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -57,9 +61,26 @@ def parse_json(raw: bytes) -> tuple[Any, list[str]]:
         return d
 
     try:
-        return json.loads(raw, object_pairs_hook=hook), dups
-    except (ValueError, UnicodeDecodeError) as exc:
+        value = json.loads(raw, object_pairs_hook=hook, parse_constant=_no_constant)
+        return jsonvalue.normalize(value, len(raw)), dups
+    except RecursionError:
+        raise errors.bad_request(
+            f"couldn't get version/kind; json parse error: exceeded max depth of {jsonvalue.MAX_DEPTH}"
+        ) from None
+    except ValueError as exc:  # UnicodeDecodeError and jsonvalue.BodyError included
         raise errors.bad_request(f"couldn't get version/kind; json parse error: {exc}") from None
+
+
+def parse_yaml(raw: bytes) -> Any:
+    """The YAML document ``raw`` as JSON values (400 for what sigs.k8s.io/yaml would refuse)."""
+    try:
+        value = yaml.load(raw, Loader=jsonvalue.YAML_LOADER)  # a SafeLoader without timestamps
+        return jsonvalue.normalize(value, len(raw), yaml_keys=True)
+    except RecursionError:
+        raise errors.bad_request(f"error decoding YAML: exceeded max depth of {jsonvalue.MAX_DEPTH}") from None
+    except (yaml.YAMLError, ValueError, TypeError, OverflowError) as exc:
+        # PyYAML's constructors raise plain ValueErrors too (an int or float it cannot make).
+        raise errors.bad_request(f"error decoding YAML: {exc}") from None
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
@@ -98,14 +119,16 @@ async def read_object(request: web.Request, limit: int, *, required: bool = True
         return None, []
     ct = (request.content_type or "").lower()
     if ct in YAML_TYPES:
-        try:
-            return yaml.safe_load(raw), []
-        except yaml.YAMLError as exc:
-            raise errors.bad_request(f"error decoding YAML: {exc}") from None
+        return parse_yaml(raw), []
     if ct == PROTOBUF:
         try:
-            return protobuf.decode(raw), []
-        except protobuf.ProtobufError as exc:
+            return jsonvalue.normalize(protobuf.decode(raw), len(raw)), []
+        except (
+            ValueError,
+            OverflowError,
+            OSError,
+            RecursionError,
+        ) as exc:  # ProtobufError, bad UTF-8, a time out of range
             raise errors.APIError(
                 415,
                 "UnsupportedMediaType",
@@ -188,7 +211,9 @@ def status_response(e: APIError) -> web.Response:
 
 
 def warning_headers(resp: web.StreamResponse, opts: WriteOptions) -> None:
-    for w in opts.warnings:
+    # Each warning once, as kube-apiserver's recorder dedups them: a write retried on fresh data
+    # (guaranteed update) decodes its body, and finds the same unknown fields, again.
+    for w in dict.fromkeys(opts.warnings):
         resp.headers.add("Warning", f"299 - {json.dumps(w)}")
 
 

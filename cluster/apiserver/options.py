@@ -2,8 +2,12 @@
 
 ``write_options`` reads ``dryRun``, ``fieldValidation``, ``fieldManager``
 and ``force`` into a ``WriteOptions``, which the registry also uses to hand
-back warnings; ``delete_options`` merges a DELETE's ``DeleteOptions`` body
-with its query parameters. Bad values are 400s, as kube-apiserver answers.
+back warnings; ``delete_options`` decodes a DELETE's ``DeleteOptions`` body
+(typed, as kube-apiserver does: a wrong type is a 400, an unsupported
+``dryRun`` value a 422) and merges its query parameters in. Bad values are
+400s, as kube-apiserver answers; ``parse_int`` reads the integer parameters
+(Go's int64: anything beyond it is a 400, not a number Python would carry on
+with).
 
 Concurrency: pure functions; a ``WriteOptions`` belongs to one request.
 """
@@ -15,7 +19,7 @@ from typing import Any, Mapping
 
 from multidict import MultiMapping
 
-from . import errors
+from . import errors, schema
 
 FIELD_VALIDATION = {"strict": "Strict", "warn": "Warn", "ignore": "Ignore"}
 
@@ -30,8 +34,24 @@ class WriteOptions:
     warnings: list[str] = field(default_factory=list)  # out: Warning headers to send
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+_DIGITS = frozenset("0123456789")
+
+
 def parse_bool(v: str | None) -> bool:
     return v is not None and v.lower() in ("true", "1", "yes")
+
+
+def parse_int(name: str, raw: str, lo: int = INT64_MIN, hi: int = INT64_MAX) -> int:
+    """The query parameter ``name`` as an integer in [lo, hi] (400 otherwise, as Go's strconv.ParseInt)."""
+    digits = raw[1:] if raw[:1] in ("-", "+") else raw
+    # ASCII digits only: Python's int() also takes other scripts' digits, underscores and spaces.
+    if not digits or len(digits) > 19 or not set(digits) <= _DIGITS:
+        raise errors.bad_request(f"{name}: invalid value {raw!r}: must be an integer")
+    value = int(raw)
+    if not lo <= value <= hi:
+        raise errors.bad_request(f"{name}: invalid value {raw!r}: must be between {lo} and {hi}")
+    return value
 
 
 def write_options(q: MultiMapping[str], duplicates: list[str] | None = None) -> WriteOptions:
@@ -55,28 +75,34 @@ def write_options(q: MultiMapping[str], duplicates: list[str] | None = None) -> 
 
 
 def delete_options(body: Any, q: MultiMapping[str]) -> dict[str, Any]:
-    """A DELETE's options: its ``DeleteOptions`` body (if any) overridden by the query parameters."""
-    options: dict[str, Any] = body if isinstance(body, dict) else {}
-    if body is not None and not isinstance(body, dict):
-        raise errors.bad_request("DeleteOptions must be a JSON object")
+    """A DELETE's options: its ``DeleteOptions`` body (if any, decoded) overridden by the query parameters."""
+    options: dict[str, Any] = {}
+    if body is not None:
+        if not isinstance(body, dict):
+            raise errors.bad_request("DeleteOptions must be a JSON object")
+        dec = schema.decode(body, "V1DeleteOptions", check_required=False)
+        if dec.type_errors:
+            raise errors.bad_request(
+                f'DeleteOptions in version "v1" cannot be handled as a DeleteOptions: json: {dec.type_errors[0]}'
+            )
+        options = dec.obj
     if "gracePeriodSeconds" in q:
-        try:
-            options["gracePeriodSeconds"] = int(q["gracePeriodSeconds"])
-        except ValueError:
-            raise errors.bad_request("gracePeriodSeconds must be an integer") from None
+        options["gracePeriodSeconds"] = parse_int("gracePeriodSeconds", q["gracePeriodSeconds"])
     if "propagationPolicy" in q:
         options["propagationPolicy"] = q["propagationPolicy"]
     if "orphanDependents" in q:
         options["orphanDependents"] = parse_bool(q["orphanDependents"])
     if q.getall("dryRun", []):
         options["dryRun"] = q.getall("dryRun")
+    bad = [d for d in options.get("dryRun") or [] if d != "All"]
+    if bad:
+        raise errors.invalid_object(
+            "DeleteOptions", "meta.k8s.io", "", [errors.unsupported("dryRun", options["dryRun"], ["All"])]
+        )
     return options
 
 
 def list_limit(q: Mapping[str, str]) -> int:
     """``limit`` of a list (0: all; a negative one counts as 0)."""
-    try:
-        limit = int(q.get("limit") or 0)
-    except ValueError:
-        raise errors.bad_request("limit must be an integer") from None
-    return max(limit, 0)
+    raw = q.get("limit") or "0"
+    return max(parse_int("limit", raw), 0)

@@ -2,7 +2,9 @@
 
 - ``merge_patch`` is RFC 7386 (``application/merge-patch+json``).
 - ``json_patch`` is RFC 6902 (``application/json-patch+json``): add, remove,
-  replace, move, copy, test, with RFC 6901 pointers.
+  replace, move, copy, test, with RFC 6901 pointers; like kube-apiserver it
+  takes at most 10,000 operations and copies adding at most 3 MiB (each copy
+  may double the document).
 - ``strategic_merge_patch`` (``application/strategic-merge-patch+json``)
   follows Kubernetes: maps merge recursively, ``null`` deletes a key, lists
   with a merge key (containers by ``name``, container ports by
@@ -24,9 +26,15 @@ Concurrency: pure functions (inputs are never mutated), no shared state.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from .schema_data import SCHEMAS
+
+# kube-apiserver's bounds on a JSON patch: its number of operations, and the bytes its "copy" operations add
+# (its AccumulatedCopySizeLimit is the request body limit, 3 MiB by default).
+MAX_JSON_PATCH_OPERATIONS = 10_000
+MAX_COPIED_BYTES = 3 * 1024 * 1024
 
 
 class PatchError(ValueError):
@@ -70,7 +78,8 @@ def _pointer(path: str) -> list[str]:
 def _index(container: list[Any], tok: str, *, for_add: bool) -> int:
     if tok == "-" and for_add:
         return len(container)
-    if not tok.isdigit() or (tok.startswith("0") and tok != "0"):
+    # ASCII digits only (str.isdigit also takes "²"), and short enough for int() to take.
+    if not tok.isascii() or not tok.isdigit() or len(tok) > 18 or (tok.startswith("0") and tok != "0"):
         raise PatchError(f"invalid array index {tok!r}")
     i = int(tok)
     limit = len(container) if for_add else len(container) - 1
@@ -132,6 +141,11 @@ def _remove(doc: Any, path: str) -> Any:
 def json_patch(target: Any, ops: Any) -> Any:
     if not isinstance(ops, list):
         raise PatchError("a JSON patch must be a list of operations")
+    if len(ops) > MAX_JSON_PATCH_OPERATIONS:
+        raise PatchError(
+            f"The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {len(ops)}"
+        )
+    copied = 0  # bytes "copy" operations have added: each may double the document
     doc = copy.deepcopy(target)
     for i, op in enumerate(ops):
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
@@ -157,6 +171,10 @@ def json_patch(target: Any, ops: Any) -> Any:
             if not isinstance(src, str):
                 raise PatchError(f"operation {i}: {kind!r} needs 'from'")
             value = copy.deepcopy(_get(doc, src))
+            if kind == "copy":
+                copied += len(json.dumps(value))
+                if copied > MAX_COPIED_BYTES:
+                    raise PatchError(f"Unable to complete copy, would exceed limit of {MAX_COPIED_BYTES} bytes")
             if kind == "move":
                 if path.startswith(src + "/"):
                     raise PatchError(f"operation {i}: cannot move a value into itself")
@@ -294,8 +312,8 @@ def _smp_map(target: dict[str, Any], patch: dict[str, Any], tname: str | None, w
         if isinstance(out.get(fname), list):
             out[fname] = _reorder(out[fname], order, tname, fname)
     if retain is not None:
-        if not isinstance(retain, list):
-            raise PatchError("$retainKeys must be a list")
+        if not isinstance(retain, list) or not all(isinstance(k, str) for k in retain):
+            raise PatchError("$retainKeys must be a list of field names")
         keep = set(retain)
         out = {k: v for k, v in out.items() if k in keep}
     return out
@@ -338,13 +356,18 @@ def _elem_key(item: Any, key: str) -> Any:
     return item.get(key) if isinstance(item, dict) else None
 
 
+def _json_key(v: Any) -> str:
+    return json.dumps(v, sort_keys=True)
+
+
 def _reorder(items: list[Any], order: list[Any], tname: str | None, fname: str) -> list[Any]:
     strategy, key, _ = list_strategy(tname, fname)
     if strategy == "merge" and key:
-        rank = {_elem_key(o, key): i for i, o in enumerate(order)}
+        # Keys by their JSON text: a merge key's value may be any JSON value, lists and objects included.
+        rank = {_json_key(_elem_key(o, key)): i for i, o in enumerate(order)}
 
         def pos(x: Any) -> int:
-            return rank.get(_elem_key(x, key), len(rank))
+            return rank.get(_json_key(_elem_key(x, key)), len(rank))
     else:
         rank2 = {repr(o): i for i, o in enumerate(order)}
 

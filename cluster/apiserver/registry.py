@@ -37,6 +37,7 @@ from .lifecycle import (
     ObjectCheck,
     apply_patch,
     before_update,
+    body_metadata,
     check_preconditions,
     decode_body,
     delete_policy,
@@ -336,7 +337,7 @@ class Registry:
                 )
             return before_update(rdef, strategy, new_in, old, subresource, causes)
 
-        pinned = isinstance(body, dict) and bool((body.get("metadata") or {}).get("resourceVersion"))
+        pinned = bool(body_metadata(body).get("resourceVersion"))
         obj = await self.guaranteed_update(rdef, ns, name, mutate, opts, check=check, precondition=pinned)
         return obj, False
 
@@ -358,7 +359,7 @@ class Registry:
             raise errors.bad_request("an apply patch must be a YAML or JSON object")
         if not body.get("apiVersion") or not body.get("kind"):
             raise errors.bad_request("invalid object type: apiVersion and kind are required in an apply configuration")
-        bmd = body.get("metadata") or {}
+        bmd = body_metadata(body)
         if bmd.get("name") not in (None, name):
             raise errors.bad_request(
                 f"the name of the object ({bmd.get('name')}) does not match the name on the URL ({name})"

@@ -3,7 +3,9 @@
 A ``ResourceDef`` says everything the generic handlers need about a resource:
 group/version/kind/plural, scope, short names and categories (discovery),
 subresources, name rules, field-selector labels and the schema type (see
-``schema.py``). Pure data: what a kind's writes do is its strategy
+``schema.py``). The verbs of a resource and of each subresource are the
+ones kube-apiserver's REST storage for it implements: discovery advertises
+them and ``routing.served_verbs`` answers 405 for the others. Pure data: what a kind's writes do is its strategy
 (``strategies/``), found by ``group_resource``.
 
 Concurrency: read-only module data, shared by every request coroutine.
@@ -14,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+# kube-apiserver's namespace storage implements no DeleteCollection: ``DELETE /api/v1/namespaces`` is a 405.
+NAMESPACE_VERBS = ("create", "delete", "get", "list", "patch", "update", "watch")
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ RESOURCES: list[ResourceDef] = [
         "V1Namespace",
         name_check="label",
         short_names=("ns",),
+        verbs=NAMESPACE_VERBS,
         subresources=(Subresource("status", "Namespace", _STATUS), Subresource("finalize", "Namespace", ("update",))),
         field_labels=frozenset({"status.phase"}),
     ),

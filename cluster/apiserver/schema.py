@@ -2,9 +2,11 @@
 
 ``decode(obj, type_name)`` walks a JSON object against ``schema_data.SCHEMAS``
 (generated from the Kubernetes OpenAPI types) and returns a ``Decoded``:
-the object with unknown fields dropped and ``null`` fields removed, the
-unknown field paths (``spec.containers[0].foo``: for fieldValidation), type
-errors (what Go's JSON decoder would reject: 400 in Kubernetes), quantity
+the object with unknown fields dropped and ``null`` fields removed (a
+``null`` list element becomes its type's zero value - ``""``, ``0``, ``{}`` -
+as Go decodes it), the unknown field paths (``spec.containers[0].foo``: for
+fieldValidation), type errors (what Go's JSON decoder would reject: 400 in
+Kubernetes; integers beyond int64, an IntOrString's beyond int32), quantity
 fields normalised to Kubernetes' canonical strings (unparsable ones are
 reported as 422 causes), and missing required fields (422 causes). Pure.
 
@@ -21,6 +23,10 @@ from . import errors
 from .schema_data import SCHEMAS
 
 _JSON_TYPE = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
+# Go's zero values of the primitive types (a date-time's is the zero Time, which encodes as null: dropped).
+_ZERO: dict[str, Any] = {"string": "", "integer": 0, "number": 0, "boolean": False, "int-or-string": 0, "quantity": "0"}
+INT64 = (-(2**63), 2**63 - 1)
+INT32 = (-(2**31), 2**31 - 1)  # an IntOrString's integer is an int32
 _GO_TYPE = {
     "string": "string",
     "integer": "int64",
@@ -66,7 +72,9 @@ def _walk(v: Any, t: Any, path: str, d: Decoded, owner: str, req: bool) -> Any:
             out = []
             for i, x in enumerate(v):
                 if x is None:
-                    out.append(None if inner not in SCHEMAS else {})
+                    # Go decodes a null list element to its type's zero value ("", 0, false, {}), which
+                    # validation then judges; None would reach code that expects the element's type.
+                    out.append(_zero(inner))
                     continue
                 out.append(_walk(x, inner, f"{path}[{i}]", d, owner, req))
             return out
@@ -103,6 +111,15 @@ def _walk(v: Any, t: Any, path: str, d: Decoded, owner: str, req: bool) -> Any:
     return _prim(v, t, path, d, owner)
 
 
+def _zero(t: Any) -> Any:
+    """The zero value of type ``t``, as Go's decoder leaves a null list element (None for "any")."""
+    if isinstance(t, list):
+        return [] if t[0] == "list" else {}
+    if t in SCHEMAS:
+        return {}
+    return _ZERO.get(t)
+
+
 def _go(t: Any) -> str:
     if isinstance(t, list):
         return ("[]" if t[0] == "list" else "map[string]") + _go(t[1])
@@ -116,7 +133,7 @@ def _prim(v: Any, t: str, path: str, d: Decoded, owner: str) -> Any:
     elif t == "integer":
         if isinstance(v, float) and v.is_integer():
             v = int(v)
-        bad = not isinstance(v, int) or isinstance(v, bool)
+        bad = not isinstance(v, int) or isinstance(v, bool) or not INT64[0] <= v <= INT64[1]
     elif t == "number":
         bad = not isinstance(v, (int, float)) or isinstance(v, bool)
     elif t == "boolean":
@@ -124,19 +141,25 @@ def _prim(v: Any, t: str, path: str, d: Decoded, owner: str) -> Any:
     elif t == "int-or-string":
         if isinstance(v, float) and v.is_integer():
             v = int(v)
-        bad = not isinstance(v, (int, str)) or isinstance(v, bool)
+        bad = (
+            not isinstance(v, (int, str))
+            or isinstance(v, bool)
+            or (isinstance(v, int) and not INT32[0] <= v <= INT32[1])
+        )
     elif t == "quantity":
         if isinstance(v, bool) or not isinstance(v, (str, int, float)):
             bad = True
         else:
             try:
                 return canonical(v)
-            except QuantityError as exc:
+            except QuantityError as exc:  # out-of-range quantities included (see cluster.api.quantity)
                 d.causes.append(errors.invalid(path, v, str(exc)))
                 return v
     else:  # "any"
         return v
     if bad:
-        d.type_errors.append(f"cannot unmarshal {_json_type(v)} into Go struct field {owner}.{path} of type {_go(t)}")
+        what = f"number {v}" if isinstance(v, int) and not isinstance(v, bool) else _json_type(v)
+        go = "int32" if t == "int-or-string" and isinstance(v, int) else _go(t)
+        d.type_errors.append(f"cannot unmarshal {what} into Go struct field {owner}.{path} of type {go}")
         return None
     return v

@@ -8,14 +8,20 @@ serving (default namespaces ``default``, ``kube-system``, ``kube-node-lease``,
 
 Request path: authenticate (bearer token -> 401) -> route (discovery,
 OpenAPI, or ``/api|apis/.../<resource>[/<name>[/<subresource>]]``, see
-``routing``; -> 404) -> authorise (``auth``; -> 403) -> read the body
+``routing``; -> 404) -> authorise (``auth``; -> 403) -> a verb the path
+does not serve (``routing.served_verbs``) -> 405 -> read the body
 (``negotiation``: > max_body_bytes -> 413; bad JSON -> 400; JSON, YAML, or
 the protobuf kubectl's typed clients send) -> ``registry.Registry``
 (storage semantics; ``subresources`` for binding, eviction and scale) ->
 encode (``negotiation``: JSON, or a ``meta.k8s.io/v1 Table`` /
 ``PartialObjectMetadata`` when the Accept header asks). Watches stream JSON
 lines from ``watch.WatchHub`` (``watchstream``); ``pods/log`` comes from a
-log source or the pod's kubelet (``logs``).
+log source or the pod's kubelet (``logs``). A collection DELETE is
+``deletecollection``. Every response carries an ``Audit-Id`` header, the
+request's id; an exception that is not an ``APIError`` is a bug, logged once
+with that id and its traceback and answered as a 500 Status. A request
+aiohttp cannot parse (a NUL byte in a header) gets aiohttp's 400 and one
+warning line in the log (``ProtocolErrorLogger``).
 
 Concurrency model: one aiohttp application on one asyncio event loop (the
 caller's: a Ray async actor's, a test's, or ``python -m cluster.apiserver``);
@@ -40,16 +46,19 @@ import json
 import logging
 import ssl
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from raftstore.client import RaftstoreClient
 
 from . import auth, discovery, errors, subresources
+from .deletecollection import delete_collection
 from .errors import APIError
-from .lifecycle import apply_patch
+from .lifecycle import ObjectCheck
 from .logs import LogSource, PodLogs
 from .negotiation import (
     json_response,
@@ -58,11 +67,12 @@ from .negotiation import (
     render_list,
     render_object,
     status_response,
+    warning_headers,
 )
 from .options import WriteOptions, delete_options, list_limit, write_options
 from .registry import Registry
 from .resources import group_versions, served
-from .routing import PUBLIC_PATHS, Route, not_found, route, verb
+from .routing import PUBLIC_PATHS, Route, check_served, not_found, route, verb
 from .selector import (
     FieldSelector,
     LabelSelector,
@@ -77,6 +87,8 @@ from .watchstream import WatchStreamer
 log = logging.getLogger("cluster.apiserver")
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-node-lease", "kube-public")
+# Where a request keeps its id (a typed key where aiohttp has them: 3.13 and later).
+REQUEST_ID: Any = web.RequestKey("request_id", str) if hasattr(web, "RequestKey") else "request_id"
 # Idle client connections are kept open this long (aiohttp's default is 75 s): components keep a pool of
 # long-lived connections (``cluster.client.rest``, 300 s) instead of paying a TLS handshake per burst.
 KEEPALIVE_SECONDS = 330.0
@@ -146,8 +158,14 @@ class APIServer:
         await self._bootstrap()
         app = web.Application(client_max_size=self.config.max_body_bytes + 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.on_response_prepare.append(_audit_id)
         self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=1.0, keepalive_timeout=KEEPALIVE_SECONDS
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            keepalive_timeout=KEEPALIVE_SECONDS,
+            logger=ProtocolErrorLogger(logging.getLogger("aiohttp.server"), {}),
         )
         await self._runner.setup()
         ctx = None
@@ -230,15 +248,18 @@ class APIServer:
     # ------------------------------------------------------------ routing
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        # Every response carries the request's id (Audit-Id, as kube-apiserver's): the key to its log lines.
+        rid = request[REQUEST_ID] = str(uuid.uuid4())
         try:
             return await self._dispatch(request)
         except APIError as e:
             return status_response(e)
         except (ConnectionResetError, asyncio.CancelledError):
             raise
-        except Exception as e:  # pragma: no cover - reported to the client as a 500 Status
-            log.exception("internal error serving %s %s", request.method, request.path)
-            return status_response(errors.internal(repr(e)))
+        except Exception as e:
+            # Anything else is a bug: logged here, once, with its traceback, and answered as a 500 Status.
+            log.exception("internal error serving request %s: %s %r", rid, request.method, request.path)
+            return status_response(errors.internal(f"{e!r} (request {rid})"))
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path
@@ -327,15 +348,11 @@ class APIServer:
         rdef, ns, name, sub = r.rdef, r.namespace, r.name, r.subresource
         q = request.query
         v = verb(request.method, q, r)
-        if sub is not None:
-            s = rdef.subresource(sub)
-            assert s is not None
-            if v not in s.verbs:
-                raise errors.method_not_allowed()
         attrs = auth.Attributes(v, rdef.plural, sub or "", ns or "", name or "", rdef.group)
         decision = auth.authorize(user, attrs)
         if not decision.allowed:
             raise auth.forbidden(user, attrs, decision.reason)
+        check_served(v, r)  # after authorisation, as kube-apiserver (its router) answers 405s
         check = decision.object_check
         limit = self.config.max_body_bytes
 
@@ -372,83 +389,94 @@ class APIServer:
             opts = write_options(q, dups)
             if sub == "binding":
                 await subresources.bind(registry, rdef, ns or "", name or "", body, opts, check)
-                return json_response(errors.success_status(rdef.plural, rdef.group, name or ""), 201)
+                return _success(rdef.plural, rdef.group, name or "", opts, 201)
             if sub == "eviction":
                 await subresources.evict(registry, rdef, ns or "", name or "", body, opts, check)
-                return json_response(errors.success_status(rdef.plural, rdef.group, name or ""), 201)
+                return _success(rdef.plural, rdef.group, name or "", opts, 201)
             obj = await registry.create(rdef, ns, body, opts, check)
             return render_object(request, rdef, obj, 201, opts)
 
-        if v == "update":
+        if v in ("update", "patch"):
             assert name is not None
+            ptype = patch_type(request) if v == "patch" else None
             body, dups = await read_object(request, limit)
             opts = write_options(q, dups)
             if sub == "scale":
-                scale = await subresources.update_scale(
-                    registry, rdef, ns or "", name, opts, lambda cur: body, _pinned(body)
-                )
-                return json_response(scale)
-            obj, created = await registry.update(rdef, ns, name, body, opts, check, sub)
+                scale = await subresources.write_scale(registry, rdef, ns or "", name, ptype, body, opts)
+                resp = json_response(scale)
+                warning_headers(resp, opts)
+                return resp
+            if ptype is None:
+                obj, created = await registry.update(rdef, ns, name, body, opts, check, sub)
+            else:
+                obj, created = await registry.patch(rdef, ns, name, ptype, body, opts, check, sub)
             return render_object(request, rdef, obj, 201 if created else 200, opts)
 
-        if v == "patch":
-            assert name is not None
-            ptype = patch_type(request)
-            body, dups = await read_object(request, limit)
-            opts = write_options(q, dups)
-            if sub == "scale":
-
-                def make(cur: dict[str, Any]) -> dict[str, Any]:
-                    return apply_patch(cur, "strategic" if ptype == "apply" else ptype, body, "V1Scale")
-
-                scale = await subresources.update_scale(registry, rdef, ns or "", name, opts, make, _pinned(body))
-                return json_response(scale)
-            obj, created = await registry.patch(rdef, ns, name, ptype, body, opts, check, sub)
-            return render_object(request, rdef, obj, 201 if created else 200, opts)
-
+        options = await self._delete_options(request)
+        opts = write_options(q)
+        if options.get("dryRun"):
+            opts.dry_run = True
         if v == "delete":
             assert name is not None
-            options = await self._delete_options(request)
-            opts = write_options(q)
-            if options.get("dryRun"):
-                opts.dry_run = True
             obj, deleted = await registry.delete(rdef, ns, name, options, opts, check)
             if deleted and not registry.strategy(rdef).return_deleted_object:
-                return json_response(
-                    errors.success_status(rdef.plural, rdef.group, name, (obj.get("metadata") or {}).get("uid"))
-                )
+                uid = (obj.get("metadata") or {}).get("uid")
+                return json_response(errors.success_status(rdef.plural, rdef.group, name, uid))
             return render_object(request, rdef, obj)
 
-        if v == "deletecollection":
-            options = await self._delete_options(request)
-            opts = write_options(q)
-            lsel = parse_label_selector(q.get("labelSelector"))
-            fsel = parse_field_selector(q.get("fieldSelector"), rdef.allowed_field_labels, rdef.plural)
-            items, meta = await registry.list(rdef, ns, lsel, fsel)
-            out = []
-            for it in items:
-                md = it["metadata"]
-                try:
-                    o, _ = await registry.delete(rdef, md.get("namespace"), md["name"], options, opts, check)
-                    out.append(o)
-                except APIError as exc:
-                    if exc.code != 404:
-                        raise
-            return json_response(
-                {
-                    "kind": rdef.list_kind,
-                    "apiVersion": rdef.api_version,
-                    "metadata": {"resourceVersion": meta["resourceVersion"]},
-                    "items": out,
-                }
-            )
-        raise errors.method_not_allowed()
+        assert v == "deletecollection"
+        lsel = parse_label_selector(q.get("labelSelector"))
+        fsel = parse_field_selector(q.get("fieldSelector"), rdef.allowed_field_labels, rdef.plural)
+
+        def authorize_item(obj: dict[str, Any]) -> ObjectCheck:
+            md = obj.get("metadata") or {}
+            a = auth.Attributes("delete", rdef.plural, "", md.get("namespace") or "", md.get("name") or "", rdef.group)
+            d = auth.authorize(user, a)
+            if not d.allowed:
+                raise auth.forbidden(user, a, d.reason)
+            return _both(check, d.object_check)
+
+        out, meta = await delete_collection(registry, rdef, ns, lsel, fsel, options, opts, authorize_item)
+        body = {"kind": rdef.list_kind, "apiVersion": rdef.api_version, "metadata": meta, "items": out}
+        return json_response(body)
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
         body, _ = await read_object(request, self.config.max_body_bytes, required=False)
         return delete_options(body, request.query)
 
 
-def _pinned(body: Any) -> bool:
-    """Whether a write's body names the resourceVersion it expects (then a lost race is a 409)."""
-    return bool(isinstance(body, dict) and (body.get("metadata") or {}).get("resourceVersion"))
+def _success(plural: str, group: str, name: str, opts: WriteOptions, code: int) -> web.Response:
+    resp = json_response(errors.success_status(plural, group, name), code)
+    warning_headers(resp, opts)
+    return resp
+
+
+def _both(first: ObjectCheck, second: ObjectCheck) -> ObjectCheck:
+    """One object check that runs both (either may be None)."""
+    if first is None or second is None:
+        return first or second
+
+    def check(old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        assert first is not None and second is not None
+        first(old, new)
+        second(old, new)
+
+    return check
+
+
+async def _audit_id(request: web.Request, response: web.StreamResponse) -> None:
+    rid = request.get(REQUEST_ID)
+    if rid:
+        response.headers["Audit-Id"] = rid
+
+
+class ProtocolErrorLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """aiohttp's server logger, with a request it could not parse (a NUL byte in a header, a bad request line)
+    logged as one warning line: the client got its 400, and the traceback would only say where aiohttp's
+    parser noticed. Anything else aiohttp logs (a real failure) keeps its traceback."""
+
+    def exception(self, msg: object, *args: object, exc_info: Any = True, **kwargs: Any) -> None:
+        if isinstance(exc_info, HttpProcessingError):
+            self.warning("rejected a malformed HTTP request: %s", " ".join(str(exc_info).split()))
+            return
+        super().exception(msg, *args, exc_info=exc_info, **kwargs)

@@ -226,6 +226,20 @@ def validate_metadata(obj: dict[str, Any], name_check: str, namespaced: bool, v:
         v.invalid(
             "metadata.ownerReferences", md.get("ownerReferences"), "Only one reference can have Controller set to true"
         )
+    validate_managed_fields(md.get("managedFields") or [], v)
+
+
+def validate_managed_fields(entries: list[Any], v: V) -> None:
+    """kube-apiserver's ValidateManagedFields (decoding has made each FieldsV1 an object)."""
+    for i, e in enumerate(entries):
+        p = f"metadata.managedFields[{i}]"
+        if e.get("operation") not in ("Apply", "Update"):
+            v.invalid(f"{p}.operation", e.get("operation"), "must be `Apply` or `Update`")
+        if e.get("fieldsType") and e["fieldsType"] != "FieldsV1":
+            v.invalid(f"{p}.fieldsType", e["fieldsType"], "must be `FieldsV1`")
+        manager = e.get("manager") or ""
+        if len(manager) > 128:
+            v.add(errors.too_long(f"{p}.manager", 128))
 
 
 # ------------------------------------------------------------- data maps

@@ -31,7 +31,7 @@ from multidict import MultiMapping
 from . import errors
 from .errors import APIError
 from .negotiation import partial, representation, table
-from .options import parse_bool
+from .options import parse_bool, parse_int
 from .registry import Registry
 from .resources import ResourceDef
 from .selector import FieldSelector, LabelSelector
@@ -81,11 +81,8 @@ def watch_options(q: MultiMapping[str]) -> WatchOptions:
         if causes:
             raise errors.invalid_object("ListOptions", "meta.k8s.io", "", causes)
     ts = q.get("timeoutSeconds")
-    try:
-        # Spread the default so that watches opened together do not all end (and re-list) together.
-        timeout = float(ts) if ts else 1800 * (1 + random.random())
-    except ValueError:
-        raise errors.bad_request("timeoutSeconds must be a number") from None
+    # Spread the default so that watches opened together do not all end (and re-list) together.
+    timeout = float(max(parse_int("timeoutSeconds", ts), 0)) if ts else 1800 * (1 + random.random())
     return WatchOptions(rv, bookmarks, send_initial, timeout)
 
 
@@ -190,8 +187,8 @@ class WatchStreamer:
                 after = self.hub.last_revision
             else:
                 try:
-                    after = int(wo.rv)
-                except ValueError:
+                    after = parse_int("resourceVersion", wo.rv, 1)
+                except APIError:
                     raise errors.bad_request(f'invalid resource version "{wo.rv}"') from None
         mode, ver = representation(request)
         enc = EventEncoder(rdef, mode, ver, request.query.get("includeObject", "Metadata"))
