@@ -13,16 +13,20 @@ line to reproduce them), not raised, so one run reports them all.
 Where it aims: namespaced paths always get the scratch namespace ``fuzz``;
 ``{name}`` is drawn from the seeded objects' names or generated; a
 Namespace's ``{name}`` is never one of ``PROTECTED`` (the canary, the
-scratch namespace, the system ones). Everything it sends goes to the test's
+scratch namespace, the system ones). Half the object bodies are not
+generated from the schema but a seeded object with a few drawn changes
+(``fuzz_mutate``), and most name the kind, name and namespace of their
+path, so that more requests get past the first checks to defaulting,
+validation and storage. Everything it sends goes to the test's
 own loopback API server, with the admin token, from a ``requests`` session
 that ignores proxy and CA-bundle settings from the environment.
 
 ``Canary`` snapshots every object of every namespaced kind in a namespace
 (and the namespace itself) so a test can compare before and after.
 
-``KNOWN_BUGS`` are answers the server gives today that issue 10's other fixes
-remove (each names its bug): they are counted and reported, not failures.
-Remove an entry once its fix has landed.
+``KNOWN_BUGS`` are answers the server gives today that are known (each says
+which bug it is: issue 10's, or found by this fuzzer and reported): they are
+counted and reported, not failures. Remove an entry once its fix has landed.
 
 Concurrency: one thread; requests are sent one at a time.
 """
@@ -40,6 +44,7 @@ from urllib.parse import unquote
 import requests
 import schemathesis
 from apiserver_fixtures import Env
+from fuzz_mutate import mutate
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hseed
 from hypothesis import strategies as st
@@ -55,20 +60,25 @@ from schemathesis.specs.openapi.checks import (
 SCRATCH = "fuzz"
 PROTECTED = {"canary", SCRATCH, "default", "kube-system", "kube-public", "kube-node-lease"}
 SEEDED = ("fuzz-a", "fuzz-b")  # objects of every namespaced kind in SCRATCH (and nodes, namespaces) by these names
+FRESH = SEEDED + ("fuzz-c", "fuzz-d")  # names a create's body gets: existing ones (409) or new ones
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-TRUE = ("true", "1", "yes")  # what the server's parse_bool takes for true
+TRUE = ("true", "1", "yes")
+MUTABLE_MEDIA = (
+    "application/json",
+    "application/yaml",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+)
+BODY_WEIGHT = 3  # an operation with a request body gets this many times the cases of one without  # what the server's parse_bool takes for true
 
 
 @dataclass(frozen=True)
 class KnownBug:
     bug: str  # which bug this is, and where it is reported
     operation: str  # regex over "METHOD /path/template"
-    status: int | None = None  # None: the operation is not sent at all
-    when: Callable[[Any, Any], bool] = lambda case, resp: True  # (case, response): is it this bug?
-
-
-def _body_has_null_in_list(case: Any, resp: Any) -> bool:
-    return has_null_in_list(case.body) if isinstance(case.body, (dict, list)) else False
+    status: int | None = None  # None: the operation is not sent at all; 0: no answer could be read
+    when: Callable[[Any, Any], bool] = lambda case, resp: True  # (case, response or exception): this bug?
 
 
 def content_type(resp: Any) -> str:
@@ -77,10 +87,30 @@ def content_type(resp: Any) -> str:
     return str(value[0] if isinstance(value, list) else value)
 
 
+def _null_in_list_500(case: Any, resp: Any) -> bool:
+    body = case.body if isinstance(case.body, (dict, list)) else None
+    return has_null_in_list(body) and "NoneType" in resp.text
+
+
 def _newline_in_path(case: Any, resp: Any) -> bool:
     # Path parameters are kept percent-encoded once generated.
     newline = any("\n" in unquote(str(v)) for v in (case.path_parameters or {}).values())
     return newline and content_type(resp).startswith("text/plain")
+
+
+def _no_log_source(case: Any, resp: Any) -> bool:
+    return "no log source for node" in resp.text
+
+
+def _too_many_headers(case: Any, exc: Any) -> bool:
+    return "got more than 100 headers" in repr(exc)
+
+
+def _preconditions_not_an_object(case: Any, resp: Any) -> bool:
+    body = case.body
+    return (
+        isinstance(body, dict) and "preconditions" in body and not isinstance(body["preconditions"], (dict, type(None)))
+    )
 
 
 KNOWN_BUGS: list[KnownBug] = [
@@ -88,10 +118,19 @@ KNOWN_BUGS: list[KnownBug] = [
     # among them). Not sent while the document lists it (namespaces advertise deletecollection).
     KnownBug("issue 10 bug 1 (destructive DELETE /api/v1/namespaces)", r"^DELETE /api/v1/namespaces$"),
     # Issue 10 bug 2: a null inside a list (metadata.finalizers: [null], spec.finalizers: [null]) is a 500.
-    KnownBug("issue 10 bug 2 (500 on a null in a list)", r".", 500, _body_has_null_in_list),
+    KnownBug("issue 10 bug 2 (500 on a null in a list)", r".", 500, _null_in_list_500),
     # Found by this fuzzer: a newline (%0A) in a path segment misses the server's catch-all route (its
     # "{tail:.*}" does not match a newline), so aiohttp answers its own text/plain 404, not a Status.
     KnownBug("catch-all route misses paths with a newline (text/plain 404)", r".", 404, _newline_in_path),
+    # Not a crash: the test's API server has no kubelets, so a pod bound to a node (by the fuzzer's binding
+    # or spec.nodeName) has no log endpoint. (For a node that does not exist Kubernetes answers 404 instead.)
+    KnownBug("pods/log without a kubelet (503 no log source)", r"/pods/\{name\}/log$", 503, _no_log_source),
+    # Found by this fuzzer: fieldValidation=Warn sends one Warning header per unknown field, without a
+    # limit; past 100 of them Python's http.client (requests, the official client) cannot read the answer.
+    KnownBug("more than 100 Warning headers (unread answer)", r".", 0, _too_many_headers),
+    # Found by this fuzzer: a DeleteOptions body is not type-checked; "preconditions": true is a 500
+    # (AttributeError in check_preconditions) where Kubernetes answers 400.
+    KnownBug("DeleteOptions.preconditions not an object (500)", r"^DELETE ", 500, _preconditions_not_an_object),
 ]
 
 
@@ -119,6 +158,7 @@ class Stats:
     by_status: dict[int, int] = field(default_factory=dict)
     by_operation: dict[str, int] = field(default_factory=dict)
     by_operation_status: dict[tuple[str, int], int] = field(default_factory=dict)
+    seconds_by_operation: dict[str, float] = field(default_factory=dict)
     failures: list[Finding] = field(default_factory=list)
     known: dict[str, int] = field(default_factory=dict)
     known_examples: dict[str, Finding] = field(default_factory=dict)  # the first answer of each known bug
@@ -163,6 +203,9 @@ class Fuzzer:
                 op = result.ok()
                 self.operations.append(op)
                 self.docs_by_op[op.label] = doc
+        self._strategies: dict[str, Any] = {}
+        self._templates: dict[str, dict[str, Any]] = {}
+        self._fetch_templates()
         self.skipped = [op.label for op in self.operations if self.known_bug(op.label) is not None]
 
     def get(self, path: str) -> Any:
@@ -172,8 +215,9 @@ class Fuzzer:
 
     @staticmethod
     def known_bug(label: str, case: Any = None, resp: Any = None) -> KnownBug | None:
-        """The known bug an operation is (no case: it is not sent at all), or an answer to ``case`` is."""
-        status = None if resp is None else resp.status_code
+        """The known bug an operation is (no case: it is not sent at all), or an answer to ``case`` is
+        (``resp``: the response, or the exception that came instead)."""
+        status = None if resp is None else 0 if isinstance(resp, Exception) else resp.status_code
         for k in KNOWN_BUGS:
             if re.search(k.operation, label) and k.status == status and (resp is None or k.when(case, resp)):
                 return k
@@ -181,36 +225,57 @@ class Fuzzer:
 
     # ---------------------------------------------------------------- run
 
-    def run(self, seconds: float, examples: int, seed: int, log: Callable[[str], None] = print) -> Stats:
+    def run(
+        self,
+        seconds: float,
+        examples: int,
+        seed: int,
+        log: Callable[[str], None] = print,
+        reseed: Callable[[], None] | None = None,
+    ) -> Stats:
+        """Fuzz every operation, round after round, for ``seconds``; ``reseed`` (if any) runs before each
+        round and after each collection delete, to put back the seeded objects that were deleted."""
         stats = Stats()
         start = time.monotonic()
         deadline = start + seconds
         ops = [op for op in self.operations if op.label not in self.skipped]
         while time.monotonic() < deadline:
+            if reseed is not None:
+                reseed()
             order = list(ops)
             random.Random(seed + stats.rounds).shuffle(order)
             for op in order:
                 if time.monotonic() >= deadline:
                     break
-                self._fuzz(op, examples, seed + stats.rounds, deadline, stats)
+                t0 = time.monotonic()
+                # A first quick round of one case each reaches every operation early in the budget.
+                self._fuzz(op, examples if stats.rounds else 1, seed + stats.rounds, deadline, stats)
+                if reseed is not None and op.method.upper() == "DELETE" and not op.path.endswith("{name}"):
+                    reseed()  # a collection delete takes the seeded objects with it
+                stats.seconds_by_operation[op.label] = stats.seconds_by_operation.get(op.label, 0.0) + (
+                    time.monotonic() - t0
+                )
             stats.rounds += 1
         stats.seconds = time.monotonic() - start
         log(stats.summary())
         return stats
 
     def _strategy(self, op: Any) -> Any:
-        fixed = {"namespace": SCRATCH} if "{namespace}" in op.path else None
-        modes = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
-        strategies = []
-        for mode in modes:
+        """Two positive (schema-valid) cases to one negative: the valid ones get deeper into the server."""
+        if op.label not in self._strategies:
+            fixed = {"namespace": SCRATCH} if "{namespace}" in op.path else None
+            positive = op.as_strategy(generation_mode=schemathesis.GenerationMode.POSITIVE, path_parameters=fixed)
             try:
-                strategies.append(op.as_strategy(generation_mode=mode, path_parameters=fixed))
+                negative = op.as_strategy(generation_mode=schemathesis.GenerationMode.NEGATIVE, path_parameters=fixed)
+                self._strategies[op.label] = st.one_of(positive, positive, negative)
             except Exception:  # an operation with nothing to negate has no negative cases
-                continue
-        return st.one_of(strategies)
+                self._strategies[op.label] = positive
+        return self._strategies[op.label]
 
     def _fuzz(self, op: Any, examples: int, seed: int, deadline: float, stats: Stats) -> None:
         names = st.sampled_from(SEEDED)
+        if "requestBody" in op.definition.raw and op.method.upper() != "DELETE" and examples > 1:
+            examples *= BODY_WEIGHT  # decoding and validation, where the bugs were, are behind a body
 
         @hseed(seed)
         @settings(
@@ -233,7 +298,7 @@ class Fuzzer:
     def _aim(self, op: Any, case: Any, data: Any, names: Any) -> None:
         params = case.path_parameters
         if params is not None and "name" in params:
-            if data.draw(st.booleans()):
+            if data.draw(st.integers(0, 3)) > 0:  # mostly a seeded object's: deeper than a 404
                 params["name"] = data.draw(names)
             if op.path.startswith("/api/v1/namespaces/{name}") or op.path.startswith("/api/v1/watch/namespaces/{name}"):
                 # A Namespace's name is the one path parameter that could reach the canary: itself, or (with
@@ -243,23 +308,48 @@ class Fuzzer:
         if case.headers is None:
             case.headers = {}
         case.headers["Authorization"] = self.auth  # the generated security parameter would only ever get a 401
-        if isinstance(case.body, dict) and data.draw(st.booleans()):
+        template = self._template(op, case)
+        if template is not None and data.draw(st.booleans()):
+            case.body = mutate(template, data)  # a real object with a few drawn changes (fuzz_mutate)
+        if isinstance(case.body, dict) and data.draw(st.integers(0, 3)) > 0:
             self._align(op, case, data)
         if is_watch(op.path, case.query):
-            # Watches end when their timeoutSeconds runs out (unset or empty: 30-60 minutes): keep every
-            # value the server reads as a number short, 0 or 1 s. Only the ones it rejects stay as generated.
+            # Watches end when their timeoutSeconds runs out (unset or empty: 30-60 minutes): every value the
+            # server reads as a number becomes 0 (the initial events, then the end); only the ones it rejects
+            # stay as generated.
             query = dict(case.query or {})
             t = query.get("timeoutSeconds")
             try:
-                seconds = float(t) if t not in (None, "") else 0.0
+                float(t if t not in (None, "") else 0)
+                query["timeoutSeconds"] = 0
             except (TypeError, ValueError):
-                seconds = None
-            if seconds is not None:
-                query["timeoutSeconds"] = 1 if not 0 <= seconds <= 1 else int(seconds)
+                pass
             case.query = query
 
+    def _template(self, op: Any, case: Any) -> dict[str, Any] | None:
+        """The seeded object an object body of ``op`` can start from (None: none, or not an object body)."""
+        if case.media_type not in MUTABLE_MEDIA:
+            return None
+        return self._templates.get(op.label)
+
+    def _fetch_templates(self) -> None:
+        """Each write operation's seeded object as the server answers it, read before any fuzzing."""
+        for op in self.operations:
+            if op.method.upper() not in ("POST", "PUT", "PATCH") or "requestBody" not in op.definition.raw:
+                continue
+            item = op.path if "{name}" in op.path else op.path + "/{name}"
+            item = item.replace("{namespace}", SCRATCH).replace("{name}", SEEDED[0])
+            for url in (item, item.rsplit("/", 1)[0]):  # a subresource's own object, else its owner
+                r = self.session.get(self.env.url + url, headers={"Authorization": self.auth}, timeout=30)
+                if r.status_code == 200 and r.headers.get("Content-Type", "").startswith("application/json"):
+                    obj = r.json()
+                    if op.method.upper() == "POST":
+                        obj.get("metadata", {}).pop("resourceVersion", None)  # a create may not name one
+                    self._templates[op.label] = obj
+                    break
+
     def _align(self, op: Any, case: Any, data: Any) -> None:
-        """Half the object bodies name the kind, name and namespace the path does, so more writes get past
+        """Most object bodies name the kind, name and namespace the path does, so more writes get past
         the first checks (a mismatch is a 400) to defaulting, validation and storage."""
         content = (op.definition.raw.get("requestBody") or {}).get("content") or {}
         ref = ((content.get("application/json") or {}).get("schema") or {}).get("$ref", "")
@@ -275,9 +365,10 @@ class Fuzzer:
         if not isinstance(meta, dict) or data.draw(st.booleans()):
             meta = body["metadata"] = {}  # and half of those without generated metadata, to get past its checks
         params = case.path_parameters or {}
-        meta["name"] = params.get("name") or data.draw(st.sampled_from(SEEDED + ("fuzz-c", "fuzz-d")))
+        # Path parameters are kept percent-encoded once generated; the body names the decoded ones.
+        meta["name"] = unquote(str(params["name"])) if "name" in params else data.draw(st.sampled_from(FRESH))
         if "namespace" in params:
-            meta["namespace"] = params["namespace"]
+            meta["namespace"] = unquote(str(params["namespace"]))
         else:
             meta.pop("namespace", None)
         if data.draw(st.booleans()):
@@ -290,7 +381,11 @@ class Fuzzer:
         try:
             resp = case.call(base_url=self.env.url, session=self.session, verify=self.env.ca, timeout=(10, 20))
         except requests.RequestException as exc:
-            stats.failures.append(Finding(op.label, 0, f"no answer: {exc!r}", case.as_curl_command(verify=False)))
+            known = self.known_bug(op.label, case, exc)
+            if known is not None:
+                self._count_known(known, op, case, 0, repr(exc), stats)
+            else:
+                stats.failures.append(Finding(op.label, 0, f"no answer: {exc!r}", case.as_curl_command(verify=False)))
             return
         assert resp.request.url.startswith(self.env.url), resp.request.url  # only our own server
         stats.by_status[resp.status_code] = stats.by_status.get(resp.status_code, 0) + 1
@@ -298,10 +393,7 @@ class Fuzzer:
         stats.by_operation_status[key] = stats.by_operation_status.get(key, 0) + 1
         known = self.known_bug(op.label, case, resp)
         if known is not None:
-            stats.known[known.bug] = stats.known.get(known.bug, 0) + 1
-            if known.bug not in stats.known_examples:
-                curl = case.as_curl_command(verify=False)
-                stats.known_examples[known.bug] = Finding(op.label, resp.status_code, resp.text[:500], curl[:1500])
+            self._count_known(known, op, case, resp.status_code, resp.text, stats)
             return
         try:
             if watch and resp.status_code == 200:
@@ -312,6 +404,13 @@ class Fuzzer:
             stats.failures.append(
                 Finding(op.label, resp.status_code, str(exc)[:3000], case.as_curl_command(verify=False))
             )
+
+    @staticmethod
+    def _count_known(known: KnownBug, op: Any, case: Any, status: int, text: str, stats: Stats) -> None:
+        stats.known[known.bug] = stats.known.get(known.bug, 0) + 1
+        if known.bug not in stats.known_examples:
+            curl = case.as_curl_command(verify=False)
+            stats.known_examples[known.bug] = Finding(op.label, status, text[:500], curl[:1500])
 
     def _check_stream(self, op: Any, resp: Any) -> None:
         """A watch answer: JSON lines, each a WatchEvent; object events carry the watched kind."""

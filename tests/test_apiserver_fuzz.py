@@ -12,7 +12,8 @@ environment, to run it longer by hand::
     RAYKUBE_FUZZ_SECONDS=600 RAYKUBE_FUZZ_EXAMPLES=25 RAYKUBE_FUZZ_SEED=7 \\
         python -m pytest -q -s tests/test_apiserver_fuzz.py
 
-(defaults: 60 s, 4 cases per operation per round, seed 10). The other tests
+(defaults: 60 s; 2 cases per operation per round, 3 times that for an operation with a
+request body; seed 10). The other tests
 show that the checks bite: a document that lies about an answer, and a
 canary changed behind the fuzzer's back, are both caught.
 """
@@ -28,7 +29,7 @@ from apiserver_fixtures import Env, api  # noqa: F401  (module-scoped fixture)
 from fuzz_harness import PROTECTED, SCRATCH, SEEDED, Canary, Fuzzer
 
 SECONDS = float(os.environ.get("RAYKUBE_FUZZ_SECONDS", "60"))
-EXAMPLES = int(os.environ.get("RAYKUBE_FUZZ_EXAMPLES", "4"))
+EXAMPLES = int(os.environ.get("RAYKUBE_FUZZ_EXAMPLES", "2"))
 SEED = int(os.environ.get("RAYKUBE_FUZZ_SEED", "10"))
 CANARY = "canary"
 
@@ -63,29 +64,35 @@ def served_resources(api: Env) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
-def create(api: Env, path: str, api_version: str, r: dict[str, Any], name: str, ns: str | None) -> None:
+def create(api: Env, path: str, api_version: str, r: dict[str, Any], name: str, ns: str | None, strict: bool) -> None:
     body = {"apiVersion": api_version, "kind": r["kind"], "metadata": {"name": name}}
     body.update(copy.deepcopy(SPECS.get(r["name"], {})))
     url = f"{path}/namespaces/{ns}/{r['name']}" if r["namespaced"] else f"{path}/{r['name']}"
     got = api.request("POST", url, body)
-    assert got.status in (201, 409), (url, got.status, got.json)
+    # Between rounds a seeded object may be held back by what the fuzzer did (a finalizer, a terminating
+    # namespace): only the first seeding must succeed.
+    assert got.status in (201, 409) or not strict, (url, got.status, got.json)
 
 
-def seed_objects(api: Env) -> None:
-    """The namespaces and the objects the fuzzer aims at (by ``SEEDED`` names), and the canary."""
+def seed_objects(api: Env, canary: bool = True) -> None:
+    """The namespaces and the objects the fuzzer aims at (by ``SEEDED`` names), and the canary's.
+
+    Idempotent: what exists already stays as it is (so the canary is only made once)."""
     ns = served_resources(api)
     nsdef = next(r for p, v, r in ns if r["name"] == "namespaces")
-    for name in (SCRATCH, CANARY, *SEEDED):
-        create(api, "/api/v1", "v1", nsdef, name, None)
+    for name in (SCRATCH, *SEEDED) + ((CANARY,) if canary else ()):
+        create(api, "/api/v1", "v1", nsdef, name, None, canary)
     for path, api_version, r in ns:
         if r["name"] == "namespaces" or "create" not in r["verbs"]:
             continue
         for name in SEEDED:
-            create(api, path, api_version, r, name, SCRATCH if r["namespaced"] else None)
+            create(api, path, api_version, r, name, SCRATCH if r["namespaced"] else None, canary)
+    if not canary:
+        return
     cm = next(x for x in ns if x[2]["name"] == "configmaps")
     dep = next(x for x in ns if x[2]["name"] == "deployments")
-    create(api, cm[0], cm[1], cm[2], "canary-cm", CANARY)
-    create(api, dep[0], dep[1], dep[2], "canary-dep", CANARY)
+    create(api, cm[0], cm[1], cm[2], "canary-cm", CANARY, True)
+    create(api, dep[0], dep[1], dep[2], "canary-dep", CANARY, True)
 
 
 def test_fuzz_every_served_group(api: Env) -> None:
@@ -97,8 +104,10 @@ def test_fuzz_every_served_group(api: Env) -> None:
     assert [o["metadata"]["name"] for o in before["/apis/apps/v1/deployments"]] == ["canary-dep"]
     fuzzer = Fuzzer(api)
     assert {"api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1"} <= set(fuzzer.docs)  # from /openapi/v3
-    stats = fuzzer.run(SECONDS, EXAMPLES, SEED)
+    stats = fuzzer.run(SECONDS, EXAMPLES, SEED, reseed=lambda: seed_objects(api, canary=False))
     print("\nfuzz:", stats.summary(), "\nnot sent (known bugs):", fuzzer.skipped)
+    for bug, f in stats.known_examples.items():
+        print(f"known bug seen: {bug}: {f.operation} -> {f.status} {f.message[:200]}\n  reproduce: {f.curl[:400]}")
     after = canary.snapshot()
     assert after == before, "the canary namespace changed while the fuzzer was aimed elsewhere"
     assert api.request("GET", "/readyz", user=None).status == 200
@@ -129,7 +138,7 @@ def test_a_changed_canary_is_caught(api: Env) -> None:
     seed_objects(api)
     canary = Canary(api, CANARY)
     before = canary.snapshot()
-    patch = {"data": {"touched": "yes"}}
+    patch = {"metadata": {"labels": {"touched": "yes"}}}
     r = api.request(
         "PATCH", f"/api/v1/namespaces/{CANARY}/configmaps/canary-cm", patch, content_type="application/merge-patch+json"
     )
