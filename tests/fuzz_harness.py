@@ -24,7 +24,7 @@ that ignores proxy and CA-bundle settings from the environment.
 ``Canary`` snapshots every object of every namespaced kind in a namespace
 (and the namespace itself) so a test can compare before and after.
 
-``KNOWN_BUGS`` are answers the server gives today that are known (each says
+``fuzz_known.KNOWN_BUGS`` are answers the server gives today that are known (each says
 which bug it is: issue 10's, or found by this fuzzer and reported): they are
 counted and reported, not failures. Remove an entry once its fix has landed.
 
@@ -44,6 +44,7 @@ from urllib.parse import unquote
 import requests
 import schemathesis
 from apiserver_fixtures import Env
+from fuzz_known import KNOWN_BUGS, KnownBug
 from fuzz_mutate import mutate
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hseed
@@ -71,77 +72,6 @@ MUTABLE_MEDIA = (
     "application/apply-patch+yaml",
 )
 BODY_WEIGHT = 3  # an operation with a request body gets this many times the cases of one without  # what the server's parse_bool takes for true
-
-
-@dataclass(frozen=True)
-class KnownBug:
-    bug: str  # which bug this is, and where it is reported
-    operation: str  # regex over "METHOD /path/template"
-    status: int | None = None  # None: the operation is not sent at all; 0: no answer could be read
-    when: Callable[[Any, Any], bool] = lambda case, resp: True  # (case, response or exception): this bug?
-
-
-def content_type(resp: Any) -> str:
-    """A schemathesis Response's Content-Type (its headers map lower-case names to lists of values)."""
-    value = resp.headers.get("content-type") or [""]
-    return str(value[0] if isinstance(value, list) else value)
-
-
-def _null_in_list_500(case: Any, resp: Any) -> bool:
-    body = case.body if isinstance(case.body, (dict, list)) else None
-    return has_null_in_list(body) and "NoneType" in resp.text
-
-
-def _newline_in_path(case: Any, resp: Any) -> bool:
-    # Path parameters are kept percent-encoded once generated.
-    newline = any("\n" in unquote(str(v)) for v in (case.path_parameters or {}).values())
-    return newline and content_type(resp).startswith("text/plain")
-
-
-def _no_log_source(case: Any, resp: Any) -> bool:
-    return "no log source for node" in resp.text
-
-
-def _too_many_headers(case: Any, exc: Any) -> bool:
-    return "got more than 100 headers" in repr(exc)
-
-
-def _preconditions_not_an_object(case: Any, resp: Any) -> bool:
-    body = case.body
-    return (
-        isinstance(body, dict) and "preconditions" in body and not isinstance(body["preconditions"], (dict, type(None)))
-    )
-
-
-KNOWN_BUGS: list[KnownBug] = [
-    # Issue 10 bug 1: DELETE /api/v1/namespaces deletes every namespace sorting before "default" (the canary
-    # among them). Not sent while the document lists it (namespaces advertise deletecollection).
-    KnownBug("issue 10 bug 1 (destructive DELETE /api/v1/namespaces)", r"^DELETE /api/v1/namespaces$"),
-    # Issue 10 bug 2: a null inside a list (metadata.finalizers: [null], spec.finalizers: [null]) is a 500.
-    KnownBug("issue 10 bug 2 (500 on a null in a list)", r".", 500, _null_in_list_500),
-    # Found by this fuzzer: a newline (%0A) in a path segment misses the server's catch-all route (its
-    # "{tail:.*}" does not match a newline), so aiohttp answers its own text/plain 404, not a Status.
-    KnownBug("catch-all route misses paths with a newline (text/plain 404)", r".", 404, _newline_in_path),
-    # Not a crash: the test's API server has no kubelets, so a pod bound to a node (by the fuzzer's binding
-    # or spec.nodeName) has no log endpoint. (For a node that does not exist Kubernetes answers 404 instead.)
-    KnownBug("pods/log without a kubelet (503 no log source)", r"/pods/\{name\}/log$", 503, _no_log_source),
-    # Found by this fuzzer: fieldValidation=Warn sends one Warning header per unknown field, without a
-    # limit; past 100 of them Python's http.client (requests, the official client) cannot read the answer.
-    KnownBug("more than 100 Warning headers (unread answer)", r".", 0, _too_many_headers),
-    # Found by this fuzzer: a DeleteOptions body is not type-checked; "preconditions": true is a 500
-    # (AttributeError in check_preconditions) where Kubernetes answers 400.
-    KnownBug("DeleteOptions.preconditions not an object (500)", r"^DELETE ", 500, _preconditions_not_an_object),
-]
-
-
-def has_null_in_list(v: Any, in_list: bool = False) -> bool:
-    if v is None:
-        return in_list
-    if isinstance(v, dict):
-        return any(has_null_in_list(x) for x in v.values())
-    if isinstance(v, list):
-        return any(has_null_in_list(x, True) for x in v)
-    return False
 
 
 @dataclass

@@ -24,6 +24,7 @@ import copy
 import os
 from typing import Any
 
+import pytest
 import schemathesis
 from apiserver_fixtures import Env, api  # noqa: F401  (module-scoped fixture)
 from fuzz_harness import PROTECTED, SCRATCH, SEEDED, Canary, Fuzzer
@@ -95,6 +96,7 @@ def seed_objects(api: Env, canary: bool = True) -> None:
     create(api, dep[0], dep[1], dep[2], "canary-dep", CANARY, True)
 
 
+@pytest.mark.timeout(SECONDS + 240)  # the fuzzing budget and the set-up around it, however long the budget
 def test_fuzz_every_served_group(api: Env) -> None:
     assert CANARY in PROTECTED
     seed_objects(api)

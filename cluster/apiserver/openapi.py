@@ -74,6 +74,15 @@ _PATCH_TYPES = {
 }
 
 
+# The component schema of a subresource's kind when it is not its owner's.
+_SUBRESOURCE_SCHEMAS = {"Scale": "V1Scale", "Eviction": "V1Eviction", "Binding": "V1Binding"}
+
+
+def _tag(group: str, version: str) -> str:
+    """``core_v1``, ``apps_v1``, ``coordination_v1``: kube-openapi's tag of a group-version."""
+    return (group.removesuffix(".k8s.io").replace(".", "_") or "core") + "_" + version
+
+
 def camel_group(group: str, version: str) -> str:
     """``CoreV1``, ``AppsV1``, ``CoordinationV1``, ``RbacAuthorizationV1``: kube-openapi's operation prefix."""
     if not group:
@@ -102,7 +111,7 @@ class _Ops:
         self.r = r
         self.prefix = camel_group(r.group, r.version)
         self.gvk = {"group": r.group, "version": r.version, "kind": r.kind}
-        self.tag = (r.group.removesuffix(".k8s.io").replace(".", "_") or "core") + "_" + r.version
+        self.tag = _tag(r.group, r.version)
         self.scope = "Namespaced" if r.namespaced else ""
 
     def op(
@@ -268,7 +277,7 @@ class _Ops:
             )
             return path
         if s.name in ("binding", "eviction"):
-            schema = "V1Binding" if s.name == "binding" else "V1Eviction"
+            schema = _SUBRESOURCE_SCHEMAS[s.kind]
             status = _content(ref("V1Status"))
             path["post"] = self.op(
                 "post",
@@ -277,13 +286,13 @@ class _Ops:
                 f"create {s.name} of a {kind}",
                 p.WRITE,
                 {200: status, 201: status, 202: status},
-                _ERRORS_WRITE + (429,),
+                _ERRORS_WRITE,
                 gvk={"group": s.group, "version": s.version, "kind": s.kind},
                 body=self._body(schema),
             )
             return path
         # status, scale, finalize: the object itself (or its Scale), read and written.
-        schema = "V1Scale" if s.kind == "Scale" else r.schema
+        schema = _SUBRESOURCE_SCHEMAS.get(s.kind, r.schema)
         gvk = {"group": s.group, "version": s.version, "kind": s.kind} if s.kind == "Scale" else self.gvk
         obj = _content(ref(schema))
         if "get" in s.verbs:
@@ -352,7 +361,7 @@ def document(group: str, version: str, title_version: str) -> dict[str, Any]:
                 "description": "get available resources",
                 "operationId": f"get{prefix}APIResources",
                 "responses": _responses({200: _content(ref("V1APIResourceList"))}, (401, 403)),
-                "tags": [(group.removesuffix(".k8s.io").replace(".", "_") or "core") + "_" + version],
+                "tags": [_tag(group, version)],
             }
         }
     }
@@ -360,7 +369,7 @@ def document(group: str, version: str, title_version: str) -> dict[str, Any]:
     for r in rs:
         paths.update(resource_paths(r))
         for s in r.subresources:
-            extra.append({"Scale": "V1Scale", "Eviction": "V1Eviction", "Binding": "V1Binding"}.get(s.kind, r.schema))
+            extra.append(_SUBRESOURCE_SCHEMAS.get(s.kind, r.schema))
     return {
         "openapi": "3.0.0",
         "info": {"title": "Kubernetes (raykube)", "version": title_version},
