@@ -7,13 +7,10 @@
 - Aggregated discovery (``apidiscovery.k8s.io/v2`` ``APIGroupDiscoveryList``)
   for ``/api`` and ``/apis`` when the Accept header asks for it, as kubectl
   1.37 does; v2beta1 is served the same way.
-- ``/openapi/v3`` (the index) and ``/openapi/v3/<api|apis/g>/<v>``: OpenAPI
-  3.0 documents with a component schema per type (from ``schema_data``,
-  enough for ``kubectl explain``) and a path per resource whose PATCH operation
-  carries ``x-kubernetes-group-version-kind`` and the ``fieldValidation``
-  parameter: that is how kubectl learns the server validates fields itself
-  (so ``kubectl create/apply`` skip client-side schema validation and send
-  ``fieldValidation=Strict``).
+- ``/openapi/v3`` (the index) and ``/openapi/v3/<api|apis/g>/<v>``: the
+  OpenAPI 3.0 document of each served group-version, built by ``openapi``
+  from the resource table (every path, verb, parameter, body and answer;
+  a component schema per type, enough for ``kubectl explain``).
 - ``/openapi/v2`` is not served (404); kubectl copes with that.
 
 Pure: the server caches the bytes and their ETags.
@@ -29,9 +26,8 @@ import hashlib
 import json
 from typing import Any
 
-from .patch import PATCH_META
+from . import openapi
 from .resources import GROUPS, RESOURCES, ResourceDef
-from .schema_data import SCHEMAS
 
 AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
@@ -182,144 +178,9 @@ def wants_aggregated(accept: str) -> str | None:
 # ------------------------------------------------------------ OpenAPI v3
 
 
-def _schema_ref(t: Any) -> dict[str, Any]:
-    if isinstance(t, list):
-        if t[0] == "list":
-            return {"type": "array", "items": _schema_ref(t[1])}
-        return {"type": "object", "additionalProperties": _schema_ref(t[1])}
-    if t in SCHEMAS:
-        return {"allOf": [{"$ref": f"#/components/schemas/{t}"}]}
-    return {
-        "string": {"type": "string"},
-        "integer": {"type": "integer", "format": "int64"},
-        "number": {"type": "number", "format": "double"},
-        "boolean": {"type": "boolean"},
-        "date-time": {"type": "string", "format": "date-time"},
-        "int-or-string": {"x-kubernetes-int-or-string": True},
-        "quantity": {"x-kubernetes-int-or-string": True, "pattern": "^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"},
-    }.get(t, {"type": "object", "x-kubernetes-preserve-unknown-fields": True})
-
-
-def _component(name: str) -> dict[str, Any]:
-    s = SCHEMAS[name]
-    props: dict[str, Any] = {}
-    for f, t in sorted(s["fields"].items()):
-        prop = _schema_ref(t)
-        doc = s.get("docs", {}).get(f)
-        if not doc:
-            inner = t[1] if isinstance(t, list) else t
-            doc = SCHEMAS[inner].get("description", "") if isinstance(inner, str) and inner in SCHEMAS else ""
-        if doc:
-            prop = dict(prop)
-            prop["description"] = doc
-        meta = PATCH_META.get((name, f))
-        if meta is not None:
-            prop = dict(prop)
-            prop["x-kubernetes-patch-strategy"] = meta[0]
-            if meta[1]:
-                prop["x-kubernetes-patch-merge-key"] = meta[1]
-        props[f] = prop
-    out: dict[str, Any] = {"type": "object", "description": s.get("description", ""), "properties": props}
-    if s["required"]:
-        out["required"] = list(s["required"])
-    for r in RESOURCES:
-        if r.schema == name:
-            out["x-kubernetes-group-version-kind"] = [{"group": r.group, "kind": r.kind, "version": r.version}]
-    if name == "V1Scale":
-        out["x-kubernetes-group-version-kind"] = [{"group": "autoscaling", "kind": "Scale", "version": "v1"}]
-    return out
-
-
-def _reachable(roots: list[str]) -> list[str]:
-    seen: list[str] = []
-    todo = list(roots)
-    while todo:
-        n = todo.pop()
-        if n in seen or n not in SCHEMAS:
-            continue
-        seen.append(n)
-
-        def walk(t: Any) -> None:
-            if isinstance(t, list):
-                walk(t[1])
-            elif t in SCHEMAS:
-                todo.append(t)
-
-        for t in SCHEMAS[n]["fields"].values():
-            walk(t)
-    return sorted(seen)
-
-
-_PARAMS = {
-    "fieldValidation": "fieldValidation instructs the server on how to handle objects in the request containing "
-    "unknown or duplicate fields. Valid values are: Ignore, Warn (default) and Strict.",
-    "dryRun": "When present, indicates that modifications should not be persisted. Valid values are: All.",
-    "fieldManager": "fieldManager is a name associated with the actor or entity that is making these changes.",
-}
-
-
-def _op(r: ResourceDef, action: str, body: bool, params: list[str]) -> dict[str, Any]:
-    ref = {"$ref": f"#/components/schemas/{r.schema}"}
-    op: dict[str, Any] = {
-        "operationId": f"{action}{r.kind}",
-        "x-kubernetes-action": action,
-        "x-kubernetes-group-version-kind": {"group": r.group, "version": r.version, "kind": r.kind},
-        "parameters": [
-            {"name": p, "in": "query", "description": _PARAMS[p], "schema": {"type": "string", "uniqueItems": True}}
-            for p in params
-        ],
-        "responses": {
-            "200": {"description": "OK", "content": {"application/json": {"schema": ref}}},
-            "401": {"description": "Unauthorized"},
-        },
-    }
-    if body:
-        ctypes = (
-            ["application/json"]
-            if action != "patch"
-            else [
-                "application/apply-patch+yaml",
-                "application/json-patch+json",
-                "application/merge-patch+json",
-                "application/strategic-merge-patch+json",
-            ]
-        )
-        op["requestBody"] = {
-            "content": {ct: {"schema": ref if action != "patch" else {"type": "object"}} for ct in ctypes},
-            "required": True,
-        }
-    return op
-
-
 def openapi_v3(group: str, version: str) -> dict[str, Any]:
-    rs = [r for r in RESOURCES if r.group == group and r.version == version]
-    roots = [r.schema for r in rs] + ["V1Status", "V1DeleteOptions"]
-    if any(s.kind == "Scale" for r in rs for s in r.subresources):
-        roots.append("V1Scale")
-    paths: dict[str, Any] = {}
-    write = ["dryRun", "fieldManager", "fieldValidation"]
-    for r in rs:
-        base = r.gv_path + ("/namespaces/{namespace}" if r.namespaced else "")
-        paths[f"{base}/{r.plural}"] = {"get": _op(r, "list", False, []), "post": _op(r, "post", True, write)}
-        paths[f"{base}/{r.plural}/{{name}}"] = {
-            "get": _op(r, "get", False, []),
-            "put": _op(r, "put", True, write),
-            "patch": _op(r, "patch", True, write),
-            "delete": _op(r, "delete", False, ["dryRun"]),
-        }
-        for s in r.subresources:
-            if s.name in ("status", "scale"):
-                paths[f"{base}/{r.plural}/{{name}}/{s.name}"] = {
-                    "get": _op(r, "get", False, []),
-                    "put": _op(r, "put", True, write),
-                    "patch": _op(r, "patch", True, write),
-                }
-    return {
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes (raykube)", "version": VERSION_INFO["gitVersion"]},
-        "paths": paths,
-        "components": {"schemas": {n: _component(n) for n in _reachable(roots)}},
-    }
+    """The OpenAPI v3 document of ``group``/``version`` (see ``openapi``)."""
+    return openapi.document(group, version, VERSION_INFO["gitVersion"])
 
 
 def openapi_key(group: str, version: str) -> str:
