@@ -68,29 +68,12 @@ def _preconditions_not_an_object(case: Any, resp: Any) -> bool:
 
 
 KNOWN_BUGS: list[KnownBug] = [
-    # Issue 10 bug 1: DELETE /api/v1/namespaces deletes every namespace sorting before "default" (the canary
-    # among them). Not sent while the document lists it (namespaces advertise deletecollection).
-    KnownBug("issue 10 bug 1 (destructive DELETE /api/v1/namespaces)", r"^DELETE /api/v1/namespaces$"),
-    # Issue 10 bug 2: a null inside a list (metadata.finalizers: [null], spec.finalizers: [null]) is a 500.
-    KnownBug("issue 10 bug 2 (500 on a null in a list)", r".", 500, _null_in_list_500),
-    # Found by this fuzzer: a newline (%0A) in a path segment misses the server's catch-all route (its
-    # "{tail:.*}" does not match a newline), so aiohttp answers its own text/plain 404, not a Status.
-    KnownBug("catch-all route misses paths with a newline (text/plain 404)", r".", 404, _newline_in_path),
     # Not a crash: the test's API server has no kubelets, so a pod bound to a node (by the fuzzer's binding
     # or spec.nodeName) has no log endpoint. (For a node that does not exist Kubernetes answers 404 instead.)
     KnownBug("pods/log without a kubelet (503 no log source)", r"/pods/\{name\}/log$", 503, _no_log_source),
     # Found by this fuzzer: fieldValidation=Warn sends one Warning header per unknown field, without a
     # limit; past 100 of them Python's http.client (requests, the official client) cannot read the answer.
     KnownBug("more than 100 Warning headers (unread answer)", r".", 0, _too_many_headers),
-    # Found by this fuzzer: a write whose body's "metadata" is not an object (a merge patch setting it to a
-    # list or a number) is a 500: registry.py's patch and server.py's _pinned call .get on it.
-    KnownBug("metadata not an object in a write body (500)", r"^(PATCH|PUT) ", 500, _metadata_not_an_object),
-    # Found by this fuzzer: a resource quantity given as an integer of more than 4300 digits is a 500
-    # (ValueError from int-to-str in quantity.canonical) where Kubernetes answers 400/422.
-    KnownBug("quantity of more than 4300 digits (500)", r".", 500, _huge_quantity),
-    # Found by this fuzzer: a DeleteOptions body is not type-checked; "preconditions": true is a 500
-    # (AttributeError in check_preconditions) where Kubernetes answers 400.
-    KnownBug("DeleteOptions.preconditions not an object (500)", r"^DELETE ", 500, _preconditions_not_an_object),
 ]
 
 

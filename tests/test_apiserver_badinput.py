@@ -277,6 +277,14 @@ def test_a_nul_byte_in_a_header_is_a_400_and_one_log_line(api: Env) -> None:
     assert new.count("rejected a malformed HTTP request") == 1, new
 
 
+def test_a_newline_in_a_path_segment_is_a_status_404(api: Env) -> None:
+    """Found by the fuzzer: %0A in a name missed the catch-all route and got aiohttp's text/plain 404."""
+    r = api.request("GET", "/api/v1/namespaces/default/configmaps/a%0Ab")
+    assert r.status == 404
+    body = r.json
+    assert body["kind"] == "Status" and body["reason"] == "NotFound", body
+
+
 def test_every_response_carries_its_request_id(api: Env) -> None:
     ids = {api.request("GET", "/api/v1/namespaces/default").headers["Audit-Id"] for _ in range(3)}
     ids.add(api.request("GET", "/api/v1/namespaces/absent").headers["Audit-Id"])

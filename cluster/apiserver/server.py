@@ -157,7 +157,8 @@ class APIServer:
         )
         await self._bootstrap()
         app = web.Application(client_max_size=self.config.max_body_bytes + 1024)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        # [\s\S]: a newline (%0A) in a path segment must reach the handler too, for a Status 404
+        app.router.add_route("*", r"/{tail:[\s\S]*}", self._handle)
         app.on_response_prepare.append(_audit_id)
         self._runner = web.AppRunner(
             app,
