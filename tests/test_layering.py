@@ -6,6 +6,7 @@ these tests also prove that a planted violation is caught.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import layering
@@ -15,14 +16,19 @@ MAX_LINES = 500
 SIZE_CHECKED = ("raftstore", "cluster", "benchmarks", "scripts", "tests")
 
 
-def test_no_import_runs_back_up_or_sideways() -> None:
-    g = layering.build_graph()
+@pytest.fixture(scope="module")
+def graph() -> layering.Graph:
+    return layering.build_graph()
+
+
+def test_no_import_runs_back_up_or_sideways(graph: layering.Graph) -> None:
+    g = graph
     assert len(g.modules) > 50, "the graph found too few modules: is the layout what layering.py expects?"
     assert layering.violations(g) == []
 
 
-def test_no_import_cycles() -> None:
-    assert layering.cycles(layering.build_graph()) == []
+def test_no_import_cycles(graph: layering.Graph) -> None:
+    assert layering.cycles(graph) == []
 
 
 def test_no_hand_written_module_over_the_limit() -> None:
@@ -38,17 +44,32 @@ def test_no_hand_written_module_over_the_limit() -> None:
     assert over == [], f"split these (limit {MAX_LINES} lines): {over}"
 
 
-@pytest.fixture
-def tree(tmp_path: Path) -> Path:
-    """A copy of raftstore/ and cluster/ to plant violations in."""
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of raftstore/ and cluster/ per module, to plant violations in."""
+    root = tmp_path_factory.mktemp("tree")
     for pkg in layering.PACKAGES:
-        shutil.copytree(layering.ROOT / pkg, tmp_path / pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    return tmp_path
+        shutil.copytree(layering.ROOT / pkg, root / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+_planted: dict[Path, str] = {}
+
+
+@pytest.fixture
+def tree(scratch: Path) -> Iterator[Path]:
+    """The scratch copy; every file a test plants in is put back afterwards."""
+    yield scratch
+    for path, text in _planted.items():
+        path.write_text(text)
+    _planted.clear()
 
 
 def _plant(tree: Path, module: str, line: str) -> None:
     path = tree / (module.replace(".", "/") + ".py")
-    path.write_text(path.read_text() + f"\n{line}\n")
+    text = path.read_text()
+    _planted.setdefault(path, text)
+    path.write_text(text + f"\n{line}\n")
 
 
 @pytest.mark.parametrize(

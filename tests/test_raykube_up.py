@@ -115,7 +115,8 @@ def retry_until(fn: Any, timeout: float = 30.0) -> tuple[Any, float, int]:
 @pytest.fixture(autouse=True)
 def running(cluster: Cluster) -> Cluster:
     """Each test starts on a running cluster, whichever test ran before it (one of them runs `down`)."""
-    if cluster.status()["status"] != "running":
+    st = cluster.state()  # state.json and a PID check: no `raykube status` subprocess per test
+    if st.get("status") != "running" or not launcher.head_alive(st):
         cluster.raykube("up", "--state-dir", cluster.state_dir, "--port", str(cluster.port), timeout=180)
     return cluster
 
